@@ -1,0 +1,32 @@
+"""Who may do what in a project: one table, read by pages and API alike."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from apps.accounts.models import Role
+
+
+class Capability(StrEnum):
+    VIEW_PROJECT = "view_project"
+    MANAGE_PROJECT = "manage_project"
+    MANAGE_MEMBERS = "manage_members"
+    VIEW_DATA = "view_data"  # prompts, responses, model names, imports
+    IMPORT_DATA = "import_data"
+    ANNOTATE = "annotate"
+
+
+_ALL = set(Role)
+ROLE_CAPABILITIES: dict[Capability, set[Role]] = {
+    Capability.VIEW_PROJECT: _ALL,
+    Capability.MANAGE_PROJECT: {Role.ADMIN},
+    Capability.MANAGE_MEMBERS: {Role.ADMIN},
+    # Annotators judge blind: they see items in the workbench, not model names here.
+    Capability.VIEW_DATA: {Role.ADMIN, Role.DESIGNER, Role.VIEWER},
+    Capability.IMPORT_DATA: {Role.ADMIN, Role.DESIGNER},
+    Capability.ANNOTATE: {Role.ADMIN, Role.DESIGNER, Role.ANNOTATOR},
+}
+
+
+def role_can(role: str | None, capability: Capability) -> bool:
+    return role is not None and Role(role) in ROLE_CAPABILITIES[capability]

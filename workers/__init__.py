@@ -1,0 +1,1 @@
+"""Celery entrypoints (workers.tasks) and Django-free ML code (workers.ml)."""

@@ -1,0 +1,1 @@
+"""torch / sentence-transformers code. No Django imports here."""
