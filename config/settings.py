@@ -210,6 +210,24 @@ IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 1024**3)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
+# Cache: short-lived shared state such as live job progress. A file cache under
+# var/ is shared by the web server and the local worker; with several hosts, point
+# CACHE_URL at Redis.
+CACHE_URL = env_str("CACHE_URL", "")
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    }
+elif CACHE_URL == "":
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+else:
+    raise ImproperlyConfigured(f"CACHE_URL must be empty or a redis:// URL, got {CACHE_URL!r}")
+
 # Celery: Redis (or any broker URL) in production; a filesystem broker under var/
 # for the embedded setup, which needs no server.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
@@ -249,7 +267,9 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Palate API",
-    "DESCRIPTION": "Preference labels and reward design. Authenticate with `Authorization: Token <key>`.",
+    "DESCRIPTION": (
+        "Preference labels and reward design. Authenticate with `Authorization: Token <key>`."
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

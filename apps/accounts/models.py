@@ -50,9 +50,7 @@ class Project(TimeStampedModel):
                 self.annotation_settings or {}
             ).model_dump(mode="json")
         except PydanticValidationError as exc:
-            raise ValidationError(
-                {"annotation_settings": format_validation_error(exc)}
-            ) from None
+            raise ValidationError({"annotation_settings": format_validation_error(exc)}) from None
 
 
 class Role(models.TextChoices):

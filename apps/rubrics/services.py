@@ -20,7 +20,9 @@ def _validated(criteria: list[Any], error_categories: list[Any]) -> RubricSpec:
         )
     except PydanticValidationError as exc:
         lines = format_validation_error(exc)
-        raise ApplicationError("Invalid rubric: " + "; ".join(lines), extra={"rubric": lines})
+        raise ApplicationError(
+            "Invalid rubric: " + "; ".join(lines), extra={"rubric": lines}
+        ) from None
 
 
 @transaction.atomic
