@@ -1,0 +1,348 @@
+"""Imports: a file in, prompts, responses, comparisons and labels out — all or nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from typing import IO
+
+from django.conf import settings
+from django.core.files import File
+from django.db import DatabaseError, transaction
+from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
+
+from apps.accounts.models import Project, User
+from apps.annotation.models import Comparison, Label
+from apps.core.errors import ApplicationError
+from apps.imports.models import ImportJob
+from apps.imports.progress import ProgressReporter
+from apps.imports.readers import open_reader
+from apps.imports.rows import PairRecord, PromptRecord, Record, RowError, parse_row
+from apps.prompts.models import Prompt, Response
+
+logger = logging.getLogger(__name__)
+
+MAX_REPORTED_ERRORS = 50
+BATCH_ROWS = 2000
+_FORMATS = {
+    ".jsonl": ImportJob.Format.JSONL,
+    ".ndjson": ImportJob.Format.JSONL,
+    ".json": ImportJob.Format.JSONL,
+    ".csv": ImportJob.Format.CSV,
+    ".parquet": ImportJob.Format.PARQUET,
+    ".pq": ImportJob.Format.PARQUET,
+}
+
+
+def import_format_for(name: str) -> ImportJob.Format:
+    """The format a file name announces, or an ApplicationError naming the accepted ones."""
+    extension = os.path.splitext(name)[1].lower()
+    if extension not in _FORMATS:
+        shown = extension or "no extension"
+        raise ApplicationError(
+            f"Unsupported file type ({shown}): upload a .jsonl, .csv or .parquet file."
+        )
+    return _FORMATS[extension]
+
+
+@transaction.atomic
+def import_create(
+    *,
+    project: Project,
+    created_by: User | None,
+    upload: File,
+    name: str | None = None,
+    enforce_size_limit: bool = True,
+    enqueue: bool = True,
+) -> ImportJob:
+    """Store an uploaded file as an import job and queue it for a worker.
+
+    Refuses, writing nothing, a file of an unknown type, an empty one, or one over
+    IMPORT_MAX_UPLOAD_BYTES. The rows are read later by `import_run`.
+    """
+    original_name = os.path.basename(name or upload.name or "upload")[:255]
+    file_format = import_format_for(original_name)
+    size = upload.size or 0
+    if size == 0:
+        raise ApplicationError(f"{original_name} is empty.")
+    limit = settings.IMPORT_MAX_UPLOAD_BYTES
+    if enforce_size_limit and size > limit:
+        raise ApplicationError(
+            f"{original_name} is {filesizeformat(size)}; the upload limit is "
+            f"{filesizeformat(limit)} (IMPORT_MAX_UPLOAD_BYTES)."
+        )
+    job = ImportJob(
+        project=project,
+        created_by=created_by,
+        original_name=original_name,
+        file_format=file_format,
+        size_bytes=size,
+    )
+    job.file.save(original_name, upload, save=False)
+    job.save()
+    if enqueue:
+        from workers.tasks.imports import run_import
+
+        transaction.on_commit(lambda: run_import.delay(job_id=job.pk))
+    return job
+
+
+@dataclass
+class _Counts:
+    rows: int = 0
+    prompts: int = 0
+    responses: int = 0
+    comparisons: int = 0
+    labels: int = 0
+
+
+class _Rejected(Exception):
+    """Raised inside the import transaction so that nothing of a bad file is kept."""
+
+    def __init__(self, errors: list[RowError], error_count: int, rows: int) -> None:
+        self.errors, self.error_count, self.rows = errors, error_count, rows
+
+
+def import_run(*, job_id: int) -> ImportJob | None:
+    """Read the job's file and write its rows in one transaction.
+
+    Idempotent: only a queued job is claimed (compare-and-set to running), and content
+    hashes make re-importing the same rows add nothing. A file with any bad row writes
+    nothing; the job then lists up to 50 errors as `row N, field F: reason`.
+    """
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
+        status=ImportJob.Status.RUNNING, started_at=timezone.now()
+    )
+    job = ImportJob.objects.select_related("project").filter(pk=job_id).first()
+    if job is None or not claimed:
+        logger.info("import %s: not queued any more, nothing to do", job_id)
+        return job
+    reporter = ProgressReporter(job.pk)
+    try:
+        counts = _import_file(job, reporter)
+    except _Rejected as rejected:
+        _finish(job, reporter, failed=True, rows=rejected.rows, errors=rejected.errors,
+                error_count=rejected.error_count)  # fmt: skip
+    except (OSError, DatabaseError) as exc:
+        logger.exception("import %s failed", job.pk)
+        _finish(job, reporter, failed=True, errors=[RowError(0, "", f"could not import: {exc}")])
+    except Exception:
+        # A bug, not bad data: leave a failed job rather than one that looks busy forever.
+        _finish(job, reporter, failed=True, errors=[RowError(0, "", "internal error; see logs")])
+        raise
+    else:
+        _finish(job, reporter, failed=False, rows=counts.rows, counts=counts)
+    return job
+
+
+def _finish(
+    job: ImportJob,
+    reporter: ProgressReporter,
+    *,
+    failed: bool,
+    rows: int = 0,
+    counts: _Counts | None = None,
+    errors: list[RowError] | None = None,
+    error_count: int | None = None,
+) -> None:
+    counts = counts or _Counts()
+    errors = errors or []
+    job.status = ImportJob.Status.FAILED if failed else ImportJob.Status.SUCCEEDED
+    job.rows_total = rows
+    job.prompts_created = counts.prompts
+    job.responses_created = counts.responses
+    job.comparisons_created = counts.comparisons
+    job.labels_created = counts.labels
+    job.errors = [str(error) for error in errors]
+    job.error_count = len(errors) if error_count is None else error_count
+    job.finished_at = timezone.now()
+    job.save(
+        update_fields=[
+            "status", "rows_total", "prompts_created", "responses_created",
+            "comparisons_created", "labels_created", "errors", "error_count",
+            "finished_at", "updated_at",
+        ]
+    )  # fmt: skip
+    reporter.report(rows=rows, fraction=None if failed else 1.0, phase=job.status, force=True)
+
+
+def _import_file(job: ImportJob, reporter: ProgressReporter) -> _Counts:
+    with job.file.open("rb") as handle:
+        return _import_rows(job, handle, reporter)
+
+
+def _import_rows(job: ImportJob, handle: IO[bytes], reporter: ProgressReporter) -> _Counts:
+    reader = open_reader(job.file_format, handle, job.size_bytes)
+    writer = _Writer(job)
+    errors: list[RowError] = []
+    error_count = 0
+    batch: list[Record] = []
+    with transaction.atomic():
+        # One import per project at a time: concurrent ones would race on the hashes.
+        Project.objects.select_for_update().filter(pk=job.project_id).exists()
+        for number, item in reader.rows():
+            writer.counts.rows += 1
+            result = parse_row(number, item) if isinstance(item, dict) else item
+            if isinstance(result, RowError):
+                result = [result]
+            if isinstance(result, list):
+                error_count += len(result)
+                errors.extend(result[: MAX_REPORTED_ERRORS - len(errors)])
+            elif not error_count:  # after the first bad row, only validate the rest
+                batch.append(result)
+                if len(batch) >= BATCH_ROWS:
+                    writer.write(batch)
+                    batch = []
+            reporter.report(rows=writer.counts.rows, fraction=reader.fraction(), phase="reading")
+        if writer.counts.rows == 0 and not error_count:
+            errors, error_count = [RowError(0, "", "the file has no rows")], 1
+        if error_count:
+            raise _Rejected(errors, error_count, writer.counts.rows)
+        writer.write(batch)
+        reporter.report(rows=writer.counts.rows, fraction=1.0, phase="writing", force=True)
+    return writer.counts
+
+
+class _Writer:
+    """Turns validated records into rows, batch by batch, skipping what already exists."""
+
+    def __init__(self, job: ImportJob) -> None:
+        self.job = job
+        self.project_id = job.project_id
+        self.counts = _Counts()
+
+    def write(self, records: list[Record]) -> None:
+        if not records:
+            return
+        prompt_ids, fresh = self._prompts(records)
+        response_ids = self._responses(records, prompt_ids, fresh)
+        pairs = [record for record in records if isinstance(record, PairRecord)]
+        if pairs:
+            self._pairs(pairs, prompt_ids, response_ids)
+
+    def _prompts(self, records: list[Record]) -> tuple[dict[str, int], set[int]]:
+        wanted: dict[str, PromptRecord] = {}
+        for record in records:
+            prompt = record if isinstance(record, PromptRecord) else record.prompt
+            wanted.setdefault(prompt.content_hash, prompt)
+        ids = dict(
+            Prompt.objects.filter(project_id=self.project_id, content_hash__in=list(wanted))
+            .values_list("content_hash", "id")
+        )  # fmt: skip
+        new = [
+            Prompt(
+                project_id=self.project_id,
+                input=prompt.input,
+                references=prompt.references,
+                metadata=prompt.metadata,
+                group=prompt.group,
+                content_hash=content_hash,
+            )
+            for content_hash, prompt in wanted.items()
+            if content_hash not in ids
+        ]
+        Prompt.objects.bulk_create(new, batch_size=1000)
+        self.counts.prompts += len(new)
+        ids.update((prompt.content_hash, prompt.pk) for prompt in new)
+        return ids, {prompt.pk for prompt in new}
+
+    def _responses(
+        self, records: list[Record], prompt_ids: dict[str, int], fresh: set[int]
+    ) -> dict[tuple[int, str], int]:
+        wanted: dict[tuple[int, str], object] = {}
+        for record in records:
+            if isinstance(record, PromptRecord):
+                prompt_id = prompt_ids[record.content_hash]
+                responses = record.responses
+            else:
+                prompt_id = prompt_ids[record.prompt.content_hash]
+                responses = (record.chosen, record.rejected)
+            for response in responses:
+                wanted.setdefault((prompt_id, response.content_hash), response)
+        known_prompts = {prompt_id for prompt_id, _ in wanted} - fresh
+        ids: dict[tuple[int, str], int] = {}
+        if known_prompts:
+            for prompt_id, content_hash, pk in Response.objects.filter(
+                prompt_id__in=known_prompts, content_hash__in={h for _, h in wanted}
+            ).values_list("prompt_id", "content_hash", "id"):
+                ids[(prompt_id, content_hash)] = pk
+        new = [
+            Response(
+                prompt_id=prompt_id,
+                text=response.text,  # type: ignore[attr-defined]
+                model=response.model,  # type: ignore[attr-defined]
+                sampling_params=response.sampling_params,  # type: ignore[attr-defined]
+                metadata=response.metadata,  # type: ignore[attr-defined]
+                content_hash=content_hash,
+            )
+            for (prompt_id, content_hash), response in wanted.items()
+            if (prompt_id, content_hash) not in ids
+        ]
+        Response.objects.bulk_create(new, batch_size=1000)
+        self.counts.responses += len(new)
+        ids.update(((r.prompt_id, r.content_hash), r.pk) for r in new)
+        return ids
+
+    def _pairs(
+        self,
+        pairs: list[PairRecord],
+        prompt_ids: dict[str, int],
+        response_ids: dict[tuple[int, str], int],
+    ) -> None:
+        resolved = []
+        for pair in pairs:
+            prompt_hash = pair.prompt.content_hash
+            prompt_id = prompt_ids[prompt_hash]
+            chosen_hash, rejected_hash = pair.chosen.content_hash, pair.rejected.content_hash
+            chosen = response_ids[(prompt_id, chosen_hash)]
+            rejected = response_ids[(prompt_id, rejected_hash)]
+            key = hashlib.sha256(
+                f"{self.project_id}:{prompt_hash}:{chosen_hash}:{rejected_hash}".encode()
+            ).hexdigest()
+            resolved.append((pair, prompt_id, chosen, rejected, f"import:{key}"))
+
+        wanted_pairs = {(min(c, r), max(c, r)): prompt_id for _, prompt_id, c, r, _ in resolved}
+        comparison_ids = {
+            (a, b): pk
+            for a, b, pk in Comparison.objects.filter(
+                response_a_id__in={a for a, _ in wanted_pairs},
+                response_b_id__in={b for _, b in wanted_pairs},
+            ).values_list("response_a_id", "response_b_id", "id")
+            if (a, b) in wanted_pairs
+        }
+        new_comparisons = [
+            Comparison(
+                project_id=self.project_id,
+                prompt_id=prompt_id,
+                response_a_id=a,
+                response_b_id=b,
+                labels_wanted=0,
+            )  # fmt: skip
+            for (a, b), prompt_id in wanted_pairs.items()
+            if (a, b) not in comparison_ids
+        ]
+        Comparison.objects.bulk_create(new_comparisons, batch_size=1000)
+        self.counts.comparisons += len(new_comparisons)
+        comparison_ids.update(((c.response_a_id, c.response_b_id), c.pk) for c in new_comparisons)
+
+        keys = {key for *_, key in resolved}
+        existing_keys = set(
+            Label.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True)
+        )
+        new_labels: dict[str, Label] = {}
+        for pair, _, chosen, rejected, key in resolved:
+            if key in existing_keys or key in new_labels:
+                continue
+            a, b = min(chosen, rejected), max(chosen, rejected)
+            new_labels[key] = Label(
+                comparison_id=comparison_ids[(a, b)],
+                source=Label.Source.IMPORT,
+                choice=Label.Choice.A if chosen == a else Label.Choice.B,
+                metadata={"import_id": self.job.pk, "row": pair.row, **pair.label_metadata},
+                idempotency_key=key,
+            )
+        Label.objects.bulk_create(new_labels.values(), batch_size=1000)
+        self.counts.labels += len(new_labels)
