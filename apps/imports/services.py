@@ -185,7 +185,7 @@ def _import_rows(job: ImportJob, handle: IO[bytes], reporter: ProgressReporter) 
         Project.objects.select_for_update().filter(pk=job.project_id).exists()
         for number, item in reader.rows():
             writer.counts.rows += 1
-            result = parse_row(number, item) if isinstance(item, dict) else item
+            result = item if isinstance(item, RowError) else parse_row(number, item)
             if isinstance(result, RowError):
                 result = [result]
             if isinstance(result, list):

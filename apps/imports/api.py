@@ -1,0 +1,146 @@
+"""REST API for imports: upload a file, then follow the job's status, progress and errors.
+
+Reading imports needs Capability.VIEW_DATA, uploading Capability.IMPORT_DATA.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django.http import Http404
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.models import User
+from apps.accounts.permissions import Capability
+from apps.accounts.selectors import project_for_user
+from apps.core.api_permissions import error_responses
+from apps.imports.models import ImportJob
+from apps.imports.selectors import import_get, import_list, import_progress
+from apps.imports.services import import_create
+
+
+def _user(request: Request) -> User:
+    # IsAuthenticated (the default permission) has already turned anonymous callers away.
+    return cast(User, request.user)
+
+
+@extend_schema_serializer(component_name="ImportProgress")
+class ProgressOutputSerializer(serializers.Serializer):
+    rows_processed = serializers.IntegerField()
+    fraction = serializers.FloatField(
+        allow_null=True, help_text="0 to 1; null while the total is unknown or after a failure."
+    )
+    phase = serializers.CharField(help_text="queued, reading, writing, succeeded or failed.")
+
+
+@extend_schema_serializer(component_name="ImportJobSummary")
+class ImportJobSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    project = serializers.IntegerField(source="project_id")
+    status = serializers.ChoiceField(choices=ImportJob.Status.choices)
+    original_name = serializers.CharField()
+    file_format = serializers.ChoiceField(choices=ImportJob.Format.choices)
+    size_bytes = serializers.IntegerField()
+    created_by = serializers.CharField(
+        source="created_by.username", allow_null=True, help_text="Who uploaded the file."
+    )
+    rows_total = serializers.IntegerField()
+    prompts_created = serializers.IntegerField()
+    responses_created = serializers.IntegerField()
+    comparisons_created = serializers.IntegerField()
+    labels_created = serializers.IntegerField()
+    error_count = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+@extend_schema_serializer(component_name="ImportJob")
+class ImportJobOutputSerializer(ImportJobSummarySerializer):
+    errors = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Up to 50 problems as `row N, field F: reason`; `error_count` has them all.",
+    )
+    progress = serializers.SerializerMethodField()
+
+    @extend_schema_field(ProgressOutputSerializer)
+    def get_progress(self, job: ImportJob) -> dict[str, Any]:
+        return ProgressOutputSerializer(import_progress(job=job)).data
+
+
+class ImportListApi(GenericAPIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema_serializer(component_name="ImportCreate")
+    class InputSerializer(serializers.Serializer):
+        # Empty files reach the service, which refuses them with its own message.
+        file = serializers.FileField(
+            allow_empty_file=True, help_text="A .jsonl, .csv or .parquet file."
+        )
+
+    @extend_schema(
+        operation_id="import_list",
+        tags=["imports"],
+        summary="A project's imports, newest first (admin, designer, viewer)",
+        responses={200: ImportJobSummarySerializer(many=True), **error_responses(401, 403, 404)},
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        project = project_for_user(
+            user=_user(request), capability=Capability.VIEW_DATA, pk=project_id
+        )
+        page = self.paginate_queryset(import_list(project=project))
+        return self.get_paginated_response(ImportJobSummarySerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="import_create",
+        tags=["imports"],
+        summary="Upload a file to import (admin, designer)",
+        description=(
+            "The file is stored and queued; a worker reads it later, all or nothing."
+            " Follow the job at `Location` (`imports/{id}/`)."
+        ),
+        request={"multipart/form-data": InputSerializer},
+        responses={202: ImportJobOutputSerializer, **error_responses(400, 401, 403, 404)},
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        user = _user(request)
+        project = project_for_user(user=user, capability=Capability.IMPORT_DATA, pk=project_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        job = import_create(
+            project=project, created_by=user, upload=serializer.validated_data["file"]
+        )
+        return Response(
+            ImportJobOutputSerializer(job).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": reverse("api:import_detail", kwargs={"import_id": job.pk})},
+        )
+
+
+class ImportDetailApi(APIView):
+    @extend_schema(
+        operation_id="import_retrieve",
+        tags=["imports"],
+        summary="One import: status, counts, progress and errors (admin, designer, viewer)",
+        responses={200: ImportJobOutputSerializer, **error_responses(401, 403, 404)},
+    )
+    def get(self, request: Request, import_id: int) -> Response:
+        project_id = (
+            ImportJob.objects.filter(pk=import_id).values_list("project_id", flat=True).first()
+        )
+        if project_id is None:
+            raise Http404("No such import.")
+        project = project_for_user(
+            user=_user(request), capability=Capability.VIEW_DATA, pk=project_id
+        )
+        job = import_get(project=project, pk=import_id)
+        if job is None:  # deleted in between
+            raise Http404("No such import.")
+        return Response(ImportJobOutputSerializer(job).data)
