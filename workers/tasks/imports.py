@@ -4,12 +4,10 @@ import logging
 
 from celery import shared_task
 
-from workers.queues import Queue
-
 logger = logging.getLogger(__name__)
 
 
-@shared_task(queue=Queue.DEFAULT, acks_late=True, ignore_result=True)
+@shared_task(acks_late=True, ignore_result=True)
 def run_import(*, job_id: int) -> None:
     """Import one uploaded file (see apps.imports.services.import_run)."""
     from apps.imports.services import import_run
