@@ -10,7 +10,7 @@ from typing import IO
 
 from django.conf import settings
 from django.core.files import File
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, reset_queries, transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
@@ -196,6 +196,7 @@ def _import_rows(job: ImportJob, handle: IO[bytes], reporter: ProgressReporter) 
                 if len(batch) >= BATCH_ROWS:
                     writer.write(batch)
                     batch = []
+                    reset_queries()  # with DEBUG on, Django would keep every query
             reporter.report(rows=writer.counts.rows, fraction=reader.fraction(), phase="reading")
         if writer.counts.rows == 0 and not error_count:
             errors, error_count = [RowError(0, "", "the file has no rows")], 1

@@ -1,0 +1,138 @@
+"""Import throughput and memory: 25,000 prompts × 4 responses through the real import path.
+
+Run with `make bench` (Postgres at DATABASE_URL). It creates a throw-away database,
+generates JSONL files of two sizes, imports each with `import_create` + `import_run`
+(what the Celery task runs) and prints responses per second and the peak growth of
+resident memory during each import, so the two sizes can be compared side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.files import File  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from apps.accounts.models import User  # noqa: E402
+from apps.accounts.services import project_create  # noqa: E402
+from apps.imports.services import import_create, import_run  # noqa: E402
+
+WORDS = [
+    "model", "reward", "policy", "answer", "question", "explain", "careful", "helpful",
+    "honest", "gradient", "preference", "label", "annotator", "rubric", "token", "sample",
+    "batch", "context", "length", "summary", "python", "function", "return", "value",
+    "error", "example", "because", "therefore", "however",
+]  # fmt: skip
+
+
+def _sentence(rng: random.Random, n: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
+
+
+def write_file(path: Path, prompts: int, per_prompt: int = 4, seed: int = 0) -> int:
+    rng = random.Random(seed)
+    with path.open("w") as out:
+        for i in range(prompts):
+            row = {
+                "prompt": f"[{i}] " + _sentence(rng, 20),
+                "responses": [
+                    {
+                        "text": f"({j}) " + " ".join(_sentence(rng, 15) for _ in range(4)),
+                        "model": f"model-{j}",
+                        "sampling_params": {"temperature": 0.7},
+                    }
+                    for j in range(per_prompt)
+                ],
+                "metadata": {"kind": rng.choice(["coding", "math", "advice"])},
+                "group": f"g{i % 500}",
+            }
+            out.write(json.dumps(row) + "\n")
+    return prompts * per_prompt
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakRss:
+    """Samples resident memory every 20 ms while the block runs."""
+
+    def __enter__(self) -> PeakRss:
+        self.baseline = self.peak = _rss_bytes()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, _rss_bytes())
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_bytes())
+
+    @property
+    def growth_mib(self) -> float:
+        return (self.peak - self.baseline) / 2**20
+
+
+def bench(user: User, path: Path, responses: int, label: str) -> None:
+    project = project_create(name=f"bench {label}", created_by=user)
+    with path.open("rb") as handle:
+        started = time.perf_counter()
+        job = import_create(
+            project=project, created_by=user, upload=File(handle, name=path.name),
+            enforce_size_limit=False, enqueue=False,
+        )  # fmt: skip
+        stored = time.perf_counter() - started
+    with PeakRss() as memory:
+        started = time.perf_counter()
+        job = import_run(job_id=job.pk)
+        elapsed = time.perf_counter() - started
+    assert job is not None
+    assert job.status == "succeeded", job.errors
+    assert job.responses_created == responses
+    size_mib = path.stat().st_size / 2**20
+    print(
+        f"{label:>6}: {responses:>7} responses ({size_mib:6.1f} MiB) imported in {elapsed:6.2f} s "
+        f"= {responses / elapsed:8.0f} responses/s; peak RSS growth {memory.growth_mib:6.1f} MiB "
+        f"(storing the upload took {stored:.2f} s)"
+    )
+
+
+def main() -> None:
+    if connection.vendor != "postgresql":
+        sys.exit("Set DATABASE_URL to a PostgreSQL server (the benchmark targets Postgres).")
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    try:
+        user = User.objects.create(username="bench")
+        with tempfile.TemporaryDirectory() as tmp:
+            small, large = Path(tmp) / "small.jsonl", Path(tmp) / "large.jsonl"
+            small_n = write_file(small, 6_250, seed=1)
+            large_n = write_file(large, 25_000, seed=2)
+            print(f"PostgreSQL {connection.pg_version}, Python {sys.version.split()[0]}")
+            bench(user, small, small_n, "small")
+            bench(user, large, large_n, "large")
+    finally:
+        connection.creation.destroy_test_db(connection.settings_dict["NAME"], verbosity=0)
+
+
+if __name__ == "__main__":
+    main()
