@@ -99,12 +99,10 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
-try:  # whitenoise ships in the `web` extra; the worker does not serve files.
-    import whitenoise  # noqa: F401
-
+if not DEBUG:
+    # Production serves static files from the app (whitenoise, in the `web` extra);
+    # runserver serves them itself in DEBUG.
     MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
-except ImportError:  # pragma: no cover - depends on the extras installed
-    pass
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("config.api_urls")),
+    path("", include("apps.accounts.urls")),
+    path("", include("apps.prompts.urls")),
+    path("", include("apps.imports.urls")),
 ]

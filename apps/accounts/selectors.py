@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 
-from apps.accounts.models import Membership, Project, User
+from apps.accounts.models import Membership, Project, Role, User
 from apps.accounts.permissions import Capability, role_can
 
 
@@ -35,3 +37,32 @@ def project_for_user(
 
 def membership_list(*, project: Project) -> QuerySet[Membership]:
     return project.memberships.select_related("user").order_by("user__username")
+
+
+def project_list_with_counts(*, user: User) -> QuerySet[Project]:
+    """The user's projects with `prompt_count` and `response_count`, by name."""
+    return (
+        project_list_for_user(user=user)
+        .annotate(
+            prompt_count=Count("prompts", distinct=True),
+            response_count=Count("prompts__responses", distinct=True),
+        )
+        .order_by("name")
+    )
+
+
+def project_stats(*, project: Project) -> dict[str, int]:
+    """Counts for the overview; superseded labels are history, not counted."""
+    current_labels = Q(labels__superseded_by__isnull=True)
+    return {
+        "prompts": project.prompts.count(),
+        "responses": project.prompts.aggregate(n=Count("responses"))["n"],
+        "comparisons": project.comparisons.count(),
+        "labels": project.comparisons.aggregate(n=Count("labels", filter=current_labels))["n"],
+    }
+
+
+def project_page_context(*, project: Project, tab: str, **extra: Any) -> dict[str, Any]:
+    """What every page inside a project renders: the project, the user's role, its tabs."""
+    can = {capability.value: role_can(project.user_role, capability) for capability in Capability}
+    return {"project": project, "role": Role(project.user_role), "can": can, "tab": tab, **extra}

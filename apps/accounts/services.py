@@ -23,10 +23,14 @@ def _validated_settings(raw: dict[str, Any] | None) -> dict[str, Any]:
         ) from None
 
 
+# Slugs that are page names under /projects/.
+RESERVED_SLUGS = {"new"}
+
+
 def _unique_slug(name: str) -> str:
     base = slugify(name)[:70] or "project"
     slug, n = base, 2
-    while Project.objects.filter(slug=slug).exists():
+    while slug in RESERVED_SLUGS or Project.objects.filter(slug=slug).exists():
         slug, n = f"{base}-{n}", n + 1
     return slug
 
@@ -47,6 +51,8 @@ def project_create(
         raise ApplicationError("A project needs a name.")
     if slug:
         slug = slugify(slug)
+        if slug in RESERVED_SLUGS:
+            raise ApplicationError(f"The slug {slug!r} is reserved.", extra={"slug": slug})
         if Project.objects.filter(slug=slug).exists():
             raise ApplicationError(f"The slug {slug!r} is taken.", extra={"slug": slug})
     project = Project.objects.create(

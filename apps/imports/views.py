@@ -11,9 +11,9 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from apps.accounts.models import Project, Role
-from apps.accounts.permissions import Capability, role_can
-from apps.accounts.selectors import project_for_user
+from apps.accounts.models import Project
+from apps.accounts.permissions import Capability
+from apps.accounts.selectors import project_for_user, project_page_context
 from apps.core.errors import ApplicationError
 from apps.core.htmx import HtmxHttpRequest
 from apps.imports import selectors, services
@@ -21,20 +21,19 @@ from apps.imports.forms import ImportUploadForm
 from apps.imports.models import ImportJob
 
 
-def _project_context(project: Project, **extra: Any) -> dict[str, Any]:
-    can = {capability.value: role_can(project.user_role, capability) for capability in Capability}
-    return {"project": project, "role": Role(project.user_role), "can": can, "tab": "imports", **extra}
-
-
 def _list_page(
     request: HtmxHttpRequest, project: Project, form: ImportUploadForm, status: int = 200
 ) -> HttpResponse:
-    context = _project_context(project, jobs=selectors.import_list(project=project), form=form)
+    context = project_page_context(
+        project=project, tab="imports", jobs=selectors.import_list(project=project), form=form
+    )
     return render(request, "imports/import_list.html", context, status=status)
 
 
 def _job_context(project: Project, job: ImportJob) -> dict[str, Any]:
-    return _project_context(project, job=job, progress=selectors.import_progress(job=job))
+    return project_page_context(
+        project=project, tab="imports", job=job, progress=selectors.import_progress(job=job)
+    )
 
 
 def _job_or_404(project: Project, pk: int) -> ImportJob:

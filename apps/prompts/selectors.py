@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models.fields.json import KeyTextTransform
 
 from apps.accounts.models import Project
 from apps.prompts.models import Prompt, Response
@@ -26,8 +27,12 @@ def prompt_list(
         prompts = prompts.filter(Q(input__icontains=search) | Q(pk__in=matching_responses))
     if group:
         prompts = prompts.filter(group=group)
-    for key, value in (metadata or {}).items():
-        prompts = prompts.filter(**{f"metadata__{key}__iexact": value})
+    for index, (key, value) in enumerate((metadata or {}).items()):
+        # A transform, not a `metadata__{key}` lookup: keys are user text and may hold "__".
+        alias = f"metadata_value_{index}"
+        prompts = prompts.alias(**{alias: KeyTextTransform(key, "metadata")}).filter(
+            **{f"{alias}__iexact": value}
+        )
     return prompts.annotate(response_count=Count("responses")).order_by("id")
 
 

@@ -113,3 +113,14 @@ def test_it_issues_one_token_per_user_and_rotates_it():
     assert first.key == again.key
     assert rotated.key != first.key
     assert len(rotated.key) == 40
+
+
+def test_it_never_gives_a_project_the_slug_of_a_page():
+    user = UserFactory()
+
+    project = project_create(name="New", created_by=user)
+    with pytest.raises(ApplicationError, match="The slug 'new' is reserved."):
+        project_create(name="Other", slug="new", created_by=user)
+
+    assert project.slug == "new-2"
+    assert Project.objects.count() == 1

@@ -1,0 +1,156 @@
+"""HTML input for projects and members. Validation of input only: the rules live in services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.db.models import Q
+from pydantic import ValidationError as PydanticValidationError
+
+from apps.accounts.models import Project, Role, User
+from apps.accounts.settings_schema import AnnotationMode, AnnotationSettings
+from apps.rubrics.models import Rubric
+
+
+class ProjectCreateForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="Optional."
+    )
+
+
+def _schema_options(name: str) -> dict[str, Any]:
+    """Bounds and help of one annotation setting, read from the schema so they live in one place."""
+    field = AnnotationSettings.model_fields[name]
+    options: dict[str, Any] = {}
+    for constraint in field.metadata:
+        if (minimum := getattr(constraint, "ge", None)) is not None:
+            options["min_value"] = minimum
+        if (maximum := getattr(constraint, "le", None)) is not None:
+            options["max_value"] = maximum
+    if field.description:
+        options["help_text"] = field.description
+    return options
+
+
+def _strength_lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+class ProjectSettingsForm(forms.Form):
+    """A project's texts and its annotation settings, one input per AnnotationSettings field."""
+
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    guidelines = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 12, "class": "mono"}),
+        help_text="Markdown, shown to annotators.",
+    )
+
+    # One form field per AnnotationSettings field, under the same name.
+    mode = forms.ChoiceField(
+        choices=[(mode.value, mode.value.capitalize()) for mode in AnnotationMode],
+        help_text="Pairwise: pick the better of two. Ranking: order k responses.",
+    )
+    overlap = forms.IntegerField(**_schema_options("overlap"))
+    strength_scale = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="One label per line, weakest first.",
+    )
+    gold_rate = forms.FloatField(
+        widget=forms.NumberInput(attrs={"step": "0.01"}),
+        **(_schema_options("gold_rate") | {"help_text": "Share of gold items, from 0 to 1."}),
+    )
+    lease_minutes = forms.IntegerField(
+        **(_schema_options("lease_minutes") | {"help_text": "How long an annotator holds an item."})
+    )
+    rationale_required = forms.BooleanField(
+        required=False, help_text="Annotators must write a short rationale."
+    )
+    rate_criteria = forms.BooleanField(
+        required=False, help_text="Annotators rate each rubric criterion."
+    )
+    rubric_id = forms.ModelChoiceField(
+        queryset=Rubric.objects.none(),
+        required=False,
+        empty_label="No rubric",
+        label="Rubric",
+        help_text=AnnotationSettings.model_fields["rubric_id"].description or "",
+    )
+    ranking_size = forms.IntegerField(
+        **(_schema_options("ranking_size") | {"help_text": "Responses per item in ranking mode."})
+    )
+
+    def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
+        self.project = project
+        stored = project.annotation_settings or {}
+        scale = stored.get("strength_scale") or []
+        kwargs.setdefault(
+            "initial",
+            {
+                "name": project.name,
+                "description": project.description,
+                "guidelines": project.guidelines,
+                **{name: stored.get(name) for name in AnnotationSettings.model_fields},
+                "strength_scale": "\n".join(str(label) for label in scale),
+            },
+        )
+        super().__init__(*args, **kwargs)
+        self.fields["rubric_id"].queryset = project.rubrics.order_by("name")
+        self.annotation_settings: dict[str, Any] = {}
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.errors:
+            return cleaned
+        stored = self.project.annotation_settings or {}
+        raw = {name: stored[name] for name in AnnotationSettings.model_fields if name in stored}
+        raw.update({name: cleaned[name] for name in AnnotationSettings.model_fields})
+        raw["strength_scale"] = _strength_lines(cleaned["strength_scale"])
+        raw["rubric_id"] = cleaned["rubric_id"].pk if cleaned["rubric_id"] else None
+        try:
+            validated = AnnotationSettings.model_validate(raw)
+        except PydanticValidationError as exc:
+            for item in exc.errors():
+                field = str(item["loc"][0]) if item["loc"] else None
+                message = item["msg"].removeprefix("Value error, ")
+                self.add_error(field if field in self.fields else None, message)
+            return cleaned
+        self.annotation_settings = validated.model_dump(mode="json")
+        return cleaned
+
+
+class MemberAddForm(forms.Form):
+    identifier = forms.CharField(
+        max_length=254,
+        label="Username or email",
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "placeholder": "jane or jane@example.org"}
+        ),
+    )
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.ANNOTATOR)
+
+    user: User
+
+    def clean_identifier(self) -> str:
+        identifier = self.cleaned_data["identifier"].strip()
+        user = User.objects.filter(username=identifier, is_active=True).first()
+        if user is None:
+            matches = list(
+                User.objects.filter(
+                    Q(username__iexact=identifier) | Q(email__iexact=identifier), is_active=True
+                )[:2]
+            )
+            if not matches:
+                raise forms.ValidationError("No user has this username or email.")
+            if len(matches) > 1:
+                raise forms.ValidationError("Several users match; use the exact username.")
+            user = matches[0]
+        self.user = user
+        return identifier
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)

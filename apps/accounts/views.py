@@ -1,0 +1,215 @@
+"""Pages for projects and their members."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
+
+from apps.accounts import selectors, services
+from apps.accounts.forms import (
+    MemberAddForm,
+    MemberRoleForm,
+    ProjectCreateForm,
+    ProjectSettingsForm,
+)
+from apps.accounts.models import Membership, Project, Role
+from apps.accounts.permissions import Capability
+from apps.core.errors import ApplicationError
+from apps.core.htmx import HtmxHttpRequest
+
+
+@require_GET
+@login_required
+def project_list(request: HtmxHttpRequest) -> HttpResponse:
+    projects = selectors.project_list_with_counts(user=request.user)
+    rows = [(project, Role(project.user_role)) for project in projects]
+    return render(
+        request, "accounts/project_list.html", {"rows": rows, "form": ProjectCreateForm()}
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def project_create(request: HtmxHttpRequest) -> HttpResponse:
+    form = ProjectCreateForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            project = services.project_create(
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                created_by=request.user,
+            )
+        except ApplicationError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, f"Project “{project.name}” created.")
+            return redirect("accounts:project_detail", slug=project.slug)
+    return render(request, "accounts/project_create.html", {"form": form})
+
+
+@require_GET
+@login_required
+def project_detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    project = selectors.project_for_user(
+        user=request.user, capability=Capability.VIEW_PROJECT, slug=slug
+    )
+    context = selectors.project_page_context(
+        project=project, tab="overview", counts=selectors.project_stats(project=project)
+    )
+    if context["can"][Capability.VIEW_DATA]:
+        context["imports"] = project.imports.select_related("created_by")[:5]
+    return render(request, "accounts/project_detail.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def project_settings(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    project = selectors.project_for_user(
+        user=request.user, capability=Capability.MANAGE_PROJECT, slug=slug
+    )
+    form = ProjectSettingsForm(request.POST if request.method == "POST" else None, project=project)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.project_update(
+                project=project,
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                guidelines=form.cleaned_data["guidelines"],
+                annotation_settings=form.annotation_settings,
+            )
+        except ApplicationError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, "Settings saved.")
+            return redirect("accounts:project_settings", slug=project.slug)
+    return render(
+        request,
+        "accounts/project_settings.html",
+        selectors.project_page_context(project=project, tab="settings", form=form),
+    )
+
+
+def _members_page(
+    request: HtmxHttpRequest,
+    project: Project,
+    *,
+    form: MemberAddForm | None = None,
+    error: str = "",
+    notice: str = "",
+) -> HttpResponse:
+    """The members page, or only its table when htmx asked; 422 when something was refused."""
+    context = selectors.project_page_context(
+        project=project,
+        tab="members",
+        memberships=selectors.membership_list(project=project),
+        roles=Role.choices,
+        form=form or MemberAddForm(),
+        error=error,
+        notice=notice,
+    )
+    status = 422 if error or (form is not None and form.errors) else 200
+    if request.htmx and not request.htmx.history_restore_request:
+        return render(request, "accounts/members.html#members", context, status=status)
+    return render(request, "accounts/members.html", context, status=status)
+
+
+def _after_member_change(
+    request: HtmxHttpRequest, slug: str, *, error: str = "", notice: str = ""
+) -> HttpResponse:
+    """Answer a role change or removal: the fresh table for htmx, a redirect otherwise.
+
+    The project is loaded again because the user may just have changed their own role.
+    """
+    project = selectors.project_list_for_user(user=request.user).filter(slug=slug).first()
+    if project is None:  # they removed themselves
+        if notice:
+            messages.success(request, notice)
+        if request.htmx:
+            return HttpResponseClientRedirect(reverse("accounts:project_list"))
+        return redirect("accounts:project_list")
+    if request.htmx:
+        return _members_page(request, project, error=error, notice=notice)
+    if error:
+        messages.error(request, error)
+    elif notice:
+        messages.success(request, notice)
+    return redirect("accounts:members", slug=slug)
+
+
+@require_GET
+@login_required
+@vary_on_headers("HX-Request")
+def members(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    project = selectors.project_for_user(
+        user=request.user, capability=Capability.VIEW_PROJECT, slug=slug
+    )
+    return _members_page(request, project)
+
+
+@require_POST
+@login_required
+def member_add(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    project = selectors.project_for_user(
+        user=request.user, capability=Capability.MANAGE_MEMBERS, slug=slug
+    )
+    form = MemberAddForm(request.POST)
+    if not form.is_valid():
+        return _members_page(request, project, form=form)
+    try:
+        membership = services.membership_add(
+            project=project, user=form.user, role=form.cleaned_data["role"]
+        )
+    except ApplicationError as error:
+        form.add_error("identifier", error.message)
+        return _members_page(request, project, form=form)
+    notice = f"{membership.user.username} added as {membership.get_role_display().lower()}."
+    if request.htmx:
+        return _members_page(request, project, notice=notice)
+    messages.success(request, notice)
+    return redirect("accounts:members", slug=project.slug)
+
+
+def _membership(request: HtmxHttpRequest, slug: str, membership_id: int) -> Membership:
+    project = selectors.project_for_user(
+        user=request.user, capability=Capability.MANAGE_MEMBERS, slug=slug
+    )
+    return get_object_or_404(selectors.membership_list(project=project), pk=membership_id)
+
+
+@require_POST
+@login_required
+def member_role(request: HtmxHttpRequest, slug: str, membership_id: int) -> HttpResponse:
+    membership = _membership(request, slug, membership_id)
+    form = MemberRoleForm(request.POST)
+    if not form.is_valid():
+        return _after_member_change(request, slug, error="Choose one of the roles.")
+    try:
+        membership = services.membership_change_role(
+            membership=membership, role=form.cleaned_data["role"]
+        )
+    except ApplicationError as error:
+        return _after_member_change(request, slug, error=error.message)
+    notice = f"{membership.user.username} is now {membership.get_role_display().lower()}."
+    if request.htmx and membership.user_id == request.user.pk:
+        # Your own role changed: the tabs and controls of the whole page change with it.
+        messages.success(request, notice)
+        return HttpResponseClientRefresh()
+    return _after_member_change(request, slug, notice=notice)
+
+
+@require_POST
+@login_required
+def member_remove(request: HtmxHttpRequest, slug: str, membership_id: int) -> HttpResponse:
+    membership = _membership(request, slug, membership_id)
+    username = membership.user.username
+    try:
+        services.membership_remove(membership=membership)
+    except ApplicationError as error:
+        return _after_member_change(request, slug, error=error.message)
+    return _after_member_change(request, slug, notice=f"{username} removed from the project.")
