@@ -9,6 +9,14 @@ from tests.factories import PASSWORD, MembershipFactory, ProjectFactory, UserFac
 __all__ = ["PASSWORD"]
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    """Each test starts with an empty cache (live progress is kept there)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def project(db) -> Project:  # type: ignore[no-untyped-def]
     return ProjectFactory()

@@ -22,6 +22,11 @@ def _key(job_id: int) -> str:
     return f"palate:import-progress:{job_id}"
 
 
+def progress_clear(job_id: int) -> None:
+    """Forget progress kept under this id (a database reset can hand out ids again)."""
+    cache.delete(_key(job_id))
+
+
 def progress_read(job_id: int) -> ImportProgress | None:
     value = cache.get(_key(job_id))
     return ImportProgress(**value) if value else None

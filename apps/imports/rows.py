@@ -45,10 +45,10 @@ class ResponseRecord:
     model: str = ""
     sampling_params: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    content_hash: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def content_hash(self) -> str:
-        return response_hash(self.text)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "content_hash", response_hash(self.text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +59,11 @@ class PromptRecord:
     metadata: dict[str, Any] = field(default_factory=dict)
     group: str = ""
     responses: tuple[ResponseRecord, ...] = ()
+    # Computed once: the writer looks prompts up by it more than once.
+    content_hash: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def content_hash(self) -> str:
-        return prompt_hash(self.input)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "content_hash", prompt_hash(self.input))
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +166,20 @@ def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
     """Values from Parquet can be dates or bytes: keep them as text so JSON fields accept them."""
     if not value:
         return {}
+    if _is_json(value):  # as JSON Lines and CSV give them: cheaper to check than to convert
+        return value
     return json.loads(json.dumps(value, default=str))
+
+
+def _is_json(value: Any) -> bool:
+    """Whether the value is made of JSON types only: str-keyed dicts, lists and scalars."""
+    if isinstance(value, str | int | float | None):
+        return True
+    if isinstance(value, list):
+        return all(_is_json(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and _is_json(item) for key, item in value.items())
+    return False
 
 
 def _references(row: _PromptRowIn) -> list[str]:

@@ -17,10 +17,18 @@ from django.utils import timezone
 from apps.accounts.models import Project, User
 from apps.annotation.models import Comparison, Label
 from apps.core.errors import ApplicationError
+from apps.imports.copy import insert_rows
 from apps.imports.models import ImportJob
-from apps.imports.progress import ProgressReporter
+from apps.imports.progress import ProgressReporter, progress_clear
 from apps.imports.readers import open_reader
-from apps.imports.rows import PairRecord, PromptRecord, Record, RowError, parse_row
+from apps.imports.rows import (
+    PairRecord,
+    PromptRecord,
+    Record,
+    ResponseRecord,
+    RowError,
+    parse_row,
+)
 from apps.prompts.models import Prompt, Response
 
 logger = logging.getLogger(__name__)
@@ -83,6 +91,7 @@ def import_create(
     )
     job.file.save(original_name, upload, save=False)
     job.save()
+    progress_clear(job.pk)
     if enqueue:
         from workers.tasks.imports import run_import
 
@@ -218,9 +227,9 @@ class _Writer:
     def write(self, records: list[Record]) -> None:
         if not records:
             return
-        prompt_ids, fresh = self._prompts(records)
-        response_ids = self._responses(records, prompt_ids, fresh)
         pairs = [record for record in records if isinstance(record, PairRecord)]
+        prompt_ids, fresh = self._prompts(records)
+        response_ids = self._responses(records, prompt_ids, fresh, with_ids=bool(pairs))
         if pairs:
             self._pairs(pairs, prompt_ids, response_ids)
 
@@ -229,31 +238,33 @@ class _Writer:
         for record in records:
             prompt = record if isinstance(record, PromptRecord) else record.prompt
             wanted.setdefault(prompt.content_hash, prompt)
-        ids = dict(
-            Prompt.objects.filter(project_id=self.project_id, content_hash__in=list(wanted))
+        existing = self._prompt_ids(list(wanted))
+        new = {h: prompt for h, prompt in wanted.items() if h not in existing}
+        insert_rows(
+            Prompt,
+            ["project_id", "input", "references", "metadata", "group", "content_hash"],
+            [
+                (self.project_id, p.input, p.references, p.metadata, p.group, h)
+                for h, p in new.items()
+            ],
+        )
+        self.counts.prompts += len(new)
+        created = self._prompt_ids(list(new))
+        return existing | created, set(created.values())
+
+    def _prompt_ids(self, hashes: list[str]) -> dict[str, int]:
+        if not hashes:
+            return {}
+        return dict(
+            Prompt.objects.filter(project_id=self.project_id, content_hash__in=hashes)
             .values_list("content_hash", "id")
         )  # fmt: skip
-        new = [
-            Prompt(
-                project_id=self.project_id,
-                input=prompt.input,
-                references=prompt.references,
-                metadata=prompt.metadata,
-                group=prompt.group,
-                content_hash=content_hash,
-            )
-            for content_hash, prompt in wanted.items()
-            if content_hash not in ids
-        ]
-        Prompt.objects.bulk_create(new, batch_size=1000)
-        self.counts.prompts += len(new)
-        ids.update((prompt.content_hash, prompt.pk) for prompt in new)
-        return ids, {prompt.pk for prompt in new}
 
     def _responses(
-        self, records: list[Record], prompt_ids: dict[str, int], fresh: set[int]
+        self, records: list[Record], prompt_ids: dict[str, int], fresh: set[int], *, with_ids: bool
     ) -> dict[tuple[int, str], int]:
-        wanted: dict[tuple[int, str], object] = {}
+        """Insert the new responses; return ids of the existing ones, and of all if `with_ids`."""
+        wanted: dict[tuple[int, str], ResponseRecord] = {}
         for record in records:
             if isinstance(record, PromptRecord):
                 prompt_id = prompt_ids[record.content_hash]
@@ -263,29 +274,28 @@ class _Writer:
                 responses = (record.chosen, record.rejected)
             for response in responses:
                 wanted.setdefault((prompt_id, response.content_hash), response)
-        known_prompts = {prompt_id for prompt_id, _ in wanted} - fresh
-        ids: dict[tuple[int, str], int] = {}
-        if known_prompts:
-            for prompt_id, content_hash, pk in Response.objects.filter(
-                prompt_id__in=known_prompts, content_hash__in={h for _, h in wanted}
-            ).values_list("prompt_id", "content_hash", "id"):
-                ids[(prompt_id, content_hash)] = pk
-        new = [
-            Response(
-                prompt_id=prompt_id,
-                text=response.text,  # type: ignore[attr-defined]
-                model=response.model,  # type: ignore[attr-defined]
-                sampling_params=response.sampling_params,  # type: ignore[attr-defined]
-                metadata=response.metadata,  # type: ignore[attr-defined]
-                content_hash=content_hash,
-            )
-            for (prompt_id, content_hash), response in wanted.items()
-            if (prompt_id, content_hash) not in ids
-        ]
-        Response.objects.bulk_create(new, batch_size=1000)
+        # A prompt created in this batch has no responses yet: no need to look.
+        existing = self._response_ids({key for key in wanted if key[0] not in fresh})
+        new = [(key, response) for key, response in wanted.items() if key not in existing]
+        insert_rows(
+            Response,
+            ["prompt_id", "text", "model", "sampling_params", "metadata", "content_hash"],
+            [(p, r.text, r.model, r.sampling_params, r.metadata, h) for (p, h), r in new],
+        )
         self.counts.responses += len(new)
-        ids.update(((r.prompt_id, r.content_hash), r.pk) for r in new)
-        return ids
+        if not with_ids:
+            return existing
+        return existing | self._response_ids({key for key, _ in new})
+
+    def _response_ids(self, keys: set[tuple[int, str]]) -> dict[tuple[int, str], int]:
+        if not keys:
+            return {}
+        found = Response.objects.filter(
+            prompt_id__in={prompt_id for prompt_id, _ in keys},
+            content_hash__in={content_hash for _, content_hash in keys},
+        ).values_list("prompt_id", "content_hash", "id")
+        ids = {(prompt_id, content_hash): pk for prompt_id, content_hash, pk in found}
+        return {key: ids[key] for key in keys if key in ids}
 
     def _pairs(
         self,
