@@ -1,0 +1,192 @@
+"""Every page and endpoint × every role and a non-member.
+
+Allowed requests succeed; a member whose role lacks the right gets 403, a non-member
+gets 404 (other people's projects stay invisible), and a denied request changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.test import Client
+from rest_framework.authtoken.models import Token
+
+from apps.accounts.models import Membership, Project, Role, User
+from apps.imports.models import ImportJob
+from apps.prompts.models import Prompt
+from tests.factories import MembershipFactory, ProjectFactory, PromptFactory, UserFactory
+from tests.imports.files import PROMPT_ROWS, jsonl_bytes, upload
+
+pytestmark = pytest.mark.django_db
+
+ALL = {"admin", "designer", "annotator", "viewer"}
+DATA = {"admin", "designer", "viewer"}
+IMPORTERS = {"admin", "designer"}
+ADMINS = {"admin"}
+
+
+@dataclass(frozen=True)
+class World:
+    project: Project
+    users: dict[str, User]
+    target: Membership  # a member whose role the members endpoints try to change
+    prompt: Prompt
+    job: ImportJob
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    method: str
+    path: str  # formatted with the World
+    allowed: set[str]
+    data: Any = None
+    api: bool = False
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _world() -> World:
+    project = ProjectFactory(slug="matrix", name="Matrix")
+    users = {}
+    for role in Role:
+        users[role.value] = UserFactory(username=f"m-{role.value}")
+        MembershipFactory(project=project, user=users[role.value], role=role)
+    users["outsider"] = UserFactory(username="m-outsider")
+    target = MembershipFactory(
+        project=project, user=UserFactory(username="m-target"), role="viewer"
+    )
+    prompt = PromptFactory(project=project)
+    job = ImportJob.objects.create(
+        project=project, original_name="old.jsonl", file_format="jsonl", status="succeeded"
+    )
+    return World(project, users, target, prompt, job)
+
+
+def _state(world: World) -> tuple[Any, ...]:
+    project = Project.objects.get(pk=world.project.pk)
+    return (
+        project.name,
+        project.guidelines,
+        project.annotation_settings,
+        sorted(Membership.objects.filter(project=project).values_list("user_id", "role")),
+        ImportJob.objects.filter(project=project).count(),
+        Prompt.objects.filter(project=project).count(),
+    )
+
+
+SETTINGS_FORM = {
+    "name": "Renamed",
+    "description": "",
+    "guidelines": "New guidelines",
+    "mode": "pairwise",
+    "overlap": "2",
+    "strength_scale": "a bit better\nmuch better",
+    "gold_rate": "0",
+    "lease_minutes": "10",
+    "ranking_size": "4",
+}
+
+CASES = [
+    # Pages
+    Case("page overview", "get", "/projects/matrix/", ALL),
+    Case("page settings", "get", "/projects/matrix/settings/", ADMINS),
+    Case("page settings save", "post", "/projects/matrix/settings/", ADMINS, SETTINGS_FORM),
+    Case("page members", "get", "/projects/matrix/members/", ALL),
+    Case("page member add", "post", "/projects/matrix/members/add/", ADMINS,
+         {"identifier": "m-outsider", "role": "viewer"}),
+    Case("page member role", "post", "/projects/matrix/members/{target}/role/", ADMINS,
+         {"role": "designer"}),
+    Case("page member remove", "post", "/projects/matrix/members/{target}/remove/", ADMINS, {}),
+    Case("page prompts", "get", "/projects/matrix/prompts/", DATA),
+    Case("page prompt", "get", "/projects/matrix/prompts/{prompt}/", DATA),
+    Case("page imports", "get", "/projects/matrix/imports/", DATA),
+    Case("page import upload", "post", "/projects/matrix/imports/upload/", IMPORTERS, "upload"),
+    Case("page import", "get", "/projects/matrix/imports/{job}/", DATA),
+    Case("page import progress", "get", "/projects/matrix/imports/{job}/progress/", DATA),
+    # API
+    Case("api project", "get", "/api/v1/projects/{project}/", ALL, api=True),
+    Case("api project patch", "patch", "/api/v1/projects/{project}/", ADMINS,
+         {"name": "Renamed", "annotation_settings": {"overlap": 2}}, api=True),
+    Case("api members", "get", "/api/v1/projects/{project}/members/", ALL, api=True),
+    Case("api member add", "post", "/api/v1/projects/{project}/members/", ADMINS,
+         {"username": "m-outsider", "role": "viewer"}, api=True),
+    Case("api member role", "patch", "/api/v1/projects/{project}/members/{target_user}/", ADMINS,
+         {"role": "designer"}, api=True),
+    Case("api member remove", "delete", "/api/v1/projects/{project}/members/{target_user}/",
+         ADMINS, api=True),
+    Case("api prompts", "get", "/api/v1/projects/{project}/prompts/", DATA, api=True),
+    Case("api prompt", "get", "/api/v1/prompts/{prompt}/", DATA, api=True),
+    Case("api imports", "get", "/api/v1/projects/{project}/imports/", DATA, api=True),
+    Case("api import upload", "post", "/api/v1/projects/{project}/imports/", IMPORTERS, "upload",
+         api=True),
+    Case("api import", "get", "/api/v1/imports/{job}/", DATA, api=True),
+]  # fmt: skip
+
+
+def _request(case: Case, world: World, who: str) -> Any:
+    path = case.path.format(
+        project=world.project.pk,
+        target=world.target.pk,
+        target_user=world.target.user_id,
+        prompt=world.prompt.pk,
+        job=world.job.pk,
+    )
+    client = Client()
+    if case.api:
+        token = Token.objects.create(user=world.users[who])
+        headers = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
+    else:
+        client.force_login(world.users[who])
+        headers = {}
+    if case.data == "upload":
+        file = upload("rows.jsonl", jsonl_bytes(PROMPT_ROWS))
+        return client.post(path, {"file": file}, **headers)
+    if case.method == "get":
+        return client.get(path, **headers)
+    if case.api:
+        call = getattr(client, case.method)
+        return call(path, case.data, content_type="application/json", **headers)
+    return client.post(path, case.data, **headers)
+
+
+@pytest.mark.parametrize("who", [*sorted(ALL), "outsider"])
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_it_allows_exactly_the_roles_that_may(
+    case: Case, who: str, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
+    world = _world()
+    before = _state(world)
+
+    with django_capture_on_commit_callbacks(execute=False):
+        response = _request(case, world, who)
+
+    if who in case.allowed:
+        assert response.status_code < 400, response.content[:500]
+    else:
+        assert response.status_code == (404 if who == "outsider" else 403)
+        assert _state(world) == before
+        if case.api:
+            assert set(response.json()) == {"error"}
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_it_sends_anonymous_visitors_away_and_changes_nothing(case: Case) -> None:
+    world = _world()
+    before = _state(world)
+    path = case.path.format(
+        project=world.project.pk, target=world.target.pk, target_user=world.target.user_id,
+        prompt=world.prompt.pk, job=world.job.pk,
+    )  # fmt: skip
+
+    response = getattr(Client(), case.method)(path)
+
+    if case.api:
+        assert response.status_code == 401
+    else:
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/")
+    assert _state(world) == before
