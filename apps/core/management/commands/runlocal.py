@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from typing import Any
@@ -29,6 +30,8 @@ class Command(BaseCommand):
                 "--pool=solo",
             ]  # fmt: skip
         )
+        # `kill` (SIGTERM) stops both too, like Ctrl-C.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         self.stdout.write(
             self.style.SUCCESS(
                 f"\nPalate is starting on http://{host}:{port}/  (Ctrl-C stops it)\n"
