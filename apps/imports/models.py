@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import models
+from django.utils import timezone
 
 from apps.accounts.models import Project, User
 from apps.core.models import TimeStampedModel
+
+WORKER_GRACE = timedelta(seconds=30)
 
 
 class ImportJob(TimeStampedModel):
@@ -48,6 +53,11 @@ class ImportJob(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"Import {self.pk} of {self.original_name}"
+
+    @property
+    def is_waiting_for_worker(self) -> bool:
+        """Queued for longer than a worker normally takes to pick a job up."""
+        return self.status == self.Status.QUEUED and timezone.now() - self.created_at > WORKER_GRACE
 
     @property
     def is_finished(self) -> bool:

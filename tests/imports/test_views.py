@@ -203,3 +203,20 @@ def test_it_answers_404_for_a_job_of_another_project(client, viewer, project):  
     client.force_login(viewer)
     response = client.get(reverse("imports:import_detail", args=[project.slug, foreign.pk]))
     assert response.status_code == 404
+
+
+def test_it_says_when_no_worker_has_picked_a_job_up(client, viewer, project):  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    fresh = ImportJobFactory(project=project, status="queued")
+    stuck = ImportJobFactory(project=project, status="queued")
+    ImportJob.objects.filter(pk=stuck.pk).update(created_at=timezone.now() - timedelta(minutes=2))
+    client.force_login(viewer)
+
+    fresh_page = client.get(reverse("imports:import_detail", args=[project.slug, fresh.pk]))
+    stuck_page = client.get(reverse("imports:import_detail", args=[project.slug, stuck.pk]))
+
+    assert "No worker has picked this import up yet" not in fresh_page.content.decode()
+    assert "No worker has picked this import up yet" in stuck_page.content.decode()
