@@ -4,38 +4,13 @@ from typing import Any
 
 import pytest
 from rest_framework.authtoken.models import Token
-from rest_framework.fields import DateTimeField
 from rest_framework.test import APIClient
 
 from apps.accounts.models import Membership, Project, Role, User, default_annotation_settings
 from apps.accounts.services import token_issue
+from tests.api import FORBIDDEN, NOT_AUTHENTICATED, NOT_FOUND, iso, token_client
 from tests.conftest import PASSWORD, membership_of
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
-
-_iso = DateTimeField().to_representation
-
-NOT_FOUND = {"error": {"code": "not_found", "message": "Not found.", "details": {}}}
-FORBIDDEN = {
-    "error": {
-        "code": "permission_denied",
-        "message": "You do not have permission to perform this action.",
-        "details": {},
-    }
-}
-NOT_AUTHENTICATED = {
-    "error": {
-        "code": "not_authenticated",
-        "message": "Authentication credentials were not provided.",
-        "details": {},
-    }
-}
-
-
-def _client(user: User) -> APIClient:
-    """A client that authenticates the way scripts do: `Authorization: Token <key>`."""
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=user).key}")
-    return client
 
 
 def _project_json(project: Project, role: str) -> dict[str, Any]:
@@ -48,8 +23,8 @@ def _project_json(project: Project, role: str) -> dict[str, Any]:
         "guidelines": project.guidelines,
         "annotation_settings": project.annotation_settings,
         "role": role,
-        "created_at": _iso(project.created_at),
-        "updated_at": _iso(project.updated_at),
+        "created_at": iso(project.created_at),
+        "updated_at": iso(project.updated_at),
     }
 
 
@@ -146,7 +121,7 @@ def test_it_lists_only_the_callers_projects_with_their_role(
     MembershipFactory(project=other, user=admin_user, role=Role.VIEWER)
     ProjectFactory(name="Someone else's project")
 
-    response = _client(admin_user).get("/api/v1/projects/")
+    response = token_client(admin_user).get("/api/v1/projects/")
 
     assert response.status_code == 200
     assert response.json() == {
@@ -162,7 +137,7 @@ def test_it_paginates_the_project_list(db: None) -> None:
     for n in range(3):
         MembershipFactory(project=ProjectFactory(name=f"P{n}"), user=user, role=Role.VIEWER)
 
-    response = _client(user).get("/api/v1/projects/?page_size=2&page=2")
+    response = token_client(user).get("/api/v1/projects/?page_size=2&page=2")
 
     assert response.status_code == 200
     body = response.json()
@@ -173,7 +148,7 @@ def test_it_paginates_the_project_list(db: None) -> None:
 
 
 def test_it_creates_a_project_and_makes_the_caller_admin(outsider: User) -> None:
-    response = _client(outsider).post(
+    response = token_client(outsider).post(
         "/api/v1/projects/",
         {
             "name": "Helpfulness",
@@ -195,7 +170,7 @@ def test_it_creates_a_project_and_makes_the_caller_admin(outsider: User) -> None
 
 
 def test_it_refuses_a_project_whose_slug_is_taken(project: Project, outsider: User) -> None:
-    response = _client(outsider).post(
+    response = token_client(outsider).post(
         "/api/v1/projects/", {"name": "Copy", "slug": project.slug}, format="json"
     )
 
@@ -212,7 +187,7 @@ def test_it_refuses_a_project_whose_slug_is_taken(project: Project, outsider: Us
 
 
 def test_it_refuses_a_project_without_a_name(outsider: User) -> None:
-    response = _client(outsider).post("/api/v1/projects/", {"description": "x"}, format="json")
+    response = token_client(outsider).post("/api/v1/projects/", {"description": "x"}, format="json")
 
     assert response.status_code == 400
     assert response.json() == {
@@ -226,7 +201,7 @@ def test_it_refuses_a_project_without_a_name(outsider: User) -> None:
 
 
 def test_it_refuses_a_project_with_invalid_settings(outsider: User) -> None:
-    response = _client(outsider).post(
+    response = token_client(outsider).post(
         "/api/v1/projects/",
         {"name": "Bad", "annotation_settings": {"gold_rate": 2}},
         format="json",
@@ -247,7 +222,7 @@ def test_it_refuses_a_project_with_invalid_settings(outsider: User) -> None:
 
 
 def test_it_shows_a_project_to_any_member(project: Project, annotator: User) -> None:
-    response = _client(annotator).get(f"/api/v1/projects/{project.pk}/")
+    response = token_client(annotator).get(f"/api/v1/projects/{project.pk}/")
 
     assert response.status_code == 200
     assert response.json() == _project_json(project, "annotator")
@@ -257,7 +232,7 @@ def test_it_updates_texts_and_merges_settings(project: Project, admin_user: User
     project.annotation_settings = {**default_annotation_settings(), "rubric_id": 7}
     project.save()
 
-    response = _client(admin_user).patch(
+    response = token_client(admin_user).patch(
         f"/api/v1/projects/{project.pk}/",
         {
             "name": "Renamed",
@@ -285,7 +260,7 @@ def test_it_clears_a_setting_sent_as_null(project: Project, admin_user: User) ->
     project.annotation_settings = {**default_annotation_settings(), "rubric_id": 7}
     project.save()
 
-    response = _client(admin_user).patch(
+    response = token_client(admin_user).patch(
         f"/api/v1/projects/{project.pk}/",
         {"annotation_settings": {"rubric_id": None}},
         format="json",
@@ -301,7 +276,7 @@ def test_it_refuses_invalid_settings_with_the_field_message(
 ) -> None:
     before = _snapshot(project)
 
-    response = _client(admin_user).patch(
+    response = token_client(admin_user).patch(
         f"/api/v1/projects/{project.pk}/",
         {"name": "Renamed", "annotation_settings": {"overlap": 51, "colour": "red"}},
         format="json",
@@ -327,7 +302,7 @@ def test_it_refuses_invalid_settings_with_the_field_message(
 def test_it_refuses_settings_that_are_not_an_object(project: Project, admin_user: User) -> None:
     before = _snapshot(project)
 
-    response = _client(admin_user).patch(
+    response = token_client(admin_user).patch(
         f"/api/v1/projects/{project.pk}/", {"annotation_settings": [1, 2]}, format="json"
     )
 
@@ -350,7 +325,7 @@ def test_it_lets_only_admins_update_a_project(project: Project, role: Role) -> N
     MembershipFactory(project=project, user=user, role=role)
     before = _snapshot(project)
 
-    response = _client(user).patch(
+    response = token_client(user).patch(
         f"/api/v1/projects/{project.pk}/",
         {"name": "Mine now", "annotation_settings": {"overlap": 9}},
         format="json",
@@ -367,7 +342,7 @@ def test_it_lets_only_admins_update_a_project(project: Project, role: Role) -> N
 def test_it_lists_members_to_any_member(
     project: Project, admin_user: User, annotator: User, viewer: User
 ) -> None:
-    response = _client(annotator).get(f"/api/v1/projects/{project.pk}/members/")
+    response = token_client(annotator).get(f"/api/v1/projects/{project.pk}/members/")
 
     assert response.status_code == 200
     memberships = {m.user_id: m for m in project.memberships.all()}
@@ -380,7 +355,7 @@ def test_it_lists_members_to_any_member(
                 "user_id": user.pk,
                 "username": user.username,
                 "role": role,
-                "created_at": _iso(memberships[user.pk].created_at),
+                "created_at": iso(memberships[user.pk].created_at),
             }
             for user, role in [
                 (admin_user, "admin"),
@@ -392,7 +367,7 @@ def test_it_lists_members_to_any_member(
 
 
 def test_it_adds_a_member(project: Project, admin_user: User, outsider: User) -> None:
-    response = _client(admin_user).post(
+    response = token_client(admin_user).post(
         f"/api/v1/projects/{project.pk}/members/",
         {"username": "outsider", "role": "designer"},
         format="json",
@@ -405,7 +380,7 @@ def test_it_adds_a_member(project: Project, admin_user: User, outsider: User) ->
         "user_id": outsider.pk,
         "username": "outsider",
         "role": "designer",
-        "created_at": _iso(membership.created_at),
+        "created_at": iso(membership.created_at),
     }
     assert _roles(project) == {admin_user.username: "admin", "outsider": "designer"}
 
@@ -415,7 +390,7 @@ def test_it_refuses_to_add_an_existing_member(
 ) -> None:
     before = _roles(project)
 
-    response = _client(admin_user).post(
+    response = token_client(admin_user).post(
         f"/api/v1/projects/{project.pk}/members/",
         {"username": viewer.username, "role": "admin"},
         format="json",
@@ -435,7 +410,7 @@ def test_it_refuses_to_add_an_existing_member(
 def test_it_refuses_an_unknown_username_or_role(project: Project, admin_user: User) -> None:
     before = _roles(project)
 
-    response = _client(admin_user).post(
+    response = token_client(admin_user).post(
         f"/api/v1/projects/{project.pk}/members/",
         {"username": "nobody", "role": "owner"},
         format="json",
@@ -456,7 +431,7 @@ def test_it_refuses_an_unknown_username_or_role(project: Project, admin_user: Us
 
 
 def test_it_changes_a_members_role(project: Project, admin_user: User, viewer: User) -> None:
-    response = _client(admin_user).patch(
+    response = token_client(admin_user).patch(
         f"/api/v1/projects/{project.pk}/members/{viewer.pk}/", {"role": "designer"}, format="json"
     )
 
@@ -467,13 +442,15 @@ def test_it_changes_a_members_role(project: Project, admin_user: User, viewer: U
         "user_id": viewer.pk,
         "username": viewer.username,
         "role": "designer",
-        "created_at": _iso(membership.created_at),
+        "created_at": iso(membership.created_at),
     }
     assert membership.role == Role.DESIGNER
 
 
 def test_it_removes_a_member(project: Project, admin_user: User, viewer: User) -> None:
-    response = _client(admin_user).delete(f"/api/v1/projects/{project.pk}/members/{viewer.pk}/")
+    response = token_client(admin_user).delete(
+        f"/api/v1/projects/{project.pk}/members/{viewer.pk}/"
+    )
 
     assert response.status_code == 204
     assert response.content == b""
@@ -481,7 +458,7 @@ def test_it_removes_a_member(project: Project, admin_user: User, viewer: User) -
 
 
 def test_it_keeps_the_last_admin_on_demotion(project: Project, admin_user: User) -> None:
-    response = _client(admin_user).patch(
+    response = token_client(admin_user).patch(
         f"/api/v1/projects/{project.pk}/members/{admin_user.pk}/",
         {"role": "viewer"},
         format="json",
@@ -501,7 +478,9 @@ def test_it_keeps_the_last_admin_on_demotion(project: Project, admin_user: User)
 def test_it_keeps_the_last_admin_on_removal(
     project: Project, admin_user: User, designer: User
 ) -> None:
-    response = _client(admin_user).delete(f"/api/v1/projects/{project.pk}/members/{admin_user.pk}/")
+    response = token_client(admin_user).delete(
+        f"/api/v1/projects/{project.pk}/members/{admin_user.pk}/"
+    )
 
     assert response.status_code == 400
     assert response.json()["error"]["message"] == "A project must keep at least one admin."
@@ -514,7 +493,9 @@ def test_it_lets_an_admin_step_down_when_another_admin_remains(
     second = UserFactory(username="second-admin")
     MembershipFactory(project=project, user=second, role=Role.ADMIN)
 
-    response = _client(admin_user).delete(f"/api/v1/projects/{project.pk}/members/{admin_user.pk}/")
+    response = token_client(admin_user).delete(
+        f"/api/v1/projects/{project.pk}/members/{admin_user.pk}/"
+    )
 
     assert response.status_code == 204
     assert _roles(project) == {"second-admin": "admin"}
@@ -523,7 +504,7 @@ def test_it_lets_an_admin_step_down_when_another_admin_remains(
 def test_it_answers_404_for_a_user_who_is_not_a_member(
     project: Project, admin_user: User, outsider: User
 ) -> None:
-    response = _client(admin_user).patch(
+    response = token_client(admin_user).patch(
         f"/api/v1/projects/{project.pk}/members/{outsider.pk}/", {"role": "viewer"}, format="json"
     )
 
@@ -538,7 +519,7 @@ def test_it_lets_only_admins_manage_members(
 ) -> None:
     user = UserFactory()
     MembershipFactory(project=project, user=user, role=role)
-    client = _client(user)
+    client = token_client(user)
     before = _roles(project)
     base = f"/api/v1/projects/{project.pk}/members/"
 
@@ -556,7 +537,7 @@ def test_it_lets_only_admins_manage_members(
 def test_it_hides_a_project_from_non_members(
     project: Project, admin_user: User, outsider: User
 ) -> None:
-    client = _client(outsider)
+    client = token_client(outsider)
     before = (_snapshot(project), _roles(project))
     members = f"/api/v1/projects/{project.pk}/members/"
 
@@ -587,7 +568,7 @@ def test_it_returns_the_callers_token_creating_it_once(outsider: User) -> None:
 
     token = Token.objects.get(user=outsider)
     assert first.status_code == 200
-    assert first.json() == {"key": token.key, "created": _iso(token.created)}
+    assert first.json() == {"key": token.key, "created": iso(token.created)}
     assert second.json() == first.json()
 
 
@@ -600,7 +581,7 @@ def test_it_rotates_the_callers_token(outsider: User) -> None:
 
     token = Token.objects.get(user=outsider)
     assert response.status_code == 200
-    assert response.json() == {"key": token.key, "created": _iso(token.created)}
+    assert response.json() == {"key": token.key, "created": iso(token.created)}
     assert token.key != old_key
     assert client.get("/api/v1/tokens/me/").status_code == 401
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")

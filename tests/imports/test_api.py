@@ -8,27 +8,16 @@ import pytest
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
-from rest_framework.fields import DateTimeField
 from rest_framework.test import APIClient
 
 from apps.accounts.models import Project, User
-from apps.accounts.services import token_issue
 from apps.imports.models import ImportJob
 from apps.imports.progress import ProgressReporter
 from apps.imports.services import import_run
 from apps.prompts.models import Prompt
+from tests.api import FORBIDDEN, NOT_FOUND, iso, token_client
 from tests.factories import ProjectFactory
 
-_iso = DateTimeField().to_representation
-
-NOT_FOUND = {"error": {"code": "not_found", "message": "Not found.", "details": {}}}
-FORBIDDEN = {
-    "error": {
-        "code": "permission_denied",
-        "message": "You do not have permission to perform this action.",
-        "details": {},
-    }
-}
 ROWS = [
     {
         "prompt": "What is the capital of Australia?",
@@ -47,12 +36,6 @@ JSONL = "".join(json.dumps(row) + "\n" for row in ROWS).encode()
 def _media_and_cache(settings: Any, tmp_path: Path) -> None:
     settings.MEDIA_ROOT = tmp_path
     cache.clear()  # live progress from other runs must not leak into these jobs
-
-
-def _client(user: User) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=user).key}")
-    return client
 
 
 def _upload(name: str = "batch.jsonl", content: bytes = JSONL) -> SimpleUploadedFile:
@@ -86,9 +69,9 @@ def _summary_json(job: ImportJob) -> dict[str, Any]:
         "comparisons_created": job.comparisons_created,
         "labels_created": job.labels_created,
         "error_count": job.error_count,
-        "created_at": _iso(job.created_at),
-        "started_at": _iso(job.started_at) if job.started_at else None,
-        "finished_at": _iso(job.finished_at) if job.finished_at else None,
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at) if job.started_at else None,
+        "finished_at": iso(job.finished_at) if job.finished_at else None,
     }
 
 
@@ -100,7 +83,7 @@ def test_it_accepts_an_upload_and_answers_202_with_the_queued_job(
     project: Project, designer: User, django_capture_on_commit_callbacks: Any
 ) -> None:
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        response = _client(designer).post(
+        response = token_client(designer).post(
             f"/api/v1/projects/{project.pk}/imports/", {"file": _upload()}, format="multipart"
         )
 
@@ -121,7 +104,7 @@ def test_it_accepts_an_upload_and_answers_202_with_the_queued_job(
 
 
 def test_it_reports_a_finished_import(project: Project, admin_user: User) -> None:
-    client = _client(admin_user)
+    client = token_client(admin_user)
     created = client.post(
         f"/api/v1/projects/{project.pk}/imports/", {"file": _upload()}, format="multipart"
     ).json()
@@ -166,7 +149,7 @@ def test_it_refuses_a_file_it_cannot_import(
 ) -> None:
     settings.IMPORT_MAX_UPLOAD_BYTES = 1024
 
-    response = _client(designer).post(
+    response = token_client(designer).post(
         f"/api/v1/projects/{project.pk}/imports/", {"file": upload}, format="multipart"
     )
 
@@ -176,7 +159,7 @@ def test_it_refuses_a_file_it_cannot_import(
 
 
 def test_it_asks_for_a_file(project: Project, designer: User) -> None:
-    response = _client(designer).post(
+    response = token_client(designer).post(
         f"/api/v1/projects/{project.pk}/imports/", {"name": "x"}, format="multipart"
     )
 
@@ -208,7 +191,7 @@ def test_it_lists_a_projects_imports_newest_first(
     )
     _job(ProjectFactory())
 
-    response = _client(viewer).get(f"/api/v1/projects/{project.pk}/imports/")
+    response = token_client(viewer).get(f"/api/v1/projects/{project.pk}/imports/")
 
     assert response.status_code == 200
     assert response.json() == {
@@ -223,7 +206,7 @@ def test_it_shows_live_progress_of_a_running_import(project: Project, viewer: Us
     job = _job(project, status=ImportJob.Status.RUNNING, started_at=timezone.now())
     ProgressReporter(job.pk).report(rows=1500, fraction=0.25, phase="writing", force=True)
 
-    response = _client(viewer).get(f"/api/v1/imports/{job.pk}/")
+    response = token_client(viewer).get(f"/api/v1/imports/{job.pk}/")
 
     assert response.status_code == 200
     assert response.json() == _job_json(
@@ -242,7 +225,7 @@ def test_it_shows_the_errors_of_a_failed_import(project: Project, viewer: User) 
         finished_at=timezone.now(),
     )
 
-    response = _client(viewer).get(f"/api/v1/imports/{job.pk}/")
+    response = token_client(viewer).get(f"/api/v1/imports/{job.pk}/")
 
     assert response.status_code == 200
     assert response.json() == _job_json(
@@ -253,7 +236,7 @@ def test_it_shows_the_errors_of_a_failed_import(project: Project, viewer: User) 
 
 def test_it_lets_a_viewer_read_but_not_import(project: Project, viewer: User) -> None:
     job = _job(project)
-    client = _client(viewer)
+    client = token_client(viewer)
 
     upload = client.post(
         f"/api/v1/projects/{project.pk}/imports/", {"file": _upload()}, format="multipart"
@@ -267,7 +250,7 @@ def test_it_lets_a_viewer_read_but_not_import(project: Project, viewer: User) ->
 
 def test_it_keeps_imports_from_annotators(project: Project, annotator: User) -> None:
     job = _job(project)
-    client = _client(annotator)
+    client = token_client(annotator)
 
     answers = [
         client.get(f"/api/v1/projects/{project.pk}/imports/"),
@@ -283,7 +266,7 @@ def test_it_keeps_imports_from_annotators(project: Project, annotator: User) -> 
 
 def test_it_hides_imports_from_non_members(project: Project, outsider: User) -> None:
     job = _job(project)
-    client = _client(outsider)
+    client = token_client(outsider)
 
     answers = [
         client.get(f"/api/v1/projects/{project.pk}/imports/"),

@@ -5,30 +5,12 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from rest_framework.fields import DateTimeField
 from rest_framework.test import APIClient
 
 from apps.accounts.models import Project, User
-from apps.accounts.services import token_issue
 from apps.prompts.models import Prompt, Response
+from tests.api import FORBIDDEN, NOT_FOUND, iso, token_client
 from tests.factories import PromptFactory, ResponseFactory
-
-_iso = DateTimeField().to_representation
-
-NOT_FOUND = {"error": {"code": "not_found", "message": "Not found.", "details": {}}}
-FORBIDDEN = {
-    "error": {
-        "code": "permission_denied",
-        "message": "You do not have permission to perform this action.",
-        "details": {},
-    }
-}
-
-
-def _client(user: User) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=user).key}")
-    return client
 
 
 def _response_json(response: Response) -> dict[str, Any]:
@@ -38,7 +20,7 @@ def _response_json(response: Response) -> dict[str, Any]:
         "model": response.model,
         "sampling_params": response.sampling_params,
         "metadata": response.metadata,
-        "created_at": _iso(response.created_at),
+        "created_at": iso(response.created_at),
     }
 
 
@@ -50,7 +32,7 @@ def _prompt_json(prompt: Prompt) -> dict[str, Any]:
         "references": prompt.references,
         "metadata": prompt.metadata,
         "group": prompt.group,
-        "created_at": _iso(prompt.created_at),
+        "created_at": iso(prompt.created_at),
         "responses": [_response_json(r) for r in prompt.responses.order_by("id")],
     }
 
@@ -91,7 +73,7 @@ def test_it_lists_prompts_with_their_responses_nested(
 ) -> None:
     PromptFactory(input="Someone else's prompt.")
 
-    response = _client(designer).get(f"/api/v1/projects/{project.pk}/prompts/")
+    response = token_client(designer).get(f"/api/v1/projects/{project.pk}/prompts/")
 
     assert response.status_code == 200
     assert response.json() == {
@@ -110,7 +92,7 @@ def test_it_lists_prompts_with_their_responses_nested(
 def test_it_searches_prompts_and_responses(
     project: Project, viewer: User, prompts: list[Prompt]
 ) -> None:
-    client = _client(viewer)
+    client = token_client(viewer)
     url = f"/api/v1/projects/{project.pk}/prompts/"
 
     assert _ids(client.get(url, {"search": "RECURSION"})) == [prompts[0].pk]
@@ -119,7 +101,9 @@ def test_it_searches_prompts_and_responses(
 
 
 def test_it_filters_prompts_by_group(project: Project, viewer: User, prompts: list[Prompt]) -> None:
-    response = _client(viewer).get(f"/api/v1/projects/{project.pk}/prompts/", {"group": "haiku"})
+    response = token_client(viewer).get(
+        f"/api/v1/projects/{project.pk}/prompts/", {"group": "haiku"}
+    )
 
     assert response.status_code == 200
     assert _ids(response) == [prompts[1].pk]
@@ -128,7 +112,7 @@ def test_it_filters_prompts_by_group(project: Project, viewer: User, prompts: li
 def test_it_filters_prompts_by_metadata(
     project: Project, viewer: User, prompts: list[Prompt]
 ) -> None:
-    client = _client(viewer)
+    client = token_client(viewer)
     url = f"/api/v1/projects/{project.pk}/prompts/"
 
     assert _ids(client.get(url, {"metadata.kind": "coding"})) == [prompts[0].pk]
@@ -142,7 +126,7 @@ def test_it_filters_prompts_by_metadata(
 def test_it_refuses_a_malformed_metadata_filter(
     project: Project, viewer: User, prompts: list[Prompt], name: str
 ) -> None:
-    response = _client(viewer).get(f"/api/v1/projects/{project.pk}/prompts/", {name: "x"})
+    response = token_client(viewer).get(f"/api/v1/projects/{project.pk}/prompts/", {name: "x"})
 
     assert response.status_code == 400
     assert response.json() == {
@@ -157,7 +141,7 @@ def test_it_refuses_a_malformed_metadata_filter(
 def test_it_paginates_prompts(project: Project, viewer: User, prompts: list[Prompt]) -> None:
     url = f"/api/v1/projects/{project.pk}/prompts/"
 
-    response = _client(viewer).get(url, {"page_size": 2, "page": 2})
+    response = token_client(viewer).get(url, {"page_size": 2, "page": 2})
 
     assert response.status_code == 200
     body = response.json()
@@ -166,7 +150,7 @@ def test_it_paginates_prompts(project: Project, viewer: User, prompts: list[Prom
 
 
 def test_it_lists_prompts_in_a_fixed_number_of_queries(project: Project, viewer: User) -> None:
-    client = _client(viewer)
+    client = token_client(viewer)
     url = f"/api/v1/projects/{project.pk}/prompts/"
 
     def count_queries() -> int:
@@ -187,7 +171,7 @@ def test_it_lists_prompts_in_a_fixed_number_of_queries(project: Project, viewer:
 def test_it_shows_one_prompt_with_its_responses(
     project: Project, viewer: User, prompts: list[Prompt]
 ) -> None:
-    response = _client(viewer).get(f"/api/v1/prompts/{prompts[0].pk}/")
+    response = token_client(viewer).get(f"/api/v1/prompts/{prompts[0].pk}/")
 
     assert response.status_code == 200
     assert response.json() == _prompt_json(prompts[0])
@@ -196,7 +180,7 @@ def test_it_shows_one_prompt_with_its_responses(
 def test_it_keeps_prompts_from_annotators(
     project: Project, annotator: User, prompts: list[Prompt]
 ) -> None:
-    client = _client(annotator)
+    client = token_client(annotator)
 
     answers = [
         client.get(f"/api/v1/projects/{project.pk}/prompts/"),
@@ -209,7 +193,7 @@ def test_it_keeps_prompts_from_annotators(
 def test_it_hides_prompts_from_non_members(
     project: Project, outsider: User, prompts: list[Prompt]
 ) -> None:
-    client = _client(outsider)
+    client = token_client(outsider)
 
     answers = [
         client.get(f"/api/v1/projects/{project.pk}/prompts/"),

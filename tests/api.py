@@ -1,0 +1,34 @@
+"""What the API tests share: a token-authenticated client and the error bodies."""
+
+from __future__ import annotations
+
+from rest_framework.fields import DateTimeField
+from rest_framework.test import APIClient
+
+from apps.accounts.models import User
+from apps.accounts.services import token_issue
+
+iso = DateTimeField().to_representation
+
+NOT_FOUND = {"error": {"code": "not_found", "message": "Not found.", "details": {}}}
+FORBIDDEN = {
+    "error": {
+        "code": "permission_denied",
+        "message": "You do not have permission to perform this action.",
+        "details": {},
+    }
+}
+NOT_AUTHENTICATED = {
+    "error": {
+        "code": "not_authenticated",
+        "message": "Authentication credentials were not provided.",
+        "details": {},
+    }
+}
+
+
+def token_client(user: User) -> APIClient:
+    """A client that authenticates the way scripts do: `Authorization: Token <key>`."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=user).key}")
+    return client
