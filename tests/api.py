@@ -14,7 +14,7 @@ NOT_FOUND = {"error": {"code": "not_found", "message": "Not found.", "details": 
 FORBIDDEN = {
     "error": {
         "code": "permission_denied",
-        "message": "You do not have permission to perform this action.",
+        "message": "Your role in this project does not allow this.",
         "details": {},
     }
 }
