@@ -8,7 +8,7 @@ from apps.accounts.models import Membership, Project, User
 
 @admin.register(User)
 class PalateUserAdmin(UserAdmin):
-    pass
+    """Django's user admin, for our custom User model."""
 
 
 class MembershipInline(admin.TabularInline):

@@ -45,7 +45,7 @@ def _user(request: Request) -> User:
     }
 )
 class PromptInputField(serializers.JSONField):
-    pass
+    """A prompt's input: its OpenAPI shape is declared above, its value is plain JSON."""
 
 
 @extend_schema_serializer(component_name="Response")
