@@ -7,7 +7,7 @@ capability 403, an anonymous caller 401.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
@@ -32,11 +32,6 @@ from apps.accounts.services import (
 )
 from apps.accounts.settings_schema import AnnotationSettings
 from apps.core.api_permissions import error_responses
-
-
-def _user(request: Request) -> User:
-    # IsAuthenticated (the default permission) has already turned anonymous callers away.
-    return cast(User, request.user)
 
 
 def _openapi_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -119,7 +114,7 @@ class ProjectListApi(GenericAPIView):
         responses={200: ProjectOutputSerializer(many=True), **error_responses(401)},
     )
     def get(self, request: Request) -> Response:
-        page = self.paginate_queryset(project_list_for_user(user=_user(request)))
+        page = self.paginate_queryset(project_list_for_user(user=request.user))
         return self.get_paginated_response(ProjectOutputSerializer(page, many=True).data)
 
     @extend_schema(
@@ -132,7 +127,7 @@ class ProjectListApi(GenericAPIView):
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = _user(request)
+        user = request.user
         project = project_create(created_by=user, **serializer.validated_data)
         # Read it back through the selector so the answer carries the caller's role.
         project = project_for_user(user=user, capability=Capability.VIEW_PROJECT, pk=project.pk)
@@ -163,7 +158,7 @@ class ProjectDetailApi(APIView):
     )
     def get(self, request: Request, project_id: int) -> Response:
         project = project_for_user(
-            user=_user(request), capability=Capability.VIEW_PROJECT, pk=project_id
+            user=request.user, capability=Capability.VIEW_PROJECT, pk=project_id
         )
         return Response(ProjectOutputSerializer(project).data)
 
@@ -176,7 +171,7 @@ class ProjectDetailApi(APIView):
     )
     def patch(self, request: Request, project_id: int) -> Response:
         project = project_for_user(
-            user=_user(request), capability=Capability.MANAGE_PROJECT, pk=project_id
+            user=request.user, capability=Capability.MANAGE_PROJECT, pk=project_id
         )
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -210,7 +205,7 @@ class MembershipListApi(GenericAPIView):
     )
     def get(self, request: Request, project_id: int) -> Response:
         project = project_for_user(
-            user=_user(request), capability=Capability.VIEW_PROJECT, pk=project_id
+            user=request.user, capability=Capability.VIEW_PROJECT, pk=project_id
         )
         page = self.paginate_queryset(membership_list(project=project))
         return self.get_paginated_response(MembershipOutputSerializer(page, many=True).data)
@@ -224,7 +219,7 @@ class MembershipListApi(GenericAPIView):
     )
     def post(self, request: Request, project_id: int) -> Response:
         project = project_for_user(
-            user=_user(request), capability=Capability.MANAGE_MEMBERS, pk=project_id
+            user=request.user, capability=Capability.MANAGE_MEMBERS, pk=project_id
         )
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -256,7 +251,7 @@ class MembershipDetailApi(APIView):
     )
     def patch(self, request: Request, project_id: int, user_id: int) -> Response:
         project = project_for_user(
-            user=_user(request), capability=Capability.MANAGE_MEMBERS, pk=project_id
+            user=request.user, capability=Capability.MANAGE_MEMBERS, pk=project_id
         )
         membership = self._membership(project, user_id)
         serializer = self.InputSerializer(data=request.data)
@@ -275,7 +270,7 @@ class MembershipDetailApi(APIView):
     )
     def delete(self, request: Request, project_id: int, user_id: int) -> Response:
         project = project_for_user(
-            user=_user(request), capability=Capability.MANAGE_MEMBERS, pk=project_id
+            user=request.user, capability=Capability.MANAGE_MEMBERS, pk=project_id
         )
         membership_remove(membership=self._membership(project, user_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -294,7 +289,7 @@ class TokenApi(APIView):
         responses={200: OutputSerializer, **error_responses(401)},
     )
     def get(self, request: Request) -> Response:
-        return Response(self.OutputSerializer(token_issue(user=_user(request))).data)
+        return Response(self.OutputSerializer(token_issue(user=request.user)).data)
 
     @extend_schema(
         operation_id="token_rotate",
@@ -304,5 +299,5 @@ class TokenApi(APIView):
         responses={200: OutputSerializer, **error_responses(401)},
     )
     def post(self, request: Request) -> Response:
-        token = token_issue(user=_user(request), rotate=True)
+        token = token_issue(user=request.user, rotate=True)
         return Response(self.OutputSerializer(token).data)

@@ -5,7 +5,7 @@ Reading imports needs Capability.VIEW_DATA, uploading Capability.IMPORT_DATA.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from django.http import Http404
 from django.urls import reverse
@@ -17,18 +17,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.models import User
 from apps.accounts.permissions import Capability
 from apps.accounts.selectors import project_for_user
 from apps.core.api_permissions import error_responses
 from apps.imports.models import ImportJob
 from apps.imports.selectors import import_get, import_list, import_progress
 from apps.imports.services import import_create
-
-
-def _user(request: Request) -> User:
-    # IsAuthenticated (the default permission) has already turned anonymous callers away.
-    return cast(User, request.user)
 
 
 @extend_schema_serializer(component_name="ImportProgress")
@@ -93,7 +87,7 @@ class ImportListApi(GenericAPIView):
     )
     def get(self, request: Request, project_id: int) -> Response:
         project = project_for_user(
-            user=_user(request), capability=Capability.VIEW_DATA, pk=project_id
+            user=request.user, capability=Capability.VIEW_DATA, pk=project_id
         )
         page = self.paginate_queryset(import_list(project=project))
         return self.get_paginated_response(ImportJobSummarySerializer(page, many=True).data)
@@ -110,7 +104,7 @@ class ImportListApi(GenericAPIView):
         responses={202: ImportJobOutputSerializer, **error_responses(400, 401, 403, 404)},
     )
     def post(self, request: Request, project_id: int) -> Response:
-        user = _user(request)
+        user = request.user
         project = project_for_user(user=user, capability=Capability.IMPORT_DATA, pk=project_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -138,7 +132,7 @@ class ImportDetailApi(APIView):
         if project_id is None:
             raise Http404("No such import.")
         project = project_for_user(
-            user=_user(request), capability=Capability.VIEW_DATA, pk=project_id
+            user=request.user, capability=Capability.VIEW_DATA, pk=project_id
         )
         job = import_get(project=project, pk=import_id)
         if job is None:  # deleted in between

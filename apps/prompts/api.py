@@ -6,9 +6,6 @@ items in the workbench, never model names here.
 
 from __future__ import annotations
 
-from typing import cast
-
-from django.db.models import Prefetch
 from django.http import Http404, QueryDict
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
@@ -17,11 +14,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response as ApiResponse
 from rest_framework.views import APIView
 
-from apps.accounts.models import User
 from apps.accounts.permissions import Capability
 from apps.accounts.selectors import project_for_user
 from apps.core.api_permissions import error_responses
-from apps.prompts.models import Prompt, Response
+from apps.prompts.models import Prompt
 from apps.prompts.selectors import prompt_get, prompt_list
 
 METADATA_PREFIX = "metadata."
@@ -31,11 +27,6 @@ _MESSAGE_SCHEMA = {
     "properties": {"role": {"type": "string"}, "content": {"type": "string"}},
     "required": ["role", "content"],
 }
-
-
-def _user(request: Request) -> User:
-    # IsAuthenticated (the default permission) has already turned anonymous callers away.
-    return cast(User, request.user)
 
 
 @extend_schema_field(
@@ -113,7 +104,7 @@ class PromptListApi(GenericAPIView):
     )
     def get(self, request: Request, project_id: int) -> ApiResponse:
         project = project_for_user(
-            user=_user(request), capability=Capability.VIEW_DATA, pk=project_id
+            user=request.user, capability=Capability.VIEW_DATA, pk=project_id
         )
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -122,7 +113,8 @@ class PromptListApi(GenericAPIView):
             search=filters.validated_data["search"],
             group=filters.validated_data["group"],
             metadata=_metadata_filters(request.query_params),
-        ).prefetch_related(Prefetch("responses", queryset=Response.objects.order_by("id")))
+            with_responses=True,
+        )
         page = self.paginate_queryset(prompts)
         return self.get_paginated_response(PromptOutputSerializer(page, many=True).data)
 
@@ -141,7 +133,7 @@ class PromptDetailApi(APIView):
         if project_id is None:
             raise Http404("No such prompt.")
         project = project_for_user(
-            user=_user(request), capability=Capability.VIEW_DATA, pk=project_id
+            user=request.user, capability=Capability.VIEW_DATA, pk=project_id
         )
         prompt = prompt_get(project=project, pk=prompt_id)
         if prompt is None:  # deleted in between

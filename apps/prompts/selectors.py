@@ -13,6 +13,7 @@ def prompt_list(
     search: str = "",
     group: str = "",
     metadata: dict[str, str] | None = None,
+    with_responses: bool = False,
 ) -> QuerySet[Prompt]:
     """A project's prompts, newest last, with `response_count`.
 
@@ -33,15 +34,19 @@ def prompt_list(
         prompts = prompts.alias(**{alias: KeyTextTransform(key, "metadata")}).filter(
             **{f"{alias}__iexact": value}
         )
+    if with_responses:
+        prompts = prompts.prefetch_related(_ordered_responses())
     return prompts.annotate(response_count=Count("responses")).order_by("id")
+
+
+def _ordered_responses() -> Prefetch:
+    return Prefetch("responses", queryset=Response.objects.order_by("id"))
 
 
 def prompt_get(*, project: Project, pk: int) -> Prompt | None:
     """One prompt of the project with its responses, or None."""
     return (
-        Prompt.objects.filter(project=project, pk=pk)
-        .prefetch_related(Prefetch("responses", queryset=Response.objects.order_by("id")))
-        .first()
+        Prompt.objects.filter(project=project, pk=pk).prefetch_related(_ordered_responses()).first()
     )
 
 
