@@ -16,6 +16,7 @@ v1 = [
     path("", include("apps.accounts.api_urls")),
     path("", include("apps.prompts.api_urls")),
     path("", include("apps.imports.api_urls")),
+    path("", include("apps.annotation.api_urls")),
 ]
 
 urlpatterns = [

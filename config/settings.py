@@ -274,6 +274,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name for a judgment's choice wherever it appears (labels, gold answers).
+    "ENUM_NAME_OVERRIDES": {"LabelChoiceEnum": ["a", "b", "tie", "both_bad"]},
 }
 
 # Security headers. The CSP allows no inline script or style: JavaScript lives in

@@ -9,7 +9,7 @@ from django.db.models import Q
 from pydantic import ValidationError as PydanticValidationError
 
 from apps.accounts.models import Project, Role, User
-from apps.accounts.settings_schema import AnnotationMode, AnnotationSettings
+from apps.accounts.settings_schema import AnnotationMode, AnnotationSettings, Pairing
 from apps.rubrics.models import Rubric
 
 
@@ -38,6 +38,9 @@ def _strength_lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
+KEEP_WHEN_BLANK = {"pairing", "pairs_per_prompt", "score_key", "undo_minutes"}
+
+
 class ProjectSettingsForm(forms.Form):
     """A project's texts and its annotation settings, one input per AnnotationSettings field."""
 
@@ -55,6 +58,24 @@ class ProjectSettingsForm(forms.Form):
         help_text="Pairwise: pick the better of two. Ranking: order k responses.",
     )
     overlap = forms.IntegerField(**_schema_options("overlap"))
+    pairing = forms.ChoiceField(
+        required=False,
+        choices=[
+            (Pairing.ALL_PAIRS.value, "All pairs"),
+            (Pairing.RANDOM_PAIRS.value, "k random pairs per prompt"),
+            (Pairing.ADJACENT_BY_SCORE.value, "Adjacent pairs by score"),
+        ],
+        help_text="Pairwise mode: how comparisons are made from a prompt's responses.",
+    )
+    pairs_per_prompt = forms.IntegerField(
+        required=False,
+        **(_schema_options("pairs_per_prompt") | {"help_text": "k, for random pairs."}),
+    )
+    score_key = forms.CharField(
+        required=False,
+        max_length=100,
+        help_text="Response metadata key that orders responses for adjacent pairs.",
+    )
     strength_scale = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text="One label per line, weakest first.",
@@ -82,6 +103,7 @@ class ProjectSettingsForm(forms.Form):
     ranking_size = forms.IntegerField(
         **(_schema_options("ranking_size") | {"help_text": "Responses per item in ranking mode."})
     )
+    undo_minutes = forms.IntegerField(required=False, **_schema_options("undo_minutes"))
 
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         self.project = project
@@ -107,7 +129,14 @@ class ProjectSettingsForm(forms.Form):
             return cleaned
         stored = self.project.annotation_settings or {}
         raw = {name: stored[name] for name in AnnotationSettings.model_fields if name in stored}
-        raw.update({name: cleaned[name] for name in AnnotationSettings.model_fields})
+        raw.update(
+            {
+                name: cleaned[name]
+                for name in AnnotationSettings.model_fields
+                # Settings added later are optional in the form: left out, they keep their value.
+                if name not in KEEP_WHEN_BLANK or cleaned.get(name) not in (None, "")
+            }
+        )
         raw["strength_scale"] = _strength_lines(cleaned["strength_scale"])
         raw["rubric_id"] = cleaned["rubric_id"].pk if cleaned["rubric_id"] else None
         try:

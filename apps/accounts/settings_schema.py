@@ -14,12 +14,32 @@ class AnnotationMode(StrEnum):
     RANKING = "ranking"
 
 
+class Pairing(StrEnum):
+    """How pairwise comparisons are made from a prompt's responses."""
+
+    ALL_PAIRS = "all_pairs"
+    RANDOM_PAIRS = "random_pairs"
+    ADJACENT_BY_SCORE = "adjacent_by_score"
+
+
 class AnnotationSettings(BaseModel):
     """How a project's comparisons are labelled."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     mode: AnnotationMode = AnnotationMode.PAIRWISE
+    pairing: Pairing = Field(
+        default=Pairing.ALL_PAIRS,
+        description="Pairwise mode: every pair, k random pairs per prompt, or neighbours "
+        "after sorting the responses by a metadata score.",
+    )
+    pairs_per_prompt: int = Field(default=3, ge=1, le=100, description="k for random pairs.")
+    score_key: str = Field(
+        default="score",
+        min_length=1,
+        max_length=100,
+        description="Response metadata key that orders responses for adjacent pairs.",
+    )
     overlap: int = Field(default=3, ge=1, le=50, description="Labels wanted per comparison.")
     strength_scale: list[str] = Field(
         default_factory=lambda: list(DEFAULT_STRENGTH_SCALE), min_length=1, max_length=10
@@ -30,6 +50,7 @@ class AnnotationSettings(BaseModel):
     lease_minutes: int = Field(default=10, ge=1, le=24 * 60)
     rationale_required: bool = False
     ranking_size: int = Field(default=4, ge=3, le=10)
+    undo_minutes: int = Field(default=5, ge=0, le=60, description="How long a label can be undone.")
 
     @field_validator("strength_scale")
     @classmethod

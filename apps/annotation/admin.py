@@ -2,14 +2,35 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from apps.annotation.models import Comparison, Label
+from apps.annotation.models import Assignment, Comparison, Flag, Label
 
 
 @admin.register(Comparison)
 class ComparisonAdmin(admin.ModelAdmin):
-    list_display = ["id", "project", "prompt", "priority", "labels_wanted", "is_gold"]
-    list_filter = ["project", "is_gold"]
-    raw_id_fields = ["prompt", "response_a", "response_b"]
+    list_display = [
+        "id", "project", "prompt", "kind", "priority", "labels_done", "labels_wanted", "is_gold",
+    ]  # fmt: skip
+    list_filter = ["project", "kind", "is_gold"]
+    raw_id_fields = ["prompt", "response_a", "response_b", "ranked_responses"]
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    """Leases are the queue's bookkeeping: readable here, changed only by the queue."""
+
+    list_display = ["id", "comparison", "annotator", "status", "leased_at", "expires_at"]
+    list_filter = ["status", "project"]
+    raw_id_fields = ["comparison", "annotator", "project"]
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(Flag)
+class FlagAdmin(admin.ModelAdmin):
+    list_display = ["id", "comparison", "user", "reason", "created_at", "resolved_at"]
+    list_filter = ["resolved_at"]
+    raw_id_fields = ["comparison", "user"]
 
 
 @admin.register(Label)
@@ -18,7 +39,7 @@ class LabelAdmin(admin.ModelAdmin):
 
     list_display = ["id", "comparison", "annotator", "source", "choice", "strength", "created_at"]
     list_filter = ["source", "choice", "comparison__project"]
-    raw_id_fields = ["comparison", "annotator", "supersedes", "rubric_version"]
+    raw_id_fields = ["comparison", "annotator", "supersedes", "rubric_version", "assignment"]
 
     def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False

@@ -10,19 +10,35 @@ from apps.rubrics.models import RubricVersion
 
 
 class Comparison(TimeStampedModel):
-    """The unit of annotation: one prompt and two of its responses.
+    """The unit of annotation: one prompt and two of its responses, or k to rank.
 
-    `response_a` is always the response with the lower id, so a pair exists once;
-    which one an annotator sees on the left is decided per assignment.
+    A pair keeps `response_a` as the response with the lower id, so a pair exists once;
+    which one an annotator sees on the left is decided per assignment. A ranking item
+    lists its responses in `ranked_responses` (one ranking item per prompt).
     """
+
+    class Kind(models.TextChoices):
+        PAIR = "pair", "Pair"
+        RANKING = "ranking", "Ranking"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="comparisons")
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="comparisons")
-    response_a = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+")
-    response_b = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.PAIR)
+    response_a = models.ForeignKey(
+        Response, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    response_b = models.ForeignKey(
+        Response, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    ranked_responses = models.ManyToManyField(
+        Response, blank=True, related_name="ranking_comparisons"
+    )
     priority = models.IntegerField(default=0)
     labels_wanted = models.PositiveSmallIntegerField(
         default=0, help_text="How many annotator labels this comparison should get."
+    )
+    labels_done = models.PositiveSmallIntegerField(
+        default=0, help_text="Current annotator labels (a superseded label is not counted)."
     )
     is_gold = models.BooleanField(default=False)
     gold_choice = models.CharField(max_length=16, blank=True, default="")
@@ -32,15 +48,82 @@ class Comparison(TimeStampedModel):
             models.UniqueConstraint(
                 fields=["response_a", "response_b"], name="comparison_unique_pair"
             ),
+            models.UniqueConstraint(
+                fields=["prompt"], condition=Q(kind="ranking"), name="comparison_one_ranking"
+            ),
             models.CheckConstraint(
-                condition=Q(response_a__lt=F("response_b")), name="comparison_ordered_pair"
+                condition=(
+                    Q(kind="pair", response_a__lt=F("response_b"))
+                    | Q(kind="ranking", response_a__isnull=True, response_b__isnull=True)
+                ),
+                name="comparison_ordered_pair",
             ),
         ]
-        indexes = [models.Index(fields=["project", "-priority"], name="comparison_queue")]
+        indexes = [
+            models.Index(fields=["project", "-priority", "id"], name="comparison_queue"),
+        ]
         ordering = ["id"]
 
     def __str__(self) -> str:
+        if self.kind == self.Kind.RANKING:
+            return f"Comparison {self.pk}: ranking"
         return f"Comparison {self.pk}: {self.response_a_id} vs {self.response_b_id}"
+
+
+class Assignment(TimeStampedModel):
+    """A lease of one comparison to one annotator, until `expires_at`.
+
+    One row per (comparison, annotator): an expired lease is renewed in place, so nobody
+    is handed the same comparison twice. `display_order` holds the response ids in the
+    order they are shown (left first), drawn at random when the lease is made.
+    """
+
+    class Status(models.TextChoices):
+        LEASED = "leased", "Leased"
+        DONE = "done", "Labelled"
+        SKIPPED = "skipped", "Skipped"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(User, on_delete=models.CASCADE, related_name="assignments")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.LEASED)
+    display_order = models.JSONField(default=list)
+    leased_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    skip_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["comparison", "annotator"], name="assignment_once_per_annotator"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["comparison", "status", "expires_at"], name="assignment_active"),
+            models.Index(fields=["annotator", "status"], name="assignment_by_annotator"),
+        ]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"Assignment {self.pk}: comparison {self.comparison_id} to {self.annotator_id}"
+
+
+class Flag(models.Model):
+    """An annotator's note that a comparison needs a reviewer's eye (broken, harmful, unclear)."""
+
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="flags")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="flags")
+    reason = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["comparison", "resolved_at"], name="flag_open")]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"Flag {self.pk} on comparison {self.comparison_id}"
 
 
 class Label(models.Model):
@@ -61,13 +144,21 @@ class Label(models.Model):
         User, null=True, blank=True, on_delete=models.PROTECT, related_name="labels"
     )
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.ANNOTATOR)
-    choice = models.CharField(max_length=16, choices=Choice.choices)
+    choice = models.CharField(
+        max_length=16, choices=Choice.choices, blank=True, help_text="Empty for a ranking."
+    )
     strength = models.PositiveSmallIntegerField(null=True, blank=True)
     ratings = models.JSONField(default=dict, blank=True)
     spans = models.JSONField(default=list, blank=True)
+    ranking = models.JSONField(
+        default=list, blank=True, help_text="Response ids, best first (ranking items only)."
+    )
     rationale = models.TextField(blank=True)
     shown_order = models.CharField(
         max_length=8, blank=True, default="", help_text="'ab' or 'ba': which side was left."
+    )
+    assignment = models.ForeignKey(
+        Assignment, null=True, blank=True, on_delete=models.SET_NULL, related_name="labels"
     )
     seconds_spent = models.FloatField(null=True, blank=True)
     rubric_version = models.ForeignKey(
@@ -81,7 +172,15 @@ class Label(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["comparison", "created_at"], name="label_by_comparison")]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(choice="") | ~Q(ranking=[]), name="label_choice_or_ranking"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["comparison", "created_at"], name="label_by_comparison"),
+            models.Index(fields=["annotator", "created_at"], name="label_by_annotator"),
+        ]
         ordering = ["id"]
 
     def __str__(self) -> str:

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Project, User
 from apps.annotation.models import Comparison, Label
+from apps.annotation.services import comparisons_generate
 from apps.core.errors import ApplicationError
 from apps.imports.copy import insert_rows
 from apps.imports.models import ImportJob
@@ -213,6 +214,12 @@ def _import_rows(job: ImportJob, handle: IO[bytes], reporter: ProgressReporter) 
             raise _Rejected(errors, error_count, writer.counts.rows)
         writer.write(batch)
         reporter.report(rows=writer.counts.rows, fraction=1.0, phase="writing", force=True)
+        # Responses that arrived with their prompt get the comparisons the project asks for;
+        # imported pairs come with their own.
+        if writer.prompts_with_responses:
+            writer.counts.comparisons += comparisons_generate(
+                project=job.project, prompt_ids=writer.prompts_with_responses
+            )
     return writer.counts
 
 
@@ -223,12 +230,18 @@ class _Writer:
         self.job = job
         self.project_id = job.project_id
         self.counts = _Counts()
+        self.prompts_with_responses: set[int] = set()
 
     def write(self, records: list[Record]) -> None:
         if not records:
             return
         pairs = [record for record in records if isinstance(record, PairRecord)]
         prompt_ids, fresh = self._prompts(records)
+        self.prompts_with_responses.update(
+            prompt_ids[record.content_hash]
+            for record in records
+            if isinstance(record, PromptRecord) and record.responses
+        )
         response_ids = self._responses(records, prompt_ids, fresh, with_ids=bool(pairs))
         if pairs:
             self._pairs(pairs, prompt_ids, response_ids)

@@ -38,6 +38,10 @@ def settings_data(**overrides: object) -> dict[str, object]:
         "rationale_required": "on",
         "rubric_id": "",
         "ranking_size": "6",
+        "pairing": "random_pairs",
+        "pairs_per_prompt": "2",
+        "score_key": "quality",
+        "undo_minutes": "3",
     }
     data.update(overrides)
     return {key: value for key, value in data.items() if value is not None}
@@ -242,6 +246,10 @@ def test_it_saves_settings_for_an_admin(client, admin_user, project):  # type: i
         "lease_minutes": 30,
         "rationale_required": True,
         "ranking_size": 6,
+        "pairing": "random_pairs",
+        "pairs_per_prompt": 2,
+        "score_key": "quality",
+        "undo_minutes": 3,
     }
 
 

@@ -54,7 +54,8 @@ def test_it_imports_prompts_with_responses(project, name, content):  # type: ign
 
     assert job.status == ImportJob.Status.SUCCEEDED
     assert (job.rows_total, job.prompts_created, job.responses_created) == (2, 2, 5)
-    assert (job.comparisons_created, job.labels_created, job.error_count) == (0, 0, 0)
+    # All pairs of each prompt's responses (3 + 1), to be labelled.
+    assert (job.comparisons_created, job.labels_created, job.error_count) == (4, 0, 0)
     first, second = Prompt.objects.filter(project=project).order_by("id")
     assert first.input == "What is the capital of Australia?"
     assert first.references == ["Canberra"]
@@ -158,7 +159,7 @@ def test_it_adds_nothing_when_the_same_file_is_imported_twice(project, name, con
     second = run(project, name, content)
 
     assert first.status == second.status == ImportJob.Status.SUCCEEDED
-    assert counts == (6, 13, 4, 4)
+    assert counts == (6, 13, 8, 4)
     assert (second.prompts_created, second.responses_created) == (0, 0)
     assert (second.comparisons_created, second.labels_created) == (0, 0)
     assert counts == (

@@ -31,7 +31,7 @@ def test_it_runs_an_import_job_on_a_real_worker(celery_worker_process):  # type:
 
     assert job.status == ImportJob.Status.SUCCEEDED, job.errors
     assert (job.rows_total, job.prompts_created, job.responses_created) == (6, 6, 13)
-    assert (job.comparisons_created, job.labels_created) == (4, 4)
+    assert (job.comparisons_created, job.labels_created) == (8, 4)
     assert Prompt.objects.filter(project=project).count() == 6
     assert Label.objects.filter(comparison__project=project, source="import").count() == 4
 

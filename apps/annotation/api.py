@@ -1,0 +1,387 @@
+"""REST API for the workbench: comparisons, the queue and judgments.
+
+External labelling front-ends use the same queue as the compare page: lease with
+`comparisons/next/`, answer with `comparisons/{id}/labels/` carrying an idempotency
+key, so a retried request never makes a second label.
+"""
+
+from __future__ import annotations
+
+from django.http import Http404
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
+from pydantic import ValidationError as PydanticValidationError
+from rest_framework import serializers, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response as ApiResponse
+from rest_framework.views import APIView
+
+from apps.accounts.permissions import Capability
+from apps.accounts.selectors import project_for_user
+from apps.annotation import selectors, services
+from apps.annotation.models import Assignment, Comparison
+from apps.annotation.schema import Judgment
+from apps.core.api_permissions import error_responses
+from apps.core.errors import ApplicationError
+from apps.prompts.api import PromptInputField
+
+
+def _judgment_errors(exc: PydanticValidationError) -> dict[str, list[str]]:
+    details: dict[str, list[str]] = {}
+    for item in exc.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "non_field_errors"
+        details.setdefault(field, []).append(item["msg"].removeprefix("Value error, "))
+    return details
+
+
+@extend_schema_serializer(component_name="Comparison")
+class ComparisonOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    project = serializers.IntegerField(source="project_id")
+    prompt = serializers.IntegerField(source="prompt_id")
+    kind = serializers.ChoiceField(choices=Comparison.Kind.choices)
+    responses = serializers.SerializerMethodField(
+        help_text="Response ids: `[a, b]` for a pair (a has the lower id), all for a ranking."
+    )
+    priority = serializers.IntegerField()
+    labels_wanted = serializers.IntegerField()
+    labels_done = serializers.IntegerField()
+    is_gold = serializers.BooleanField()
+    gold_choice = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+    def get_responses(self, comparison: Comparison) -> list[int]:
+        if comparison.kind == Comparison.Kind.PAIR:
+            return [comparison.response_a_id, comparison.response_b_id]
+        return sorted(response.pk for response in comparison.ranked_responses.all())
+
+
+class ComparisonListApi(GenericAPIView):
+    class FilterSerializer(serializers.Serializer):
+        is_gold = serializers.BooleanField(required=False, allow_null=True, default=None)
+        needs_labels = serializers.BooleanField(
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="true: still wants labels; false: has all it wants.",
+        )
+
+    @extend_schema_serializer(component_name="ComparisonInput")
+    class InputSerializer(serializers.Serializer):
+        responses = serializers.ListField(
+            child=serializers.IntegerField(),
+            min_length=2,
+            max_length=10,
+            help_text="Two response ids make a pair; three or more a ranking item.",
+        )
+        priority = serializers.IntegerField(default=0)
+        labels_wanted = serializers.IntegerField(
+            min_value=0, max_value=50, required=False, help_text="Default: the project's overlap."
+        )
+        is_gold = serializers.BooleanField(default=False)
+        gold_choice = serializers.ChoiceField(
+            choices=["a", "b", "tie", "both_bad"], required=False, default=""
+        )
+
+    @extend_schema(
+        operation_id="comparison_list",
+        tags=["annotation"],
+        summary="A project's comparisons (admin, designer, viewer)",
+        parameters=[FilterSerializer],
+        responses={
+            200: ComparisonOutputSerializer(many=True),
+            **error_responses(400, 401, 403, 404),
+        },
+    )
+    def get(self, request: Request, project_id: int) -> ApiResponse:
+        project = project_for_user(
+            user=request.user, capability=Capability.VIEW_DATA, pk=project_id
+        )
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        items = selectors.comparison_list(project=project, **filters.validated_data)
+        page = self.paginate_queryset(items)
+        return self.get_paginated_response(ComparisonOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="comparison_create",
+        tags=["annotation"],
+        summary="Create a comparison from a prompt's responses (admin, designer)",
+        request=InputSerializer,
+        responses={201: ComparisonOutputSerializer, **error_responses(400, 401, 403, 404)},
+    )
+    def post(self, request: Request, project_id: int) -> ApiResponse:
+        project = project_for_user(
+            user=request.user, capability=Capability.IMPORT_DATA, pk=project_id
+        )
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        comparison = services.comparison_create(
+            project=project,
+            response_ids=fields["responses"],
+            priority=fields["priority"],
+            labels_wanted=fields.get("labels_wanted"),
+            is_gold=fields["is_gold"],
+            gold_choice=fields["gold_choice"],
+        )
+        return ApiResponse(ComparisonOutputSerializer(comparison).data, status=201)
+
+
+@extend_schema_serializer(component_name="ItemResponse")
+class ItemResponseSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    text = serializers.CharField()
+
+
+@extend_schema_serializer(component_name="ItemPrompt")
+class ItemPromptSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    input = PromptInputField()
+
+
+@extend_schema_serializer(component_name="Assignment")
+class AssignmentOutputSerializer(serializers.Serializer):
+    assignment = serializers.IntegerField(source="pk")
+    comparison = serializers.IntegerField(source="comparison_id")
+    kind = serializers.CharField(source="comparison.kind")
+    expires_at = serializers.DateTimeField()
+    prompt = ItemPromptSerializer(source="comparison.prompt")
+    responses = serializers.SerializerMethodField(
+        help_text="In the order to show them, left first. Model names are never sent."
+    )
+    strength_scale = serializers.SerializerMethodField(
+        help_text="Labels of `strength` 0, 1, …, weakest first."
+    )
+    rationale_required = serializers.SerializerMethodField()
+
+    @extend_schema_field(ItemResponseSerializer(many=True))
+    def get_responses(self, assignment: Assignment) -> list[dict[str, object]]:
+        return ItemResponseSerializer(
+            selectors.assignment_responses(assignment=assignment), many=True
+        ).data
+
+    def get_strength_scale(self, assignment: Assignment) -> list[str]:
+        return assignment.project.settings.strength_scale
+
+    def get_rationale_required(self, assignment: Assignment) -> bool:
+        return assignment.project.settings.rationale_required
+
+
+class ComparisonNextApi(APIView):
+    @extend_schema_serializer(component_name="NextInput")
+    class InputSerializer(serializers.Serializer):
+        exclude = serializers.ListField(
+            child=serializers.IntegerField(),
+            required=False,
+            default=list,
+            max_length=20,
+            help_text="Assignment ids the caller already shows; send the current one to prefetch.",
+        )
+
+    @extend_schema(
+        operation_id="comparison_next",
+        tags=["annotation"],
+        summary="Lease the next comparison to the caller (admin, designer, annotator)",
+        description=(
+            "Returns a lease the caller already holds, or leases the highest-priority"
+            " comparison that still needs labels and that the caller has not labelled or"
+            " skipped. The lease expires after the project's `lease_minutes`. 204 when the"
+            " caller's queue is empty."
+        ),
+        request=InputSerializer,
+        responses={
+            200: AssignmentOutputSerializer,
+            204: OpenApiResponse(description="Nothing left to label."),
+            **error_responses(400, 401, 403, 404),
+        },
+    )
+    def post(self, request: Request, project_id: int) -> ApiResponse:
+        project = project_for_user(user=request.user, capability=Capability.ANNOTATE, pk=project_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        assignment = services.assignment_next(
+            project=project, user=request.user, exclude=data.validated_data["exclude"]
+        )
+        if assignment is None:
+            return ApiResponse(status=status.HTTP_204_NO_CONTENT)
+        assignment = Assignment.objects.select_related("comparison__prompt", "project").get(
+            pk=assignment.pk
+        )
+        return ApiResponse(AssignmentOutputSerializer(assignment).data)
+
+
+@extend_schema_serializer(component_name="Label")
+class LabelOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    comparison = serializers.IntegerField(source="comparison_id")
+    annotator = serializers.IntegerField(source="annotator_id", allow_null=True)
+    source = serializers.CharField()
+    choice = serializers.CharField(help_text="a, b, tie or both_bad; empty for a ranking.")
+    strength = serializers.IntegerField(allow_null=True)
+    ranking = serializers.ListField(child=serializers.IntegerField())
+    ratings = serializers.DictField()
+    spans = serializers.ListField(child=serializers.DictField())
+    rationale = serializers.CharField()
+    shown_order = serializers.CharField(help_text="'ab' or 'ba': which response was on the left.")
+    seconds_spent = serializers.FloatField(allow_null=True)
+    rubric_version = serializers.IntegerField(source="rubric_version_id", allow_null=True)
+    supersedes = serializers.IntegerField(source="supersedes_id", allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+@extend_schema_serializer(component_name="SpanInput")
+class SpanInputSerializer(serializers.Serializer):
+    response = serializers.IntegerField()
+    start = serializers.IntegerField(min_value=0)
+    end = serializers.IntegerField(min_value=1)
+    category = serializers.CharField()
+    note = serializers.CharField(required=False, allow_blank=True)
+
+
+class LabelCreateApi(APIView):
+    @extend_schema_serializer(component_name="JudgmentInput")
+    class InputSerializer(serializers.Serializer):
+        """Described for the schema; the body is validated by `apps.annotation.schema.Judgment`."""
+
+        idempotency_key = serializers.CharField(
+            help_text="8–100 characters from [A-Za-z0-9_.:-]; resend the same key on retry."
+        )
+        choice = serializers.ChoiceField(
+            choices=["a", "b", "tie", "both_bad"], required=False, allow_null=True
+        )
+        strength = serializers.IntegerField(
+            required=False, allow_null=True, help_text="Index into the project's strength scale."
+        )
+        ranking = serializers.ListField(
+            child=serializers.IntegerField(), required=False, help_text="Response ids, best first."
+        )
+        ratings = serializers.DictField(
+            child=serializers.DictField(child=serializers.IntegerField()),
+            required=False,
+            help_text="Response id → criterion → rating.",
+        )
+        spans = SpanInputSerializer(many=True, required=False)
+        rationale = serializers.CharField(required=False, allow_blank=True)
+        seconds_spent = serializers.FloatField(required=False, allow_null=True)
+
+    @extend_schema(
+        operation_id="label_create",
+        tags=["annotation"],
+        summary="Submit a judgment of a comparison leased to the caller",
+        description=(
+            "201 with the new label; 200 with the first label when the same"
+            " `idempotency_key` was sent before (a retry). The caller must hold a lease on"
+            " the comparison (from `comparisons/next/`); a late answer on an expired lease"
+            " is still accepted if nobody else has been given the place."
+        ),
+        request=InputSerializer,
+        responses={
+            201: LabelOutputSerializer,
+            200: LabelOutputSerializer,
+            **error_responses(400, 401, 403, 404),
+        },
+    )
+    def post(self, request: Request, comparison_id: int) -> ApiResponse:
+        assignment = (
+            Assignment.objects.filter(comparison_id=comparison_id, annotator=request.user)
+            .only("pk", "project_id")
+            .first()
+        )
+        if assignment is None:
+            project_id = (
+                Comparison.objects.filter(pk=comparison_id)
+                .values_list("project_id", flat=True)
+                .first()
+            )
+            if project_id is None:
+                raise Http404("No such comparison.")
+            project_for_user(user=request.user, capability=Capability.ANNOTATE, pk=project_id)
+            raise ApplicationError(
+                "This comparison is not leased to you: ask for it with comparisons/next/."
+            )
+        project_for_user(
+            user=request.user, capability=Capability.ANNOTATE, pk=assignment.project_id
+        )
+        try:
+            judgment = Judgment.model_validate(request.data)
+        except PydanticValidationError as exc:
+            raise serializers.ValidationError(_judgment_errors(exc)) from None
+        submitted = services.label_submit(
+            assignment=assignment, user=request.user, judgment=judgment
+        )
+        return ApiResponse(
+            LabelOutputSerializer(submitted.label).data,
+            status=status.HTTP_201_CREATED if submitted.created else status.HTTP_200_OK,
+        )
+
+
+class LabelListApi(GenericAPIView):
+    class FilterSerializer(serializers.Serializer):
+        comparison = serializers.IntegerField(required=False, allow_null=True, default=None)
+        annotator = serializers.IntegerField(required=False, allow_null=True, default=None)
+        since = serializers.DateTimeField(
+            required=False, allow_null=True, default=None, help_text="Created at or after."
+        )
+        until = serializers.DateTimeField(
+            required=False, allow_null=True, default=None, help_text="Created before."
+        )
+
+    @extend_schema(
+        operation_id="label_list",
+        tags=["annotation"],
+        summary="A project's labels, oldest first (annotators see only their own)",
+        parameters=[FilterSerializer],
+        responses={200: LabelOutputSerializer(many=True), **error_responses(400, 401, 403, 404)},
+    )
+    def get(self, request: Request, project_id: int) -> ApiResponse:
+        project = project_for_user(
+            user=request.user, capability=Capability.VIEW_PROJECT, pk=project_id
+        )
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        labels = selectors.label_list(
+            project=project,
+            user=request.user,
+            role=project.user_role,
+            **filters.validated_data,
+        )
+        page = self.paginate_queryset(labels)
+        return self.get_paginated_response(LabelOutputSerializer(page, many=True).data)
+
+
+class AssignmentSkipApi(APIView):
+    @extend_schema_serializer(component_name="SkipInput")
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=300)
+
+    @extend_schema(
+        operation_id="comparison_skip",
+        tags=["annotation"],
+        summary="Give a leased comparison back unjudged, with a reason",
+        request=InputSerializer,
+        responses={
+            204: OpenApiResponse(description="Skipped."),
+            **error_responses(400, 401, 403, 404),
+        },
+    )
+    def post(self, request: Request, comparison_id: int) -> ApiResponse:
+        assignment = Assignment.objects.filter(
+            comparison_id=comparison_id, annotator=request.user
+        ).first()
+        if assignment is None:
+            raise Http404("No such comparison leased to you.")
+        project_for_user(
+            user=request.user, capability=Capability.ANNOTATE, pk=assignment.project_id
+        )
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.assignment_skip(
+            assignment=assignment, user=request.user, reason=data.validated_data["reason"]
+        )
+        return ApiResponse(status=status.HTTP_204_NO_CONTENT)

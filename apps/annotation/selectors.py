@@ -1,0 +1,194 @@
+"""Reads for the workbench: an annotator's items, progress and labels; comparisons and labels
+for the API. Querysets are limited to what the user may see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Exists, F, OuterRef, QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from apps.accounts.models import Project, Role, User
+from apps.accounts.permissions import Capability, role_can
+from apps.accounts.selectors import project_for_user, project_list_for_user
+from apps.annotation.models import Assignment, Comparison, Label
+from apps.prompts.models import Response
+
+
+def assignment_get(*, project: Project, user: User, pk: int) -> Assignment:
+    """One of this person's assignments in the project, with what the page shows; else 404."""
+    return get_object_or_404(
+        Assignment.objects.select_related("comparison__prompt", "project"),
+        pk=pk,
+        project=project,
+        annotator=user,
+    )
+
+
+def assignment_responses(*, assignment: Assignment) -> list[Response]:
+    """The item's responses in the order this person is shown them (left first)."""
+    order = [int(pk) for pk in assignment.display_order]
+    by_id = {r.pk: r for r in Response.objects.filter(pk__in=order).only("pk", "text", "prompt_id")}
+    return [by_id[pk] for pk in order if pk in by_id]
+
+
+def label_current(*, assignment: Assignment) -> Label | None:
+    """This person's standing judgment of the item (what undo reopens), if any."""
+    return (
+        Label.objects.filter(
+            comparison_id=assignment.comparison_id,
+            annotator_id=assignment.annotator_id,
+            superseded_by__isnull=True,
+        )
+        .order_by("-pk")
+        .first()
+    )
+
+
+def label_undoable(*, project: Project, user: User, now: datetime | None = None) -> Label | None:
+    """This person's last judgment in the project if it can still be undone."""
+    now = now or timezone.now()
+    last = (
+        Label.objects.filter(comparison__project=project, annotator=user, assignment__isnull=False)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    window = timedelta(minutes=project.settings.undo_minutes)
+    if last is None or now - last.created_at > window:
+        return None
+    return last
+
+
+def _start_of_today() -> datetime:
+    return timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class QueueProgress:
+    done_today: int
+    remaining: int
+
+    @property
+    def percent(self) -> int:
+        total = self.done_today + self.remaining
+        return round(100 * self.done_today / total) if total else 100
+
+
+def queue_remaining(*, project: Project, user: User) -> int:
+    """How many items still need this person's judgment (gold items not counted)."""
+    finished = Assignment.objects.filter(
+        comparison=OuterRef("pk"),
+        annotator=user,
+        status__in=[Assignment.Status.DONE, Assignment.Status.SKIPPED],
+    )
+    return (
+        Comparison.objects.filter(
+            project=project, is_gold=False, labels_done__lt=F("labels_wanted")
+        )
+        .filter(~Exists(finished))
+        .count()
+    )
+
+
+def queue_progress(*, project: Project, user: User) -> QueueProgress:
+    """Judgments made today and items left, for the workbench's progress bar."""
+    done_today = Label.objects.filter(
+        comparison__project=project,
+        annotator=user,
+        supersedes__isnull=True,
+        created_at__gte=_start_of_today(),
+    ).count()
+    return QueueProgress(
+        done_today=done_today, remaining=queue_remaining(project=project, user=user)
+    )
+
+
+@dataclass(frozen=True)
+class AnnotatorQueue:
+    project: Project
+    role: str
+    done_today: int
+    remaining: int
+
+
+def annotator_queues(*, user: User) -> list[AnnotatorQueue]:
+    """Every project where this person may annotate, with today's count and what is left."""
+    queues = []
+    today = _start_of_today()
+    done = dict(
+        Label.objects.filter(annotator=user, supersedes__isnull=True, created_at__gte=today)
+        .values("comparison__project")
+        .annotate(n=Count("pk"))
+        .values_list("comparison__project", "n")
+    )
+    for project in project_list_for_user(user=user):
+        if not role_can(project.user_role, Capability.ANNOTATE):
+            continue
+        queues.append(
+            AnnotatorQueue(
+                project=project,
+                role=project.user_role,
+                done_today=done.get(project.pk, 0),
+                remaining=queue_remaining(project=project, user=user),
+            )
+        )
+    return queues
+
+
+def label_list_recent(*, user: User, limit: int = 20) -> QuerySet[Label]:
+    """This person's latest judgments across projects, newest first."""
+    return (
+        Label.objects.filter(annotator=user)
+        .select_related("comparison__project", "comparison__prompt")
+        .order_by("-created_at", "-pk")[:limit]
+    )
+
+
+def comparison_list(
+    *, project: Project, is_gold: bool | None = None, needs_labels: bool | None = None
+) -> QuerySet[Comparison]:
+    """A project's comparisons for the API, with the ids a client needs."""
+    items = Comparison.objects.filter(project=project).prefetch_related("ranked_responses")
+    if is_gold is not None:
+        items = items.filter(is_gold=is_gold)
+    if needs_labels is True:
+        items = items.filter(labels_done__lt=F("labels_wanted"))
+    elif needs_labels is False:
+        items = items.filter(labels_done__gte=F("labels_wanted"))
+    return items.order_by("-priority", "pk")
+
+
+def comparison_for_labelling(*, user: User, pk: int) -> Comparison:
+    """A comparison in a project where this person may annotate; else 404 (403 for a role)."""
+    comparison = get_object_or_404(
+        Comparison.objects.filter(project__in=project_list_for_user(user=user)), pk=pk
+    )
+    project_for_user(user=user, capability=Capability.ANNOTATE, pk=comparison.project_id)
+    return comparison
+
+
+def label_list(
+    *,
+    project: Project,
+    user: User,
+    role: str,
+    comparison: int | None = None,
+    annotator: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[Label]:
+    """A project's labels, newest last. Annotators see only their own."""
+    labels = Label.objects.filter(comparison__project=project).select_related("annotator")
+    if role == Role.ANNOTATOR:
+        labels = labels.filter(annotator=user)
+    if comparison is not None:
+        labels = labels.filter(comparison_id=comparison)
+    if annotator is not None:
+        labels = labels.filter(annotator_id=annotator)
+    if since is not None:
+        labels = labels.filter(created_at__gte=since)
+    if until is not None:
+        labels = labels.filter(created_at__lt=until)
+    return labels.order_by("pk")

@@ -1,0 +1,545 @@
+"""Writes for the annotation workbench: comparisons, the queue, judgments, skips and flags.
+
+The queue hands out leases with `SELECT … FOR UPDATE SKIP LOCKED` on the comparison
+row. Every lease of a comparison is made while holding that row's lock, and the room
+left on it is checked again in a fresh statement after the lock is taken, so under READ
+COMMITTED no number of concurrent annotators can push a comparison past its overlap.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from apps.accounts.models import Project, User
+from apps.accounts.settings_schema import AnnotationMode, Pairing
+from apps.annotation.models import Assignment, Comparison, Flag, Label
+from apps.annotation.schema import MAX_SECONDS, Choice, Judgment
+from apps.core.errors import ApplicationError
+from apps.prompts.models import Prompt, Response
+from apps.rubrics.models import RubricVersion
+
+logger = logging.getLogger(__name__)
+
+PROMPT_CHUNK = 500
+MAX_CANDIDATE_TRIES = 5
+_random = random.SystemRandom()
+
+
+# --- comparisons ----------------------------------------------------------------------
+
+
+def _pairs_for(response_ids: list[int], scores: dict[int, float | None], *, project_id: int,
+               prompt_id: int, pairing: Pairing, k: int, existing: set[tuple[int, int]],
+               ) -> list[tuple[int, int]]:  # fmt: skip
+    """The new pairs a prompt should get under `pairing`, as (lower id, higher id)."""
+    if len(response_ids) < 2:
+        return []
+    if pairing == Pairing.ALL_PAIRS:
+        wanted = list(itertools.combinations(sorted(response_ids), 2))
+    elif pairing == Pairing.ADJACENT_BY_SCORE:
+        # Unscored responses sort last, in id order, so they still get compared.
+        ranked = sorted(response_ids, key=lambda pk: (scores[pk] is None, scores[pk] or 0.0, pk))
+        wanted = [(min(a, b), max(a, b)) for a, b in itertools.pairwise(ranked)]
+    else:
+        missing = k - len(existing)
+        if missing <= 0:
+            return []
+        covered = {pk for pair in existing for pk in pair}
+        candidates = [
+            p for p in itertools.combinations(sorted(response_ids), 2) if p not in existing
+        ]
+        # Seeded per prompt, so the same data always gives the same pairs. Greedy: each
+        # pick prefers a pair that brings in responses no comparison shows yet.
+        random.Random(f"{project_id}:{prompt_id}").shuffle(candidates)
+        wanted = []
+        for _ in range(min(missing, len(candidates))):
+            best = max(candidates, key=lambda p: (p[0] not in covered) + (p[1] not in covered))
+            candidates.remove(best)
+            covered.update(best)
+            wanted.append(best)
+    return [pair for pair in wanted if pair not in existing]
+
+
+def _score(metadata: object, key: str) -> float | None:
+    value = metadata.get(key) if isinstance(metadata, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+@transaction.atomic
+def comparisons_generate(*, project: Project, prompt_ids: Iterable[int] | None = None) -> int:
+    """Make the comparisons the project's settings ask for; return how many were created.
+
+    Pairwise projects get pairs by the `pairing` setting; ranking projects one item per
+    prompt with up to `ranking_size` responses. Idempotent: existing comparisons are kept
+    (with their labels), so calling it after an import only adds what new responses need.
+    """
+    Project.objects.select_for_update().filter(pk=project.pk).exists()
+    settings = project.settings
+    prompts = Prompt.objects.filter(project=project).order_by("pk")
+    if prompt_ids is not None:
+        prompts = prompts.filter(pk__in=list(prompt_ids))
+    created = 0
+    ids = list(prompts.values_list("pk", flat=True))
+    for start in range(0, len(ids), PROMPT_CHUNK):
+        chunk = ids[start : start + PROMPT_CHUNK]
+        if settings.mode == AnnotationMode.RANKING:
+            created += _rankings_generate(project, chunk, size=settings.ranking_size,
+                                          overlap=settings.overlap)  # fmt: skip
+        else:
+            created += _pairs_generate(project, chunk)
+    return created
+
+
+def _pairs_generate(project: Project, prompt_ids: list[int]) -> int:
+    settings = project.settings
+    needs_scores = settings.pairing == Pairing.ADJACENT_BY_SCORE
+    fields = ["prompt_id", "pk", "metadata"] if needs_scores else ["prompt_id", "pk"]
+    responses: dict[int, list[int]] = {}
+    scores: dict[int, float | None] = {}
+    for row in (
+        Response.objects.filter(prompt_id__in=prompt_ids).order_by("pk").values_list(*fields)
+    ):
+        responses.setdefault(row[0], []).append(row[1])
+        scores[row[1]] = _score(row[2], settings.score_key) if needs_scores else None
+    existing: dict[int, set[tuple[int, int]]] = {}
+    for prompt_id, a, b in Comparison.objects.filter(
+        prompt_id__in=prompt_ids, kind=Comparison.Kind.PAIR
+    ).values_list("prompt_id", "response_a_id", "response_b_id"):
+        existing.setdefault(prompt_id, set()).add((a, b))
+    new = [
+        Comparison(
+            project=project,
+            prompt_id=prompt_id,
+            response_a_id=a,
+            response_b_id=b,
+            labels_wanted=settings.overlap,
+        )  # fmt: skip
+        for prompt_id, response_ids in responses.items()
+        for a, b in _pairs_for(
+            response_ids,
+            scores,
+            project_id=project.pk,
+            prompt_id=prompt_id,
+            pairing=settings.pairing,
+            k=settings.pairs_per_prompt,
+            existing=existing.get(prompt_id, set()),
+        )  # fmt: skip
+    ]
+    Comparison.objects.bulk_create(new, batch_size=1000)
+    return len(new)
+
+
+def _rankings_generate(project: Project, prompt_ids: list[int], *, size: int, overlap: int) -> int:
+    responses: dict[int, list[int]] = {}
+    rows = Response.objects.filter(prompt_id__in=prompt_ids).order_by("pk")
+    for prompt_id, pk in rows.values_list("prompt_id", "pk"):
+        responses.setdefault(prompt_id, []).append(pk)
+    existing = {
+        c.prompt_id: c
+        for c in Comparison.objects.filter(prompt_id__in=prompt_ids, kind=Comparison.Kind.RANKING)
+        .annotate(members=Count("ranked_responses"), labelled=Count("labels"))
+    }  # fmt: skip
+    through = Comparison.ranked_responses.through
+    links = []
+    created = 0
+    for prompt_id, response_ids in responses.items():
+        if len(response_ids) < 2:
+            continue
+        item = existing.get(prompt_id)
+        if item is None:
+            item = Comparison.objects.create(
+                project=project, prompt_id=prompt_id, kind=Comparison.Kind.RANKING,
+                labels_wanted=overlap,
+            )  # fmt: skip
+            created += 1
+            members: set[int] = set()
+        elif item.labelled or item.members >= size:
+            continue  # a ranking that people have judged keeps the responses they saw
+        else:
+            members = set(item.ranked_responses.values_list("pk", flat=True))
+        room = size - len(members)
+        additions = [pk for pk in response_ids if pk not in members][:room]
+        links += [through(comparison_id=item.pk, response_id=pk) for pk in additions]
+    through.objects.bulk_create(links, batch_size=1000)
+    return created
+
+
+@transaction.atomic
+def comparison_create(
+    *,
+    project: Project,
+    response_ids: Sequence[int],
+    priority: int = 0,
+    labels_wanted: int | None = None,
+    is_gold: bool = False,
+    gold_choice: str = "",
+) -> Comparison:
+    """Create one comparison by hand: two responses make a pair, three or more a ranking.
+
+    The responses must belong to one prompt of the project. A pair that exists already is
+    an error naming it, not a second copy.
+    """
+    ids = list(dict.fromkeys(response_ids))
+    if len(ids) != len(response_ids):
+        raise ApplicationError("responses: the same response is listed twice.")
+    if len(ids) < 2:
+        raise ApplicationError("responses: a comparison needs at least two responses.")
+    found = dict(
+        Response.objects.filter(pk__in=ids, prompt__project=project).values_list("pk", "prompt_id")
+    )
+    if missing := [pk for pk in ids if pk not in found]:
+        raise ApplicationError(f"responses: no response {missing[0]} in this project.")
+    if len(set(found.values())) != 1:
+        raise ApplicationError("responses: all responses must answer the same prompt.")
+    prompt_id = found[ids[0]]
+    wanted = project.settings.overlap if labels_wanted is None else labels_wanted
+    if len(ids) == 2:
+        gold = gold_choice if is_gold else ""
+        if is_gold and gold not in {choice.value for choice in Choice}:
+            raise ApplicationError(
+                "gold_choice: a gold pair needs its answer: a, b, tie or both_bad."
+            )
+        a, b = sorted(ids)
+        if existing := Comparison.objects.filter(response_a_id=a, response_b_id=b).first():
+            raise ApplicationError(f"responses: comparison {existing.pk} already pairs them.")
+        return Comparison.objects.create(
+            project=project, prompt_id=prompt_id, response_a_id=a, response_b_id=b,
+            priority=priority, labels_wanted=wanted, is_gold=is_gold, gold_choice=gold,
+        )  # fmt: skip
+    if is_gold:
+        raise ApplicationError("is_gold: gold items are pairs with a known answer.")
+    if Comparison.objects.filter(prompt_id=prompt_id, kind=Comparison.Kind.RANKING).exists():
+        raise ApplicationError("responses: this prompt already has a ranking item.")
+    item = Comparison.objects.create(
+        project=project, prompt_id=prompt_id, kind=Comparison.Kind.RANKING,
+        priority=priority, labels_wanted=wanted,
+    )  # fmt: skip
+    item.ranked_responses.set(ids)
+    return item
+
+
+# --- the queue ------------------------------------------------------------------------
+
+
+def _open_to(user: User, project: Project, *, gold: bool, now: datetime) -> QuerySet[Comparison]:
+    """Comparisons this person may be handed now, best first (not yet locked)."""
+    active = (
+        Assignment.objects.filter(
+            comparison=OuterRef("pk"), status=Assignment.Status.LEASED, expires_at__gt=now
+        )
+        .values("comparison")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    # Theirs unless it is a lease that ran out: those come back to the same person too.
+    taken = Assignment.objects.filter(comparison=OuterRef("pk"), annotator=user).exclude(
+        status=Assignment.Status.LEASED, expires_at__lte=now
+    )
+    items = Comparison.objects.filter(project=project, is_gold=gold).filter(~Exists(taken))
+    if not gold:
+        items = items.annotate(
+            leased=Coalesce(Subquery(active, output_field=IntegerField()), 0)
+        ).filter(
+            labels_done__lt=F("labels_wanted"), labels_wanted__gt=F("labels_done") + F("leased")
+        )
+    return items.order_by("-priority", "pk")
+
+
+def _lease(
+    candidate: tuple[int, str, int | None, int | None], project: Project, user: User, now: datetime
+) -> Assignment:
+    comparison_id, kind, response_a_id, response_b_id = candidate
+    if kind == Comparison.Kind.PAIR:
+        order = [response_a_id, response_b_id]
+    else:
+        through = Comparison.ranked_responses.through
+        order = list(
+            through.objects.filter(comparison_id=comparison_id)
+            .order_by("response_id")
+            .values_list("response_id", flat=True)
+        )
+    _random.shuffle(order)
+    # One statement: a new lease, or the renewal of this person's lease that ran out.
+    (assignment,) = Assignment.objects.bulk_create(
+        [
+            Assignment(
+                project=project,
+                comparison_id=comparison_id,
+                annotator=user,
+                status=Assignment.Status.LEASED,
+                display_order=order,
+                leased_at=now,
+                expires_at=now + timedelta(minutes=project.settings.lease_minutes),
+                created_at=now,
+                updated_at=now,
+            )  # fmt: skip
+        ],
+        update_conflicts=True,
+        unique_fields=["comparison", "annotator"],
+        update_fields=["status", "display_order", "leased_at", "expires_at", "updated_at"],
+    )
+    return assignment
+
+
+@transaction.atomic
+def assignment_next(
+    *, project: Project, user: User, exclude: Iterable[int] = (), now: datetime | None = None
+) -> Assignment | None:
+    """Lease the next comparison to `user`, or return None when their queue is empty.
+
+    A lease they already hold (other than those in `exclude`, e.g. the item on their
+    screen) is returned first. Otherwise the highest-priority comparison that still
+    needs labels, that they have neither labelled nor skipped, and that is leased fewer
+    times than it has room for. Gold items are drawn at the project's gold rate.
+    """
+    now = now or timezone.now()
+    held = (
+        Assignment.objects.filter(
+            project=project, annotator=user, status=Assignment.Status.LEASED, expires_at__gt=now
+        )
+        .exclude(pk__in=list(exclude))
+        .order_by("leased_at", "pk")
+        .first()
+    )
+    if held is not None:
+        return held
+    gold_rate = project.settings.gold_rate
+    kinds = [True, False] if gold_rate and _random.random() < gold_rate else [False]
+    for gold in kinds:
+        tried: list[int] = []
+        for _ in range(MAX_CANDIDATE_TRIES):
+            candidates = _open_to(user, project, gold=gold, now=now).exclude(pk__in=tried)
+            candidate = (
+                candidates.select_for_update(skip_locked=True, of=("self",))
+                .values_list("pk", "kind", "response_a_id", "response_b_id")
+                .first()
+            )
+            if candidate is None:
+                break
+            # The candidate query's snapshot may predate a lease committed just before we
+            # got the lock; this statement sees it.
+            if _open_to(user, project, gold=gold, now=now).filter(pk=candidate[0]).exists():
+                return _lease(candidate, project, user, now)
+            tried.append(candidate[0])
+    return None
+
+
+def _assignment_locked(assignment_id: int, user: User) -> Assignment:
+    assignment = (
+        Assignment.objects.select_for_update(of=("self",))
+        .select_related("comparison", "project")
+        .filter(pk=assignment_id, annotator=user)
+        .first()
+    )
+    if assignment is None:
+        raise ApplicationError("This item is not assigned to you.")
+    return assignment
+
+
+@transaction.atomic
+def assignment_skip(*, assignment: Assignment, user: User, reason: str) -> Assignment:
+    """Give an item back without judging it; it is not offered to this person again."""
+    reason = reason.strip()
+    if not reason:
+        raise ApplicationError("reason: say why you skip this item.")
+    assignment = _assignment_locked(assignment.pk, user)
+    if assignment.status != Assignment.Status.LEASED:
+        raise ApplicationError("This item is not open any more.")
+    already = Label.objects.filter(
+        assignment=assignment, superseded_by__isnull=True, annotator=user
+    ).exists()
+    # Skipping an item reopened by undo keeps the judgment made before.
+    assignment.status = Assignment.Status.DONE if already else Assignment.Status.SKIPPED
+    assignment.skip_reason = reason[:300]
+    assignment.finished_at = timezone.now()
+    assignment.save(update_fields=["status", "skip_reason", "finished_at", "updated_at"])
+    return assignment
+
+
+@transaction.atomic
+def comparison_flag(*, comparison: Comparison, user: User, reason: str) -> Flag:
+    """Mark a comparison for a reviewer (broken, harmful, unclear); the annotator may go on."""
+    reason = reason.strip()
+    if not reason:
+        raise ApplicationError("reason: say what is wrong with this item.")
+    if not Assignment.objects.filter(comparison=comparison, annotator=user).exists():
+        raise ApplicationError("This item is not assigned to you.")
+    return Flag.objects.create(comparison=comparison, user=user, reason=reason[:500])
+
+
+# --- judgments ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Submitted:
+    label: Label
+    created: bool
+
+
+def rubric_version_in_force(project: Project) -> RubricVersion | None:
+    """The latest version of the project's rubric: what new labels are made under."""
+    rubric_id = project.settings.rubric_id
+    if rubric_id is None:
+        return None
+    return RubricVersion.objects.filter(rubric_id=rubric_id).order_by("-number").first()
+
+
+def _check(judgment: Judgment, assignment: Assignment, rubric: RubricVersion | None) -> None:
+    """Raise ApplicationError naming the field when the judgment does not fit its item."""
+    project, comparison = assignment.project, assignment.comparison
+    settings = project.settings
+    shown = [int(pk) for pk in assignment.display_order]
+    if comparison.kind == Comparison.Kind.PAIR:
+        if judgment.ranking:
+            raise ApplicationError("ranking: this item is a pair; send a choice.")
+        if judgment.choice is None:
+            raise ApplicationError("choice: pick a, b, tie or both_bad.")
+        if judgment.strength is not None and judgment.strength >= len(settings.strength_scale):
+            raise ApplicationError(
+                f"strength: must be from 0 to {len(settings.strength_scale) - 1}."
+            )
+    else:
+        if judgment.choice is not None:
+            raise ApplicationError("choice: this item is a ranking; send a ranking.")
+        if sorted(judgment.ranking) != sorted(shown):
+            raise ApplicationError("ranking: order every response of the item, each once.")
+    if settings.rationale_required and not judgment.rationale.strip():
+        raise ApplicationError("rationale: this project asks for a short rationale.")
+    spec = rubric.spec if rubric else None
+    criteria = {c.name: c for c in spec.criteria} if spec else {}
+    for response_id, values in judgment.ratings.items():
+        if response_id not in shown:
+            raise ApplicationError(f"ratings: response {response_id} is not in this item.")
+        for name, value in values.items():
+            criterion = criteria.get(name)
+            if criterion is None:
+                raise ApplicationError(f"ratings: no criterion {name!r} in the rubric.")
+            if not criterion.scale.min <= value <= criterion.scale.max:
+                raise ApplicationError(
+                    f"ratings: {name} must be from {criterion.scale.min} to {criterion.scale.max}."
+                )
+    if judgment.spans:
+        categories = {c.name for c in spec.error_categories} if spec else set()
+        lengths = dict(
+            Response.objects.filter(pk__in=shown).values_list("pk", "text")
+        )  # fmt: skip
+        for number, span in enumerate(judgment.spans, start=1):
+            if span.response not in lengths:
+                raise ApplicationError(
+                    f"spans[{number}]: response {span.response} is not in this item."
+                )
+            if span.end > len(lengths[span.response]):
+                raise ApplicationError(f"spans[{number}]: end is past the end of the response.")
+            if categories and span.category not in categories:
+                raise ApplicationError(
+                    f"spans[{number}]: category must be one of {', '.join(sorted(categories))}."
+                )
+
+
+def label_submit(*, assignment: Assignment, user: User, judgment: Judgment) -> Submitted:
+    """Record one judgment and close the assignment.
+
+    Idempotent: a repeated key (double press, network retry) returns the first label
+    and changes nothing. A judgment on an item reopened by undo supersedes the earlier
+    label, which stays in the history.
+    """
+    try:
+        return _label_submit(assignment.pk, user, judgment)
+    except IntegrityError:
+        # Only a key sent at the same moment for another item gets here: the check under
+        # the lock below catches every other repeat.
+        raise ApplicationError("idempotency_key: already used for another judgment.") from None
+
+
+@transaction.atomic
+def _label_submit(assignment_id: int, user: User, judgment: Judgment) -> Submitted:
+    assignment = _assignment_locked(assignment_id, user)
+    # After the lock, so that a concurrent double submit sees the first one's label. One
+    # query finds both a label with this key and the judgment an undo reopened.
+    previous = None
+    for label in Label.objects.filter(
+        Q(idempotency_key=judgment.idempotency_key)
+        | Q(assignment=assignment, superseded_by__isnull=True)
+    ):
+        if label.idempotency_key == judgment.idempotency_key:
+            if label.annotator_id != user.pk or label.assignment_id != assignment.pk:
+                raise ApplicationError("idempotency_key: already used for another judgment.")
+            return Submitted(label, created=False)
+        previous = label
+    if assignment.status == Assignment.Status.SKIPPED:
+        raise ApplicationError("You skipped this item; it cannot be labelled now.")
+    if assignment.status == Assignment.Status.DONE:
+        raise ApplicationError("You already labelled this item; undo it to change your judgment.")
+    rubric = rubric_version_in_force(assignment.project)
+    _check(judgment, assignment, rubric)
+    comparison = assignment.comparison
+    now = timezone.now()
+    seconds = judgment.seconds_spent
+    if seconds is None:
+        seconds = (now - assignment.leased_at).total_seconds()
+    shown_order = ""
+    if comparison.kind == Comparison.Kind.PAIR:
+        shown_order = "ab" if assignment.display_order[0] == comparison.response_a_id else "ba"
+    label = Label.objects.create(
+        comparison=comparison,
+        annotator=user,
+        assignment=assignment,
+        choice=judgment.choice.value if judgment.choice else "",
+        strength=judgment.strength,
+        ranking=judgment.ranking,
+        ratings={str(pk): values for pk, values in judgment.ratings.items()},
+        spans=[span.model_dump() for span in judgment.spans],
+        rationale=judgment.rationale.strip(),
+        shown_order=shown_order,
+        seconds_spent=min(seconds, MAX_SECONDS),
+        rubric_version=rubric,
+        metadata={"display_order": assignment.display_order},
+        idempotency_key=judgment.idempotency_key,
+        supersedes=previous,
+    )
+    assignment.status = Assignment.Status.DONE
+    assignment.finished_at = now
+    assignment.save(update_fields=["status", "finished_at", "updated_at"])
+    if previous is None:
+        Comparison.objects.filter(pk=comparison.pk).update(labels_done=F("labels_done") + 1)
+    return Submitted(label, created=True)
+
+
+@transaction.atomic
+def label_undo(*, project: Project, user: User, now: datetime | None = None) -> Assignment:
+    """Reopen the item of this person's last judgment, if it is recent enough.
+
+    Nothing is deleted: the judgment stays until a new one supersedes it.
+    """
+    now = now or timezone.now()
+    window = timedelta(minutes=project.settings.undo_minutes)
+    last = (
+        Label.objects.filter(comparison__project=project, annotator=user, assignment__isnull=False)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if last is None or now - last.created_at > window or hasattr(last, "superseded_by"):
+        raise ApplicationError("There is no recent judgment to undo.")
+    assignment = _assignment_locked(last.assignment_id, user)  # type: ignore[arg-type]
+    if assignment.status != Assignment.Status.DONE:
+        raise ApplicationError("That item is already open again.")
+    assignment.status = Assignment.Status.LEASED
+    assignment.leased_at = now
+    assignment.expires_at = now + timedelta(minutes=project.settings.lease_minutes)
+    assignment.finished_at = None
+    assignment.save(
+        update_fields=["status", "leased_at", "expires_at", "finished_at", "updated_at"]
+    )
+    return assignment

@@ -1,0 +1,275 @@
+from __future__ import annotations
+
+import pytest
+
+from apps.accounts.models import Role
+from apps.annotation.models import Assignment, Comparison, Label
+from apps.annotation.services import comparisons_generate
+from tests.api import FORBIDDEN, NOT_FOUND, token_client
+from tests.factories import MembershipFactory, PromptFactory, ResponseFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def pair(project):  # type: ignore[no-untyped-def]
+    prompt = PromptFactory(project=project, input=[{"role": "user", "content": "Hi <b>there</b>"}])
+    a = ResponseFactory(prompt=prompt, text="First answer", model="secret-model-a")
+    b = ResponseFactory(prompt=prompt, text="Second answer", model="secret-model-b")
+    comparisons_generate(project=project)
+    return Comparison.objects.get(), a, b
+
+
+def lease(client, project) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    response = client.post(f"/api/v1/projects/{project.pk}/comparisons/next/", {}, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_next_leases_an_item_without_model_names(project, annotator, pair):  # type: ignore[no-untyped-def]
+    comparison, a, b = pair
+    client = token_client(annotator)
+
+    body = lease(client, project)
+
+    assignment = Assignment.objects.get()
+    order = assignment.display_order
+    texts = {a.pk: "First answer", b.pk: "Second answer"}
+    assert body == {
+        "assignment": assignment.pk,
+        "comparison": comparison.pk,
+        "kind": "pair",
+        "expires_at": body["expires_at"],
+        "prompt": {
+            "id": comparison.prompt_id,
+            "input": [{"role": "user", "content": "Hi <b>there</b>"}],
+        },
+        "responses": [{"id": pk, "text": texts[pk]} for pk in order],
+        "strength_scale": [
+            "negligibly better", "slightly better", "clearly better", "much better",
+        ],
+        "rationale_required": False,
+    }  # fmt: skip
+    assert "secret-model" not in str(body)
+    # Asking again returns the same lease; with it excluded, nothing else is left.
+    assert lease(client, project)["assignment"] == assignment.pk
+    empty = client.post(
+        f"/api/v1/projects/{project.pk}/comparisons/next/",
+        {"exclude": [assignment.pk]},
+        format="json",
+    )
+    assert empty.status_code == 204
+
+
+def test_a_label_is_created_once_for_a_replayed_call(project, annotator, pair):  # type: ignore[no-untyped-def]
+    comparison, a, b = pair
+    client = token_client(annotator)
+    lease(client, project)
+    body = {
+        "idempotency_key": "retry-0001",
+        "choice": "b",
+        "strength": 1,
+        "rationale": "Shorter and right.",
+        "ratings": {},
+        "spans": [{"response": b.pk, "start": 0, "end": 6, "category": "style", "note": ""}],
+        "seconds_spent": 4.5,
+    }
+    url = f"/api/v1/comparisons/{comparison.pk}/labels/"
+
+    first = client.post(url, body, format="json")
+    replay = client.post(url, body, format="json")
+
+    assert first.status_code == 201, first.content
+    assert replay.status_code == 200
+    assert replay.json() == first.json()
+    label = Label.objects.get()
+    assert first.json() == {
+        "id": label.pk,
+        "comparison": comparison.pk,
+        "annotator": annotator.pk,
+        "source": "annotator",
+        "choice": "b",
+        "strength": 1,
+        "ranking": [],
+        "ratings": {},
+        "spans": [{"response": b.pk, "start": 0, "end": 6, "category": "style", "note": ""}],
+        "rationale": "Shorter and right.",
+        "shown_order": label.shown_order,
+        "seconds_spent": 4.5,
+        "rubric_version": None,
+        "supersedes": None,
+        "created_at": first.json()["created_at"],
+    }
+    assert label.shown_order in {"ab", "ba"}
+
+
+def test_a_label_needs_a_lease(project, annotator, pair):  # type: ignore[no-untyped-def]
+    comparison, *_ = pair
+    client = token_client(annotator)
+
+    response = client.post(
+        f"/api/v1/comparisons/{comparison.pk}/labels/",
+        {"idempotency_key": "nolease-1", "choice": "a"},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == (
+        "This comparison is not leased to you: ask for it with comparisons/next/."
+    )
+    assert Label.objects.count() == 0
+
+
+def test_bad_judgments_are_a_400_naming_the_field(project, annotator, pair):  # type: ignore[no-untyped-def]
+    comparison, *_ = pair
+    client = token_client(annotator)
+    lease(client, project)
+    url = f"/api/v1/comparisons/{comparison.pk}/labels/"
+
+    shape = client.post(url, {"idempotency_key": "short", "choice": "maybe"}, format="json")
+    rule = client.post(url, {"idempotency_key": "rule-0001", "choice": "a", "strength": 9},
+                       format="json")  # fmt: skip
+
+    assert shape.status_code == 400
+    details = shape.json()["error"]["details"]
+    assert set(details) == {"idempotency_key", "choice"}
+    assert rule.status_code == 400
+    assert rule.json()["error"]["message"] == "strength: must be from 0 to 3."
+    assert Label.objects.count() == 0
+
+
+def test_outsiders_and_viewers_cannot_lease_or_label(project, pair, viewer, outsider):  # type: ignore[no-untyped-def]
+    comparison, *_ = pair
+    body = {"idempotency_key": "denied-01", "choice": "a"}
+
+    for user, expected, status in [(outsider, NOT_FOUND, 404), (viewer, FORBIDDEN, 403)]:
+        client = token_client(user)
+        got = client.post(f"/api/v1/projects/{project.pk}/comparisons/next/", {}, format="json")
+        label = client.post(f"/api/v1/comparisons/{comparison.pk}/labels/", body, format="json")
+        assert (got.status_code, got.json()) == (status, expected)
+        assert (label.status_code, label.json()) == (status, expected)
+
+    assert Assignment.objects.count() == 0
+    assert Label.objects.count() == 0
+
+
+def test_a_removed_annotator_cannot_label_what_they_leased(project, annotator, pair):  # type: ignore[no-untyped-def]
+    comparison, *_ = pair
+    client = token_client(annotator)
+    lease(client, project)
+    annotator.memberships.update(role=Role.VIEWER)
+
+    response = client.post(
+        f"/api/v1/comparisons/{comparison.pk}/labels/",
+        {"idempotency_key": "demoted-1", "choice": "a"},
+        format="json",
+    )
+
+    assert (response.status_code, response.json()) == (403, FORBIDDEN)
+    assert Label.objects.count() == 0
+
+
+def test_labels_are_listed_with_filters_and_annotators_see_their_own(project, pair, annotator):  # type: ignore[no-untyped-def]
+    comparison, *_ = pair
+    other = UserFactory(username="other-annotator")
+    MembershipFactory(project=project, user=other, role=Role.ANNOTATOR)
+    designer = UserFactory(username="the-designer")
+    MembershipFactory(project=project, user=designer, role=Role.DESIGNER)
+    for number, user in enumerate([annotator, other]):
+        client = token_client(user)
+        lease(client, project)
+        body = {"idempotency_key": f"list-000{number}", "choice": "a"}
+        client.post(f"/api/v1/comparisons/{comparison.pk}/labels/", body, format="json")
+    mine, theirs = Label.objects.order_by("pk")
+
+    def ids(user, query: str = "") -> list[int]:  # type: ignore[no-untyped-def]
+        response = token_client(user).get(f"/api/v1/projects/{project.pk}/labels/{query}")
+        assert response.status_code == 200
+        return [row["id"] for row in response.json()["results"]]
+
+    assert ids(designer) == [mine.pk, theirs.pk]
+    assert ids(designer, f"?annotator={other.pk}") == [theirs.pk]
+    assert ids(designer, f"?comparison={comparison.pk + 1}") == []
+    assert ids(designer, "?since=2999-01-01T00:00:00Z") == []
+    assert ids(annotator) == [mine.pk]
+    assert ids(annotator, f"?annotator={other.pk}") == []
+
+
+def test_comparisons_are_listed_and_created_by_designers(project, designer, annotator):  # type: ignore[no-untyped-def]
+    prompt = PromptFactory(project=project)
+    r = [ResponseFactory(prompt=prompt) for _ in range(3)]
+    client = token_client(designer)
+
+    created = client.post(
+        f"/api/v1/projects/{project.pk}/comparisons/",
+        {"responses": [r[2].pk, r[0].pk], "priority": 7, "is_gold": True, "gold_choice": "b"},
+        format="json",
+    )
+    ranking = client.post(
+        f"/api/v1/projects/{project.pk}/comparisons/",
+        {"responses": [x.pk for x in r]},
+        format="json",
+    )
+    duplicate = client.post(
+        f"/api/v1/projects/{project.pk}/comparisons/",
+        {"responses": [r[0].pk, r[2].pk]},
+        format="json",
+    )
+    denied = token_client(annotator).post(
+        f"/api/v1/projects/{project.pk}/comparisons/", {"responses": [r[0].pk, r[1].pk]},
+        format="json",
+    )  # fmt: skip
+
+    assert created.status_code == 201
+    pair = Comparison.objects.get(kind="pair")
+    assert created.json() == {
+        "id": pair.pk, "project": project.pk, "prompt": prompt.pk, "kind": "pair",
+        "responses": [r[0].pk, r[2].pk], "priority": 7, "labels_wanted": 3, "labels_done": 0,
+        "is_gold": True, "gold_choice": "b", "created_at": created.json()["created_at"],
+    }  # fmt: skip
+    assert ranking.status_code == 201
+    assert ranking.json()["kind"] == "ranking"
+    assert ranking.json()["responses"] == [x.pk for x in r]
+    assert duplicate.status_code == 400
+    assert duplicate.json()["error"]["message"] == (
+        f"responses: comparison {pair.pk} already pairs them."
+    )
+    assert (denied.status_code, denied.json()) == (403, FORBIDDEN)
+    listed = client.get(f"/api/v1/projects/{project.pk}/comparisons/?is_gold=true").json()
+    assert [row["id"] for row in listed["results"]] == [pair.pk]
+    assert Comparison.objects.count() == 2
+
+
+def test_skip_gives_the_item_back(project, annotator, pair):  # type: ignore[no-untyped-def]
+    comparison, *_ = pair
+    client = token_client(annotator)
+    lease(client, project)
+
+    missing = client.post(f"/api/v1/comparisons/{comparison.pk}/skip/", {}, format="json")
+    skipped = client.post(f"/api/v1/comparisons/{comparison.pk}/skip/",
+                          {"reason": "Not my language"}, format="json")  # fmt: skip
+
+    assert missing.status_code == 400
+    assert skipped.status_code == 204
+    assert Assignment.objects.get().status == Assignment.Status.SKIPPED
+    again = client.post(f"/api/v1/projects/{project.pk}/comparisons/next/", {}, format="json")
+    assert again.status_code == 204
+
+
+def test_next_and_submit_take_few_sql_statements(  # type: ignore[no-untyped-def]
+    project, annotator, pair, django_assert_max_num_queries
+):
+    comparison, *_ = pair
+    client = token_client(annotator)
+    token_client(annotator)  # the token exists before counting
+
+    # Counted with the savepoints that stand in for BEGIN and COMMIT in a test.
+    with django_assert_max_num_queries(10):
+        lease(client, project)
+    with django_assert_max_num_queries(10):
+        response = client.post(
+            f"/api/v1/comparisons/{comparison.pk}/labels/",
+            {"idempotency_key": "count-0001", "choice": "tie"},
+            format="json",
+        )
+    assert response.status_code == 201
