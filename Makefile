@@ -72,6 +72,7 @@ worker: install
 
 bench: install services
 	$(TEST_ENV) $(BIN)/python tests/benchmarks/bench_import.py
+	$(TEST_ENV) $(BIN)/python tests/benchmarks/bench_annotation.py
 
 clean:
 	rm -rf var/broker var/cache

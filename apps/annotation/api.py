@@ -137,6 +137,10 @@ class ComparisonListApi(GenericAPIView):
 class ItemResponseSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     text = serializers.CharField()
+    choice = serializers.CharField(
+        allow_null=True,
+        help_text="The `choice` that prefers this response (`a` or `b`); null in a ranking.",
+    )
 
 
 @extend_schema_serializer(component_name="ItemPrompt")
@@ -162,9 +166,12 @@ class AssignmentOutputSerializer(serializers.Serializer):
 
     @extend_schema_field(ItemResponseSerializer(many=True))
     def get_responses(self, assignment: Assignment) -> list[dict[str, object]]:
-        return ItemResponseSerializer(
-            selectors.assignment_responses(assignment=assignment), many=True
-        ).data
+        comparison = assignment.comparison
+        sides = {comparison.response_a_id: "a", comparison.response_b_id: "b"}
+        return [
+            {"id": response.pk, "text": response.text, "choice": sides.get(response.pk)}
+            for response in selectors.assignment_responses(assignment=assignment)
+        ]
 
     def get_strength_scale(self, assignment: Assignment) -> list[str]:
         return assignment.project.settings.strength_scale

@@ -35,6 +35,7 @@ def test_next_leases_an_item_without_model_names(project, annotator, pair):  # t
     assignment = Assignment.objects.get()
     order = assignment.display_order
     texts = {a.pk: "First answer", b.pk: "Second answer"}
+    sides = {a.pk: "a", b.pk: "b"}
     assert body == {
         "assignment": assignment.pk,
         "comparison": comparison.pk,
@@ -44,7 +45,7 @@ def test_next_leases_an_item_without_model_names(project, annotator, pair):  # t
             "id": comparison.prompt_id,
             "input": [{"role": "user", "content": "Hi <b>there</b>"}],
         },
-        "responses": [{"id": pk, "text": texts[pk]} for pk in order],
+        "responses": [{"id": pk, "text": texts[pk], "choice": sides[pk]} for pk in order],
         "strength_scale": [
             "negligibly better", "slightly better", "clearly better", "much better",
         ],
