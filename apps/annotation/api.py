@@ -29,6 +29,7 @@ from apps.annotation.schema import Judgment
 from apps.core.api_permissions import error_responses
 from apps.core.errors import ApplicationError
 from apps.prompts.api import PromptInputField
+from apps.prompts.models import Response as ApiResponseRow
 
 
 def _judgment_errors(exc: PydanticValidationError) -> dict[str, list[str]]:
@@ -155,7 +156,7 @@ class AssignmentOutputSerializer(serializers.Serializer):
     comparison = serializers.IntegerField(source="comparison_id")
     kind = serializers.CharField(source="comparison.kind")
     expires_at = serializers.DateTimeField()
-    prompt = ItemPromptSerializer(source="comparison.prompt")
+    prompt = serializers.SerializerMethodField()
     responses = serializers.SerializerMethodField(
         help_text="In the order to show them, left first. Model names are never sent."
     )
@@ -164,13 +165,27 @@ class AssignmentOutputSerializer(serializers.Serializer):
     )
     rationale_required = serializers.SerializerMethodField()
 
+    def _responses(self, assignment: Assignment) -> list[ApiResponseRow]:
+        # One query for the texts and their prompt, shared by both fields.
+        cache = self.context.setdefault("responses", {})
+        if assignment.pk not in cache:
+            cache[assignment.pk] = selectors.assignment_responses(
+                assignment=assignment, with_prompt=True
+            )
+        return cache[assignment.pk]
+
+    @extend_schema_field(ItemPromptSerializer)
+    def get_prompt(self, assignment: Assignment) -> dict[str, object]:
+        prompt = self._responses(assignment)[0].prompt
+        return {"id": prompt.pk, "input": prompt.input}
+
     @extend_schema_field(ItemResponseSerializer(many=True))
     def get_responses(self, assignment: Assignment) -> list[dict[str, object]]:
         comparison = assignment.comparison
         sides = {comparison.response_a_id: "a", comparison.response_b_id: "b"}
         return [
             {"id": response.pk, "text": response.text, "choice": sides.get(response.pk)}
-            for response in selectors.assignment_responses(assignment=assignment)
+            for response in self._responses(assignment)
         ]
 
     def get_strength_scale(self, assignment: Assignment) -> list[str]:
@@ -217,9 +232,6 @@ class ComparisonNextApi(APIView):
         )
         if assignment is None:
             return ApiResponse(status=status.HTTP_204_NO_CONTENT)
-        assignment = Assignment.objects.select_related("comparison__prompt", "project").get(
-            pk=assignment.pk
-        )
         return ApiResponse(AssignmentOutputSerializer(assignment).data)
 
 

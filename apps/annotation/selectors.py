@@ -27,10 +27,17 @@ def assignment_get(*, project: Project, user: User, pk: int) -> Assignment:
     )
 
 
-def assignment_responses(*, assignment: Assignment) -> list[Response]:
+def assignment_responses(*, assignment: Assignment, with_prompt: bool = False) -> list[Response]:
     """The item's responses in the order this person is shown them (left first)."""
     order = [int(pk) for pk in assignment.display_order]
-    by_id = {r.pk: r for r in Response.objects.filter(pk__in=order).only("pk", "text", "prompt_id")}
+    responses = Response.objects.filter(pk__in=order)
+    if with_prompt:
+        responses = responses.select_related("prompt").only(
+            "pk", "text", "prompt_id", "prompt__id", "prompt__input"
+        )
+    else:
+        responses = responses.only("pk", "text", "prompt_id")
+    by_id = {r.pk: r for r in responses}
     return [by_id[pk] for pk in order if pk in by_id]
 
 

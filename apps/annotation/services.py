@@ -258,9 +258,12 @@ def _open_to(user: User, project: Project, *, gold: bool, now: datetime) -> Quer
 
 
 def _lease(
-    candidate: tuple[int, str, int | None, int | None], project: Project, user: User, now: datetime
+    candidate: tuple[int, str, int | None, int | None, int, bool],
+    project: Project,
+    user: User,
+    now: datetime,
 ) -> Assignment:
-    comparison_id, kind, response_a_id, response_b_id = candidate
+    comparison_id, kind, response_a_id, response_b_id, prompt_id, is_gold = candidate
     if kind == Comparison.Kind.PAIR:
         order = [response_a_id, response_b_id]
     else:
@@ -290,6 +293,11 @@ def _lease(
         unique_fields=["comparison", "annotator"],
         update_fields=["status", "display_order", "leased_at", "expires_at", "updated_at"],
     )
+    # What callers show, without reading the row we just locked again.
+    assignment.comparison = Comparison(
+        pk=comparison_id, project=project, prompt_id=prompt_id, kind=kind,
+        response_a_id=response_a_id, response_b_id=response_b_id, is_gold=is_gold,
+    )  # fmt: skip
     return assignment
 
 
@@ -298,6 +306,8 @@ def assignment_next(
     *, project: Project, user: User, exclude: Iterable[int] = (), now: datetime | None = None
 ) -> Assignment | None:
     """Lease the next comparison to `user`, or return None when their queue is empty.
+
+    The assignment comes with `comparison` (its ids and kind) and `project` filled in.
 
     A lease they already hold (other than those in `exclude`, e.g. the item on their
     screen) is returned first. Otherwise the highest-priority comparison that still
@@ -310,10 +320,12 @@ def assignment_next(
             project=project, annotator=user, status=Assignment.Status.LEASED, expires_at__gt=now
         )
         .exclude(pk__in=list(exclude))
+        .select_related("comparison")
         .order_by("leased_at", "pk")
         .first()
     )
     if held is not None:
+        held.project = project
         return held
     gold_rate = project.settings.gold_rate
     kinds = [True, False] if gold_rate and _random.random() < gold_rate else [False]
@@ -323,7 +335,7 @@ def assignment_next(
             candidates = _open_to(user, project, gold=gold, now=now).exclude(pk__in=tried)
             candidate = (
                 candidates.select_for_update(skip_locked=True, of=("self",))
-                .values_list("pk", "kind", "response_a_id", "response_b_id")
+                .values_list("pk", "kind", "response_a_id", "response_b_id", "prompt_id", "is_gold")
                 .first()
             )
             if candidate is None:
