@@ -9,7 +9,12 @@ from django.db.models import Q
 from pydantic import ValidationError as PydanticValidationError
 
 from apps.accounts.models import Project, Role, User
-from apps.accounts.settings_schema import AnnotationMode, AnnotationSettings, Pairing
+from apps.accounts.settings_schema import (
+    AnnotationMode,
+    AnnotationSettings,
+    ConsensusRule,
+    Pairing,
+)
 from apps.rubrics.models import Rubric
 
 
@@ -38,7 +43,9 @@ def _strength_lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-KEEP_WHEN_BLANK = {"pairing", "pairs_per_prompt", "score_key", "undo_minutes"}
+KEEP_WHEN_BLANK = {
+    "pairing", "pairs_per_prompt", "score_key", "undo_minutes", "consensus", "gold_min_items",
+}  # fmt: skip
 
 
 class ProjectSettingsForm(forms.Form):
@@ -104,6 +111,23 @@ class ProjectSettingsForm(forms.Form):
         **(_schema_options("ranking_size") | {"help_text": "Responses per item in ranking mode."})
     )
     undo_minutes = forms.IntegerField(required=False, **_schema_options("undo_minutes"))
+    consensus = forms.ChoiceField(
+        required=False,
+        choices=[
+            (ConsensusRule.MAJORITY.value, "Majority vote"),
+            (ConsensusRule.DAWID_SKENE.value, "Reliability-weighted (Dawid–Skene)"),
+        ],
+        help_text="The label used downstream when no reviewer has decided.",
+    )
+    gold_pause_below = forms.FloatField(
+        required=False,
+        widget=forms.NumberInput(attrs={"step": "0.05"}),
+        **(
+            _schema_options("gold_pause_below")
+            | {"help_text": "Pause an annotator below this gold accuracy (0–1); empty: never."}
+        ),
+    )
+    gold_min_items = forms.IntegerField(required=False, **_schema_options("gold_min_items"))
 
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         self.project = project

@@ -22,6 +22,13 @@ class Pairing(StrEnum):
     ADJACENT_BY_SCORE = "adjacent_by_score"
 
 
+class ConsensusRule(StrEnum):
+    """Which label a comparison stands for downstream when no reviewer has decided."""
+
+    MAJORITY = "majority"
+    DAWID_SKENE = "dawid_skene"
+
+
 class AnnotationSettings(BaseModel):
     """How a project's comparisons are labelled."""
 
@@ -51,6 +58,19 @@ class AnnotationSettings(BaseModel):
     rationale_required: bool = False
     ranking_size: int = Field(default=4, ge=3, le=10)
     undo_minutes: int = Field(default=5, ge=0, le=60, description="How long a label can be undone.")
+    consensus: ConsensusRule = Field(
+        default=ConsensusRule.MAJORITY,
+        description="Majority vote, or a reliability-weighted vote (Dawid–Skene).",
+    )
+    gold_pause_below: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Pause an annotator whose gold accuracy falls below this share.",
+    )
+    gold_min_items: int = Field(
+        default=5, ge=1, le=1000, description="Gold items judged before the pause rule applies."
+    )
 
     @field_validator("strength_scale")
     @classmethod

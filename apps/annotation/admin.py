@@ -2,7 +2,14 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from apps.annotation.models import Assignment, Comparison, Flag, Label
+from apps.annotation.models import (
+    AnnotatorStatus,
+    Assignment,
+    Comparison,
+    Flag,
+    Label,
+    ReviewDecision,
+)
 
 
 @admin.register(Comparison)
@@ -43,3 +50,22 @@ class LabelAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False
+
+
+@admin.register(ReviewDecision)
+class ReviewDecisionAdmin(admin.ModelAdmin):
+    """Decisions are append-only, like labels."""
+
+    list_display = ["id", "comparison", "reviewer", "choice", "strength", "created_at"]
+    list_filter = ["choice", "comparison__project"]
+    raw_id_fields = ["comparison", "reviewer"]
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(AnnotatorStatus)
+class AnnotatorStatusAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "user", "paused_at", "pause_reason", "resumed_at"]
+    list_filter = ["project"]
+    raw_id_fields = ["project", "user", "resumed_by"]

@@ -185,3 +185,54 @@ class Label(models.Model):
 
     def __str__(self) -> str:
         return f"Label {self.pk}: {self.choice} on comparison {self.comparison_id}"
+
+
+class ReviewDecision(TimeStampedModel):
+    """A reviewer's final judgment of a comparison, kept apart from the annotators' labels.
+
+    Append-only like labels: the latest decision of a comparison is the one in force.
+    """
+
+    comparison = models.ForeignKey(
+        Comparison, on_delete=models.CASCADE, related_name="review_decisions"
+    )
+    reviewer = models.ForeignKey(User, on_delete=models.PROTECT, related_name="review_decisions")
+    choice = models.CharField(max_length=16, choices=Label.Choice.choices, blank=True)
+    strength = models.PositiveSmallIntegerField(null=True, blank=True)
+    ranking = models.JSONField(default=list, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(choice="") | ~Q(ranking=[]), name="review_choice_or_ranking"
+            ),
+        ]
+        indexes = [models.Index(fields=["comparison", "-created_at"], name="review_latest")]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"Review {self.pk} of comparison {self.comparison_id}"
+
+
+class AnnotatorStatus(TimeStampedModel):
+    """Whether one annotator's queue in a project is paused (gold accuracy too low)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    paused_at = models.DateTimeField(null=True, blank=True)
+    pause_reason = models.CharField(max_length=300, blank=True)
+    resumed_at = models.DateTimeField(null=True, blank=True)
+    resumed_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="annotator_status_unique"),
+        ]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        state = "paused" if self.paused_at else "active"
+        return f"{self.user_id} in project {self.project_id}: {state}"

@@ -23,6 +23,7 @@ from django.utils import timezone
 from apps.accounts.models import Project, User
 from apps.accounts.settings_schema import AnnotationMode, Pairing
 from apps.annotation.models import Assignment, Comparison, Flag, Label
+from apps.annotation.review import annotator_paused, gold_check
 from apps.annotation.schema import MAX_SECONDS, Choice, Judgment
 from apps.core.errors import ApplicationError
 from apps.prompts.models import Prompt, Response
@@ -327,6 +328,13 @@ def assignment_next(
     if held is not None:
         held.project = project
         return held
+    if project.settings.gold_pause_below is not None and (
+        status := annotator_paused(project=project, user=user)
+    ):
+        raise ApplicationError(
+            f"Your queue in this project is paused: {status.pause_reason} "
+            "An admin of the project can resume it."
+        )
     gold_rate = project.settings.gold_rate
     kinds = [True, False] if gold_rate and _random.random() < gold_rate else [False]
     for gold in kinds:
@@ -526,6 +534,8 @@ def _label_submit(assignment_id: int, user: User, judgment: Judgment) -> Submitt
     assignment.save(update_fields=["status", "finished_at", "updated_at"])
     if previous is None:
         Comparison.objects.filter(pk=comparison.pk).update(labels_done=F("labels_done") + 1)
+    if comparison.is_gold:
+        gold_check(project=assignment.project, user=user)
     return Submitted(label, created=True)
 
 

@@ -42,6 +42,9 @@ def settings_data(**overrides: object) -> dict[str, object]:
         "pairs_per_prompt": "2",
         "score_key": "quality",
         "undo_minutes": "3",
+        "consensus": "dawid_skene",
+        "gold_pause_below": "0.7",
+        "gold_min_items": "4",
     }
     data.update(overrides)
     return {key: value for key, value in data.items() if value is not None}
@@ -250,6 +253,9 @@ def test_it_saves_settings_for_an_admin(client, admin_user, project):  # type: i
         "pairs_per_prompt": 2,
         "score_key": "quality",
         "undo_minutes": 3,
+        "consensus": "dawid_skene",
+        "gold_pause_below": 0.7,
+        "gold_min_items": 4,
     }
 
 

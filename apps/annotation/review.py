@@ -1,0 +1,295 @@
+"""Label quality on the database: gold accuracy and the pause rule, reviewers' decisions,
+the review queue, the consensus label of each comparison, and agreement figures.
+
+The statistics themselves are pure functions in `apps.annotation.quality`; this module
+turns current labels (those no later label supersedes) into their inputs.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from apps.accounts.models import Project, User
+from apps.accounts.settings_schema import ConsensusRule
+from apps.annotation import quality
+from apps.annotation.models import AnnotatorStatus, Comparison, Flag, Label, ReviewDecision
+from apps.annotation.schema import Choice
+from apps.core.errors import ApplicationError
+
+BOOTSTRAP_RESAMPLES = 200
+
+
+def current_labels(*, project: Project) -> QuerySet[Label]:
+    """Labels in force: annotators' and imported ones that no later label supersedes."""
+    return Label.objects.filter(comparison__project=project, superseded_by__isnull=True)
+
+
+# --- gold -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GoldAccuracy:
+    correct: int
+    total: int
+
+    @property
+    def share(self) -> float | None:
+        return self.correct / self.total if self.total else None
+
+
+def gold_accuracy(*, project: Project, user: User) -> GoldAccuracy:
+    """How many of this person's current judgments of gold items match the known answer."""
+    rows = current_labels(project=project).filter(annotator=user, comparison__is_gold=True)
+    pairs = list(rows.values_list("choice", "comparison__gold_choice"))
+    return GoldAccuracy(correct=sum(a == b for a, b in pairs), total=len(pairs))
+
+
+def annotator_paused(*, project: Project, user: User) -> AnnotatorStatus | None:
+    return AnnotatorStatus.objects.filter(
+        project=project, user=user, paused_at__isnull=False
+    ).first()
+
+
+def gold_check(*, project: Project, user: User) -> AnnotatorStatus | None:
+    """Apply the project's pause rule after a gold judgment; return the status if paused."""
+    threshold = project.settings.gold_pause_below
+    if threshold is None:
+        return None
+    accuracy = gold_accuracy(project=project, user=user)
+    if accuracy.total < project.settings.gold_min_items or accuracy.share >= threshold:  # type: ignore[operator]
+        return None
+    reason = (
+        f"Gold accuracy {accuracy.correct}/{accuracy.total} ({accuracy.share:.0%}) is below "
+        f"{threshold:.0%}."
+    )
+    status, _ = AnnotatorStatus.objects.update_or_create(
+        project=project,
+        user=user,
+        defaults={"paused_at": timezone.now(), "pause_reason": reason, "resumed_at": None},
+    )
+    return status
+
+
+@transaction.atomic
+def annotator_resume(*, project: Project, user: User, by: User) -> AnnotatorStatus:
+    """Let a paused annotator work again (an admin's call, after talking to them)."""
+    status = AnnotatorStatus.objects.select_for_update().filter(project=project, user=user).first()
+    if status is None or status.paused_at is None:
+        raise ApplicationError(f"{user} is not paused in this project.")
+    status.paused_at = None
+    status.resumed_at = timezone.now()
+    status.resumed_by = by
+    status.save(update_fields=["paused_at", "resumed_at", "resumed_by", "updated_at"])
+    return status
+
+
+@transaction.atomic
+def comparison_mark_gold(*, comparison: Comparison, gold_choice: str | None) -> Comparison:
+    """Make a pair a gold item with its known answer, or (None) an ordinary item again."""
+    if comparison.kind != Comparison.Kind.PAIR:
+        raise ApplicationError("Only pairs can be gold items.")
+    if gold_choice is not None and gold_choice not in {choice.value for choice in Choice}:
+        raise ApplicationError("gold_choice: must be a, b, tie or both_bad.")
+    comparison.is_gold = gold_choice is not None
+    comparison.gold_choice = gold_choice or ""
+    comparison.save(update_fields=["is_gold", "gold_choice", "updated_at"])
+    return comparison
+
+
+# --- review -----------------------------------------------------------------------------
+
+
+def review_queue(*, project: Project) -> QuerySet[Comparison]:
+    """Pairs whose current labels disagree, or with an open flag, and no reviewer decision."""
+    disagreeing = (
+        current_labels(project=project)
+        .filter(comparison__kind=Comparison.Kind.PAIR)
+        .values("comparison")
+        .annotate(choices=Count("choice", distinct=True))
+        .filter(choices__gt=1)
+        .values("comparison")
+    )
+    flagged = Flag.objects.filter(comparison=OuterRef("pk"), resolved_at__isnull=True)
+    decided = ReviewDecision.objects.filter(comparison=OuterRef("pk"))
+    return (
+        Comparison.objects.filter(project=project)
+        .filter(Q(pk__in=disagreeing) | Exists(flagged))
+        .exclude(Exists(decided))
+        .select_related("prompt", "response_a", "response_b")
+        .order_by("-priority", "pk")
+    )
+
+
+@transaction.atomic
+def review_decide(
+    *,
+    comparison: Comparison,
+    reviewer: User,
+    choice: str,
+    strength: int | None = None,
+    note: str = "",
+) -> ReviewDecision:
+    """Record a reviewer's final judgment; it resolves the comparison's open flags."""
+    if comparison.kind != Comparison.Kind.PAIR:
+        raise ApplicationError("Review decisions are for pairs.")
+    if choice not in {c.value for c in Choice}:
+        raise ApplicationError("choice: must be a, b, tie or both_bad.")
+    scale = comparison.project.settings.strength_scale
+    if strength is not None and (choice not in ("a", "b") or not 0 <= strength < len(scale)):
+        raise ApplicationError(f"strength: goes with a or b, from 0 to {len(scale) - 1}.")
+    decision = ReviewDecision.objects.create(
+        comparison=comparison, reviewer=reviewer, choice=choice, strength=strength,
+        note=note.strip(),
+    )  # fmt: skip
+    Flag.objects.filter(comparison=comparison, resolved_at__isnull=True).update(
+        resolved_at=timezone.now()
+    )
+    return decision
+
+
+# --- consensus --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Consensus:
+    """The label a comparison stands for downstream."""
+
+    choice: str | None  # a, b, tie, both_bad; None when the vote is tied
+    p_a: float | None  # P(A preferred): ties and both-bad count half
+    strength: float | None  # |P(a) − P(b)|, 0..1
+    rule: str  # review, majority or dawid_skene
+    labels: int
+
+
+def consensus_compute(*, project: Project) -> dict[int, Consensus]:
+    """Each labelled pair's consensus: the reviewer's decision if any, else the project's rule.
+
+    Imported labels count as one judgment each, like an annotator's.
+    """
+    judgments = [
+        quality.Judgment(item=comparison_id, annotator=annotator_id or f"import-{pk}", value=choice)
+        for pk, comparison_id, annotator_id, choice in current_labels(project=project)
+        .filter(comparison__kind=Comparison.Kind.PAIR)
+        .exclude(choice="")
+        .values_list("pk", "comparison_id", "annotator_id", "choice")
+    ]
+    counts: dict[int, int] = defaultdict(int)
+    for judgment in judgments:
+        counts[judgment.item] += 1  # type: ignore[index]
+    result: dict[int, Consensus] = {}
+    if project.settings.consensus == ConsensusRule.DAWID_SKENE and judgments:
+        fitted = quality.dawid_skene(judgments, quality.PREFERENCE_CLASSES)
+        for item, posterior in fitted.posteriors.items():
+            soft = quality.soft_label(posterior)
+            best = max(posterior, key=posterior.__getitem__)
+            result[item] = Consensus(best, soft.p_a_preferred, soft.strength,  # type: ignore[index]
+                                     ConsensusRule.DAWID_SKENE.value, counts[item])  # fmt: skip
+    else:
+        by_item = quality.judgments_by_item(judgments)
+        for item, votes in by_item.items():
+            shares = dict.fromkeys(quality.PREFERENCE_CLASSES, 0.0)
+            for value in votes.values():
+                shares[str(value)] += 1 / len(votes)
+            soft = quality.soft_label(shares)
+            votes_of_item = [quality.Judgment(item, a, v) for a, v in votes.items()]
+            result[item] = Consensus(  # type: ignore[index]
+                quality.majority_vote(votes_of_item)[item],  # type: ignore[arg-type]
+                soft.p_a_preferred, soft.strength, ConsensusRule.MAJORITY.value, counts[item],
+            )  # fmt: skip
+    decisions = ReviewDecision.objects.filter(comparison__project=project).order_by("pk")
+    for decision in decisions:
+        p_a = {"a": 1.0, "b": 0.0}.get(decision.choice, 0.5)
+        result[decision.comparison_id] = Consensus(
+            decision.choice, p_a, abs(2 * p_a - 1), "review", counts.get(decision.comparison_id, 0)
+        )
+    return result
+
+
+# --- agreement --------------------------------------------------------------------------
+
+
+def _estimate(
+    judgments: list[quality.Judgment], statistic: Any, *, seed: int = 0
+) -> dict[str, Any]:
+    if not judgments:
+        return {"value": None, "n_items": 0, "n_pairs": 0, "interval": None}
+    estimate = statistic(judgments)
+    interval = None
+    if estimate.value is not None:
+        interval = quality.bootstrap_interval(
+            judgments,
+            lambda sample: statistic(sample).value,
+            n_resamples=BOOTSTRAP_RESAMPLES,
+            seed=seed,
+        )
+    return {**asdict(estimate), "interval": list(interval) if interval else None}
+
+
+def agreement_compute(*, project: Project) -> dict[str, Any]:
+    """Agreement between annotators over current labels, as JSON-ready figures.
+
+    Choice: raw agreement (ties count as their own answer) and nominal α; signed strength:
+    ordinal α; each rubric criterion: ordinal α over the ratings of each response; per
+    prompt group: raw agreement; Cohen's κ for every pair of annotators. Each with the
+    number of items it is computed on and a bootstrap interval.
+    """
+    rows = list(
+        current_labels(project=project)
+        .filter(source=Label.Source.ANNOTATOR, comparison__kind=Comparison.Kind.PAIR)
+        .exclude(choice="")
+        .values_list(
+            "comparison_id",
+            "annotator_id",
+            "choice",
+            "strength",
+            "ratings",
+            "comparison__prompt__group",
+        )  # fmt: skip
+    )
+    scale_size = len(project.settings.strength_scale)
+    choices = [quality.Judgment(c, a, choice) for c, a, choice, *_ in rows]
+    strengths = [
+        quality.Judgment(c, a, signed)
+        for c, a, choice, strength, *_ in rows
+        if (signed := quality.signed_strength(choice, strength, scale_size)) is not None
+    ]
+    criteria: dict[str, list[quality.Judgment]] = defaultdict(list)
+    for c, a, _, _, ratings, _ in rows:
+        for response_id, values in (ratings or {}).items():
+            for name, value in values.items():
+                criteria[name].append(quality.Judgment((c, response_id), a, int(value)))
+    groups: dict[str, list[quality.Judgment]] = defaultdict(list)
+    for c, a, choice, _, _, group in rows:
+        if group:
+            groups[group].append(quality.Judgment(c, a, choice))
+    kappa = quality.cohen_kappa_matrix(choices) if choices else None
+    ordinal = quality.signed_scale(scale_size)
+    return {
+        "labels": len(rows),
+        "annotators": len({a for _, a, *_ in rows}),
+        "choice": {
+            "raw": _estimate(choices, quality.raw_agreement),
+            "alpha": _estimate(choices, lambda js: quality.krippendorff_alpha(js, "nominal")),
+        },
+        "strength": _estimate(
+            strengths,
+            lambda js: quality.krippendorff_alpha(js, "ordinal", value_domain=ordinal),
+        ),
+        "criteria": {
+            name: _estimate(js, lambda js: quality.krippendorff_alpha(js, "ordinal"))
+            for name, js in sorted(criteria.items())
+        },
+        "groups": {name: asdict(quality.raw_agreement(js)) for name, js in sorted(groups.items())},
+        "kappa": [
+            {"annotators": [a, b], **asdict(estimate)}
+            for (a, b), estimate in sorted(kappa.pairs.items(), key=lambda kv: str(kv[0]))
+        ]
+        if kappa
+        else [],
+    }
