@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("apps.accounts.urls")),
     path("", include("apps.prompts.urls")),
     path("", include("apps.imports.urls")),
+    path("", include("apps.annotation.urls")),
 ]

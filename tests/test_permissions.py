@@ -14,9 +14,18 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from apps.accounts.models import Membership, Project, Role, User
+from apps.annotation.models import Assignment, Flag, Label
+from apps.annotation.schema import Judgment
+from apps.annotation.services import assignment_next, comparisons_generate, label_submit
 from apps.imports.models import ImportJob
 from apps.prompts.models import Prompt
-from tests.factories import MembershipFactory, ProjectFactory, PromptFactory, UserFactory
+from tests.factories import (
+    MembershipFactory,
+    ProjectFactory,
+    PromptFactory,
+    ResponseFactory,
+    UserFactory,
+)
 from tests.imports.files import PROMPT_ROWS, jsonl_bytes, upload
 
 pytestmark = pytest.mark.django_db
@@ -25,6 +34,8 @@ ALL = {"admin", "designer", "annotator", "viewer"}
 DATA = {"admin", "designer", "viewer"}
 IMPORTERS = {"admin", "designer"}
 ADMINS = {"admin"}
+ANNOTATORS = {"admin", "designer", "annotator"}
+EVERYONE = ALL | {"outsider"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +45,11 @@ class World:
     target: Membership  # a member whose role the members endpoints try to change
     prompt: Prompt
     job: ImportJob
+    assignments: dict[str, int]  # each annotating role's open item (see _annotation_world)
+
+    def open_item(self, who: str) -> int:
+        """The item `who` acts on; roles that cannot annotate try the annotator's."""
+        return self.assignments.get(who, self.assignments["annotator"])
 
 
 @dataclass(frozen=True)
@@ -44,6 +60,7 @@ class Case:
     allowed: set[str]
     data: Any = None
     api: bool = False
+    htmx: bool = False  # sent as an htmx request, so a refusal is an error status
 
     def __str__(self) -> str:
         return self.name
@@ -63,7 +80,28 @@ def _world() -> World:
     job = ImportJob.objects.create(
         project=project, original_name="old.jsonl", file_format="jsonl", status="succeeded"
     )
-    return World(project, users, target, prompt, job)
+    assignments = _annotation_world(project, prompt, users)
+    return World(project, users, target, prompt, job, assignments)
+
+
+def _annotation_world(project: Project, prompt: Prompt, users: dict[str, User]) -> dict[str, int]:
+    """Each role that annotates has judged one item (to undo) and holds another (to judge)."""
+    for _ in range(3):
+        ResponseFactory(prompt=prompt)
+    comparisons_generate(project=project)
+    open_items = {}
+    for role in sorted(ANNOTATORS):
+        user = users[role]
+        judged = assignment_next(project=project, user=user)
+        assert judged is not None
+        key = f"matrix-{role}-judged"
+        label_submit(
+            assignment=judged, user=user, judgment=Judgment(idempotency_key=key, choice="tie")
+        )
+        held = assignment_next(project=project, user=user)
+        assert held is not None
+        open_items[role] = held.pk
+    return open_items
 
 
 def _state(world: World) -> tuple[Any, ...]:
@@ -75,6 +113,9 @@ def _state(world: World) -> tuple[Any, ...]:
         sorted(Membership.objects.filter(project=project).values_list("user_id", "role")),
         ImportJob.objects.filter(project=project).count(),
         Prompt.objects.filter(project=project).count(),
+        sorted(Label.objects.filter(comparison__project=project).values_list("pk", "choice")),
+        sorted(Assignment.objects.filter(project=project).values_list("pk", "status")),
+        Flag.objects.filter(comparison__project=project).count(),
     )
 
 
@@ -107,6 +148,18 @@ CASES = [
     Case("page import upload", "post", "/projects/matrix/imports/upload/", IMPORTERS, "upload"),
     Case("page import", "get", "/projects/matrix/imports/{job}/", DATA),
     Case("page import progress", "get", "/projects/matrix/imports/{job}/progress/", DATA),
+    Case("page my work", "get", "/annotate/", EVERYONE),
+    Case("page workbench", "get", "/projects/matrix/annotate/", ANNOTATORS),
+    Case("page workbench next", "get", "/projects/matrix/annotate/next/?exclude={assignment}",
+         ANNOTATORS, htmx=True),
+    Case("page workbench submit", "post", "/projects/matrix/annotate/{assignment}/submit/",
+         ANNOTATORS, {"idempotency_key": "matrix-submit", "choice": "left"}, htmx=True),
+    Case("page workbench skip", "post", "/projects/matrix/annotate/{assignment}/skip/",
+         ANNOTATORS, {"reason": "Cannot judge"}, htmx=True),
+    Case("page workbench flag", "post", "/projects/matrix/annotate/{assignment}/flag/",
+         ANNOTATORS, {"reason": "Broken"}, htmx=True),
+    Case("page workbench undo", "post", "/projects/matrix/annotate/undo/", ANNOTATORS, {},
+         htmx=True),
     # API
     Case("api project", "get", "/api/v1/projects/{project}/", ALL, api=True),
     Case("api project patch", "patch", "/api/v1/projects/{project}/", ADMINS,
@@ -134,6 +187,7 @@ def _request(case: Case, world: World, who: str) -> Any:
         target_user=world.target.user_id,
         prompt=world.prompt.pk,
         job=world.job.pk,
+        assignment=world.open_item(who),
     )
     client = Client()
     if case.api:
@@ -141,7 +195,7 @@ def _request(case: Case, world: World, who: str) -> Any:
         headers = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
     else:
         client.force_login(world.users[who])
-        headers = {}
+        headers = {"HTTP_HX_REQUEST": "true"} if case.htmx else {}
     if case.data == "upload":
         file = upload("rows.jsonl", jsonl_bytes(PROMPT_ROWS))
         return client.post(path, {"file": file}, **headers)
@@ -179,7 +233,7 @@ def test_it_sends_anonymous_visitors_away_and_changes_nothing(case: Case) -> Non
     before = _state(world)
     path = case.path.format(
         project=world.project.pk, target=world.target.pk, target_user=world.target.user_id,
-        prompt=world.prompt.pk, job=world.job.pk,
+        prompt=world.prompt.pk, job=world.job.pk, assignment=world.open_item("annotator"),
     )  # fmt: skip
 
     response = getattr(Client(), case.method)(path)

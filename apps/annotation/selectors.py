@@ -55,15 +55,23 @@ def label_current(*, assignment: Assignment) -> Label | None:
 
 
 def label_undoable(*, project: Project, user: User, now: datetime | None = None) -> Label | None:
-    """This person's last judgment in the project if it can still be undone."""
+    """This person's last judgment in the project if `label_undo` would reopen it now:
+    recent enough, not superseded, and its item closed (not already reopened)."""
     now = now or timezone.now()
     last = (
         Label.objects.filter(comparison__project=project, annotator=user, assignment__isnull=False)
+        .select_related("assignment")
+        .annotate(is_superseded=Exists(Label.objects.filter(supersedes=OuterRef("pk"))))
         .order_by("-created_at", "-pk")
         .first()
     )
     window = timedelta(minutes=project.settings.undo_minutes)
-    if last is None or now - last.created_at > window:
+    if (
+        last is None
+        or now - last.created_at > window
+        or last.is_superseded
+        or last.assignment.status != Assignment.Status.DONE  # type: ignore[union-attr]
+    ):
         return None
     return last
 

@@ -1,0 +1,121 @@
+"""The workbench's HTML form, parsed into a `Judgment`.
+
+The page shows responses by position, never as `a` and `b`: the form says which side
+won ("left", "right", "tie", "both_bad") and `judgment()` turns that into the
+comparison's real choice using the order this annotator was shown. Ratings arrive as
+fields named `rating:<response id>:<criterion>`; spans as a JSON list.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from pydantic import ValidationError
+
+from apps.accounts.settings_schema import format_validation_error
+from apps.annotation.models import Assignment, Comparison
+from apps.annotation.schema import Judgment
+from apps.core.errors import ApplicationError
+
+RATING_PREFIX = "rating:"
+SIDES = ("left", "right")
+
+
+def side_to_choice(side: str, *, display_order: list[int], response_a_id: int | None) -> str:
+    """'left'/'right' as shown → the comparison's 'a'/'b'; tie and both_bad pass through."""
+    if side not in SIDES:
+        return side
+    shown = display_order[SIDES.index(side)]
+    return "a" if int(shown) == response_a_id else "b"
+
+
+def choice_to_side(choice: str, *, display_order: list[int], response_a_id: int | None) -> str:
+    """The inverse of `side_to_choice`: where the response a label preferred was shown."""
+    if choice not in ("a", "b"):
+        return choice
+    left_is_a = int(display_order[0]) == response_a_id
+    return "left" if (choice == "a") == left_is_a else "right"
+
+
+class JudgmentForm(forms.Form):
+    """One submitted judgment of a pair or a ranking, as the workbench sends it."""
+
+    idempotency_key = forms.CharField(max_length=100)
+    choice = forms.ChoiceField(
+        required=False,
+        choices=[("", "—"), ("left", "Left"), ("right", "Right"), ("tie", "Tie"),
+                 ("both_bad", "Both bad")],
+    )  # fmt: skip
+    strength = forms.IntegerField(required=False, min_value=0)
+    ranking = forms.CharField(required=False, max_length=200)
+    spans = forms.CharField(required=False, max_length=200_000)
+    rationale = forms.CharField(required=False, max_length=5000, strip=True)
+    seconds_spent = forms.FloatField(required=False, min_value=0)
+
+    def __init__(self, data: Any, *, assignment: Assignment) -> None:
+        super().__init__(data)
+        self.assignment = assignment
+
+    def _error_text(self) -> str:
+        parts = []
+        for field, errors in self.errors.items():
+            for error in errors:
+                parts.append(error if field == "__all__" else f"{field}: {error}")
+        return " ".join(parts)
+
+    def _ratings(self) -> dict[str, dict[str, str]]:
+        ratings: dict[str, dict[str, str]] = {}
+        for key in self.data:
+            if not key.startswith(RATING_PREFIX):
+                continue
+            response_id, _, criterion = key[len(RATING_PREFIX) :].partition(":")
+            value = self.data.get(key, "")
+            if value != "":
+                ratings.setdefault(response_id, {})[criterion] = value
+        return ratings
+
+    def _spans(self) -> list[Any]:
+        raw = self.cleaned_data.get("spans") or ""
+        if not raw.strip():
+            return []
+        try:
+            spans = json.loads(raw)
+        except ValueError:
+            raise ApplicationError("spans: could not read the marked spans.") from None
+        if not isinstance(spans, list):
+            raise ApplicationError("spans: could not read the marked spans.")
+        return spans
+
+    def _ranking(self) -> list[str]:
+        raw = self.cleaned_data.get("ranking") or ""
+        return [part for part in raw.replace(" ", "").split(",") if part]
+
+    def judgment(self) -> Judgment:
+        """The validated judgment; ApplicationError with a readable message otherwise."""
+        if not self.is_valid():
+            raise ApplicationError(self._error_text())
+        data = self.cleaned_data
+        comparison: Comparison = self.assignment.comparison
+        display_order = [int(pk) for pk in self.assignment.display_order]
+        payload: dict[str, Any] = {
+            "idempotency_key": data["idempotency_key"],
+            "ratings": self._ratings(),
+            "spans": self._spans(),
+            "rationale": data["rationale"],
+            "seconds_spent": data["seconds_spent"],
+        }
+        if comparison.kind == Comparison.Kind.RANKING:
+            payload["ranking"] = self._ranking()
+        else:
+            if not data["choice"]:
+                raise ApplicationError("choice: pick which response is better, a tie, or both bad.")
+            payload["choice"] = side_to_choice(
+                data["choice"], display_order=display_order, response_a_id=comparison.response_a_id
+            )
+            payload["strength"] = data["strength"]
+        try:
+            return Judgment.model_validate(payload)
+        except ValidationError as error:
+            raise ApplicationError(" ".join(format_validation_error(error))) from None
