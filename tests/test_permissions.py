@@ -177,6 +177,14 @@ CASES = [
     Case("api import upload", "post", "/api/v1/projects/{project}/imports/", IMPORTERS, "upload",
          api=True),
     Case("api import", "get", "/api/v1/imports/{job}/", DATA, api=True),
+    Case("api comparisons", "get", "/api/v1/projects/{project}/comparisons/", DATA, api=True),
+    Case("api comparison next", "post", "/api/v1/projects/{project}/comparisons/next/",
+         ANNOTATORS, {}, api=True),
+    Case("api label", "post", "/api/v1/comparisons/{comparison}/labels/", ANNOTATORS,
+         {"idempotency_key": "matrix-api-label", "choice": "a"}, api=True),
+    Case("api skip", "post", "/api/v1/comparisons/{comparison}/skip/", ANNOTATORS,
+         {"reason": "Not my language"}, api=True),
+    Case("api labels", "get", "/api/v1/projects/{project}/labels/", ALL, api=True),
 ]  # fmt: skip
 
 
@@ -188,6 +196,7 @@ def _request(case: Case, world: World, who: str) -> Any:
         prompt=world.prompt.pk,
         job=world.job.pk,
         assignment=world.open_item(who),
+        comparison=Assignment.objects.get(pk=world.open_item(who)).comparison_id,
     )
     client = Client()
     if case.api:
@@ -234,6 +243,7 @@ def test_it_sends_anonymous_visitors_away_and_changes_nothing(case: Case) -> Non
     path = case.path.format(
         project=world.project.pk, target=world.target.pk, target_user=world.target.user_id,
         prompt=world.prompt.pk, job=world.job.pk, assignment=world.open_item("annotator"),
+        comparison=Assignment.objects.get(pk=world.open_item("annotator")).comparison_id,
     )  # fmt: skip
 
     response = getattr(Client(), case.method)(path)

@@ -235,6 +235,31 @@ class ComparisonNextApi(APIView):
         return ApiResponse(AssignmentOutputSerializer(assignment).data)
 
 
+def _leased_to_caller(request: Request, comparison_id: int) -> Assignment:
+    """The caller's assignment of a comparison in a project where they may annotate.
+
+    404 for a comparison they cannot see, 403 for a role that may not annotate, and 400
+    when they hold no lease on it.
+    """
+    assignment = (
+        Assignment.objects.filter(comparison_id=comparison_id, annotator=request.user)
+        .only("pk", "project_id")
+        .first()
+    )
+    if assignment is None:
+        project_id = (
+            Comparison.objects.filter(pk=comparison_id).values_list("project_id", flat=True).first()
+        )
+        if project_id is None:
+            raise Http404("No such comparison.")
+        project_for_user(user=request.user, capability=Capability.ANNOTATE, pk=project_id)
+        raise ApplicationError(
+            "This comparison is not leased to you: ask for it with comparisons/next/."
+        )
+    project_for_user(user=request.user, capability=Capability.ANNOTATE, pk=assignment.project_id)
+    return assignment
+
+
 @extend_schema_serializer(component_name="Label")
 class LabelOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
@@ -307,26 +332,7 @@ class LabelCreateApi(APIView):
         },
     )
     def post(self, request: Request, comparison_id: int) -> ApiResponse:
-        assignment = (
-            Assignment.objects.filter(comparison_id=comparison_id, annotator=request.user)
-            .only("pk", "project_id")
-            .first()
-        )
-        if assignment is None:
-            project_id = (
-                Comparison.objects.filter(pk=comparison_id)
-                .values_list("project_id", flat=True)
-                .first()
-            )
-            if project_id is None:
-                raise Http404("No such comparison.")
-            project_for_user(user=request.user, capability=Capability.ANNOTATE, pk=project_id)
-            raise ApplicationError(
-                "This comparison is not leased to you: ask for it with comparisons/next/."
-            )
-        project_for_user(
-            user=request.user, capability=Capability.ANNOTATE, pk=assignment.project_id
-        )
+        assignment = _leased_to_caller(request, comparison_id)
         try:
             judgment = Judgment.model_validate(request.data)
         except PydanticValidationError as exc:
@@ -390,14 +396,7 @@ class AssignmentSkipApi(APIView):
         },
     )
     def post(self, request: Request, comparison_id: int) -> ApiResponse:
-        assignment = Assignment.objects.filter(
-            comparison_id=comparison_id, annotator=request.user
-        ).first()
-        if assignment is None:
-            raise Http404("No such comparison leased to you.")
-        project_for_user(
-            user=request.user, capability=Capability.ANNOTATE, pk=assignment.project_id
-        )
+        assignment = _leased_to_caller(request, comparison_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.assignment_skip(
