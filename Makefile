@@ -73,6 +73,8 @@ worker: install
 bench: install services
 	$(TEST_ENV) $(BIN)/python tests/benchmarks/bench_import.py
 	$(TEST_ENV) $(BIN)/python tests/benchmarks/bench_annotation.py
+	$(TEST_ENV) $(BIN)/python tests/benchmarks/bench_scoring.py
+	$(TEST_ENV) $(BIN)/python tests/benchmarks/bench_export.py
 
 clean:
 	rm -rf var/broker var/cache

@@ -16,7 +16,9 @@ v1 = [
     path("", include("apps.accounts.api_urls")),
     path("", include("apps.prompts.api_urls")),
     path("", include("apps.imports.api_urls")),
+    path("", include("apps.exports.api_urls")),
     path("", include("apps.annotation.api_urls")),
+    path("", include("apps.rewards.api_urls")),
 ]
 
 urlpatterns = [

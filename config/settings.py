@@ -85,6 +85,9 @@ INSTALLED_APPS = [
     "apps.rubrics",
     "apps.annotation",
     "apps.imports",
+    "apps.reward_models",
+    "apps.rewards",
+    "apps.exports",
     "apps.demo",
 ]
 
@@ -240,6 +243,18 @@ if urlparse(CELERY_BROKER_URL).scheme == "filesystem":
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+# Results: only the synchronous scoring endpoint waits for one (every job keeps its
+# state in our own tables). Redis brokers keep them in the same Redis; the embedded
+# setup in files under var/.
+_default_results = (
+    CELERY_BROKER_URL
+    if urlparse(CELERY_BROKER_URL).scheme in ("redis", "rediss")
+    else f"file://{VAR_DIR / 'results'}"
+)
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", _default_results)
+if CELERY_RESULT_BACKEND.startswith("file://"):
+    Path(CELERY_RESULT_BACKEND.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_IGNORE_RESULT = True  # job state lives in our own tables
 CELERY_TASK_ACKS_LATE = True
@@ -307,6 +322,17 @@ if env_bool("USE_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "palate-demo")
+
+# Rewards. The scoring endpoint hands a batch (at most SCORE_MAX_ITEMS) to a worker
+# and waits SCORE_TIMEOUT_SECONDS for the answer; workers encode SCORE_BATCH_SIZE
+# texts at a time. The rubric judge calls an OpenAI-compatible chat endpoint; a
+# component may name another setting that holds its key (`api_key_setting`).
+SCORE_MAX_ITEMS = 256
+SCORE_TIMEOUT_SECONDS = env_int("SCORE_TIMEOUT_SECONDS", 60)
+SCORE_BATCH_SIZE = env_int("SCORE_BATCH_SIZE", 128)
+JUDGE_API_URL = env_str("JUDGE_API_URL", "")
+JUDGE_API_KEY = env_str("JUDGE_API_KEY", "")
+JUDGE_MODEL = env_str("JUDGE_MODEL", "")
 
 LOGGING = {
     "version": 1,

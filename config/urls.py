@@ -9,5 +9,6 @@ urlpatterns = [
     path("", include("apps.accounts.urls")),
     path("", include("apps.prompts.urls")),
     path("", include("apps.imports.urls")),
+    path("", include("apps.exports.urls")),
     path("", include("apps.annotation.urls")),
 ]

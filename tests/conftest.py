@@ -95,7 +95,8 @@ def celery_worker_process(transactional_db):  # type: ignore[no-untyped-def]
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
     }
     with Connection(settings.CELERY_BROKER_URL) as broker:  # drop jobs left by earlier runs
-        broker.default_channel.queue_purge("default")
+        for queue in ("default", "gpu"):
+            broker.default_channel.queue_purge(queue)
     log = Path(settings.VAR_DIR) / "test-worker.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
@@ -108,7 +109,7 @@ def celery_worker_process(transactional_db):  # type: ignore[no-untyped-def]
                 "config",
                 "worker",
                 "--pool=solo",
-                "--queues=default",
+                "--queues=default,gpu",
                 "--loglevel=INFO",
                 "--without-gossip",
                 "--without-mingle",

@@ -8,7 +8,10 @@ from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
-OUR_APPS = ["accounts", "prompts", "rubrics", "annotation", "imports"]
+OUR_APPS = [
+    "accounts", "prompts", "rubrics", "annotation", "imports", "rewards", "reward_models",
+    "exports",
+]  # fmt: skip
 
 
 def test_it_registers_every_model_in_the_admin():

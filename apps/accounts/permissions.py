@@ -14,6 +14,9 @@ class Capability(StrEnum):
     VIEW_DATA = "view_data"  # prompts, responses, model names, imports
     IMPORT_DATA = "import_data"
     ANNOTATE = "annotate"
+    DESIGN_REWARDS = "design_rewards"  # reward functions, their versions, score runs
+    SCORE_REWARDS = "score_rewards"  # the synchronous scoring endpoint
+    EXPORT_DATA = "export_data"  # create and download exports (raw labels name annotators)
 
 
 _ALL = set(Role)
@@ -25,6 +28,9 @@ ROLE_CAPABILITIES: dict[Capability, set[Role]] = {
     Capability.VIEW_DATA: {Role.ADMIN, Role.DESIGNER, Role.VIEWER},
     Capability.IMPORT_DATA: {Role.ADMIN, Role.DESIGNER},
     Capability.ANNOTATE: {Role.ADMIN, Role.DESIGNER, Role.ANNOTATOR},
+    Capability.DESIGN_REWARDS: {Role.ADMIN, Role.DESIGNER},
+    Capability.SCORE_REWARDS: {Role.ADMIN, Role.DESIGNER},
+    Capability.EXPORT_DATA: {Role.ADMIN, Role.DESIGNER},
 }
 
 

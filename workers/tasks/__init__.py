@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from workers.tasks.exports import run_export
 from workers.tasks.imports import run_import
+from workers.tasks.rewards import score_items, score_responses
 
-__all__ = ["run_import"]
+__all__ = ["run_export", "run_import", "score_items", "score_responses"]

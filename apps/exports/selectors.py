@@ -1,0 +1,180 @@
+"""Reads for exports: the jobs themselves, and the querysets an export streams."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from apps.accounts.models import Project
+from apps.annotation.models import Comparison, Label
+from apps.exports.models import Export
+from apps.exports.options import ExportOptions
+from apps.prompts.models import Prompt, Response
+from apps.rewards.models import RewardFunctionVersion, Score
+from apps.rubrics.models import RubricVersion
+
+
+def export_list(*, project: Project) -> QuerySet[Export]:
+    """A project's exports, newest first, with who started them."""
+    return Export.objects.filter(project=project).select_related("created_by")
+
+
+def export_get(*, project: Project, pk: int) -> Export | None:
+    return export_list(project=project).filter(pk=pk).first()
+
+
+def export_project_id(*, pk: int) -> int | None:
+    return Export.objects.filter(pk=pk).values_list("project_id", flat=True).first()
+
+
+def project_has_chat_prompts(*, project: Project) -> bool:
+    """Whether any prompt of the project is a chat transcript (a list of messages).
+
+    Looks for a first message's role: `input -> 0` alone is not enough, as Postgres
+    answers the string itself for a JSON string.
+    """
+    return Prompt.objects.filter(project=project, input__0__role__isnull=False).exists()
+
+
+def reward_version_for_project(*, project: Project, pk: int) -> RewardFunctionVersion | None:
+    return (
+        RewardFunctionVersion.objects.filter(pk=pk, function__project=project)
+        .select_related("function")
+        .first()
+    )
+
+
+def annotators_below_gold_accuracy(*, project: Project, threshold: float) -> set[int]:
+    """Annotators whose current labels on gold pairs match the gold answer less often
+    than `threshold`. Annotators without gold labels are not listed."""
+    rows = (
+        Label.objects.filter(
+            comparison__project=project,
+            comparison__is_gold=True,
+            superseded_by__isnull=True,
+            annotator__isnull=False,
+        )
+        .exclude(comparison__gold_choice="")
+        .values("annotator_id")
+        .annotate(
+            total=Count("id"), correct=Count("id", filter=Q(choice=F("comparison__gold_choice")))
+        )
+    )
+    return {row["annotator_id"] for row in rows if row["correct"] < threshold * row["total"]}
+
+
+def _day_start(day: datetime | object) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))  # type: ignore[arg-type]
+
+
+def export_label_filter(*, options: ExportOptions, excluded_annotators: set[int]) -> Q:
+    """The labels an export may use: current ones, in the date range, by kept annotators."""
+    q = Q(superseded_by__isnull=True)
+    if options.labelled_from:
+        q &= Q(created_at__gte=_day_start(options.labelled_from))
+    if options.labelled_to:
+        q &= Q(created_at__lt=_day_start(options.labelled_to + timedelta(days=1)))
+    if excluded_annotators:
+        q &= ~Q(annotator_id__in=excluded_annotators)
+    return q
+
+
+def export_prompt_filter(*, options: ExportOptions, prefix: str = "") -> Q:
+    """The prompts an export covers (group and metadata), as seen from `prefix`."""
+    q = Q()
+    if options.prompt_group is not None:
+        q &= Q(**{f"{prefix}group": options.prompt_group})
+    if options.metadata:
+        q &= Q(**{f"{prefix}metadata__contains": dict(options.metadata)})
+    return q
+
+
+def export_comparisons(
+    *,
+    project: Project,
+    label_filter: Q,
+    prompt_filter: Q,
+    with_rankings: bool = True,
+    with_annotators: bool = True,
+) -> QuerySet[Comparison]:
+    """Comparisons with at least one usable label, in id order, each with its prompt, its
+    responses and its usable labels (`usable_labels`, oldest first).
+
+    `with_rankings` prefetches ranking responses and `with_annotators` each label's user;
+    leave them out when the project has no rankings or no names are written: each costs
+    a query and rows per chunk.
+    """
+    labels = Label.objects.filter(label_filter).order_by("id")
+    if with_annotators:
+        labels = labels.select_related("annotator")
+    prefetches: list[Prefetch] = [Prefetch("labels", queryset=labels, to_attr="usable_labels")]
+    if with_rankings:
+        prefetches.append(Prefetch("ranked_responses", queryset=Response.objects.order_by("id")))
+    return (
+        Comparison.objects.filter(project=project)
+        .filter(prompt_filter)
+        .filter(Exists(Label.objects.filter(label_filter, comparison=OuterRef("pk"))))
+        .select_related("prompt", "response_a", "response_b")
+        .prefetch_related(*prefetches)
+        .order_by("id")
+    )
+
+
+def project_has_rankings(*, project: Project) -> bool:
+    return Comparison.objects.filter(project=project, kind=Comparison.Kind.RANKING).exists()
+
+
+def export_responses(*, project: Project, prompt_filter: Q) -> QuerySet[Response]:
+    """The project's responses (with their prompt) in id order."""
+    return (
+        Response.objects.filter(prompt__project=project)
+        .filter(prompt_filter)
+        .select_related("prompt")
+        .order_by("id")
+    )
+
+
+def export_rating_labels(*, label_filter: Q, response_ids: list[int]) -> QuerySet[Label]:
+    """Usable labels that may rate any of these responses, as (ratings,) rows."""
+    involved = Comparison.objects.filter(
+        Q(response_a_id__in=response_ids)
+        | Q(response_b_id__in=response_ids)
+        | Q(ranked_responses__in=response_ids)
+    ).values("pk")
+    return (
+        Label.objects.filter(label_filter, comparison_id__in=involved)
+        .exclude(ratings={})
+        .order_by("id")
+    )
+
+
+def export_rating_criteria(*, project: Project) -> list[str]:
+    """Criterion names of the rubric versions the project's labels were made under,
+    in rubric-version then criterion order."""
+    names: list[str] = []
+    versions = RubricVersion.objects.filter(
+        Exists(Label.objects.filter(rubric_version=OuterRef("pk"), comparison__project=project))
+    ).order_by("id")
+    for version in versions:
+        for criterion in version.spec.criteria:
+            if criterion.name not in names:
+                names.append(criterion.name)
+    return names
+
+
+def export_scores(*, version: RewardFunctionVersion, prompt_filter: Q) -> QuerySet[Score]:
+    """The version's scores of the project's responses, in response order."""
+    return (
+        Score.objects.filter(version=version, response__prompt__project=version.function.project)
+        .filter(prompt_filter)
+        .select_related("response__prompt")
+        .order_by("response_id")
+    )
+
+
+def export_rubric_versions(*, ids: set[int]) -> list[str]:
+    """`Rubric vN` names of these rubric versions, for the data card."""
+    versions = RubricVersion.objects.filter(pk__in=ids).select_related("rubric").order_by("id")
+    return [f"{version.rubric.name} v{version.number} (id {version.pk})" for version in versions]

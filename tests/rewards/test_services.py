@@ -1,0 +1,221 @@
+"""Reward function services: versions, spec checks, fitting, score runs with the real engine."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from apps.core.errors import ApplicationError
+from apps.rewards.models import RewardFunction, RewardFunctionVersion, Score, ScoreRun
+from apps.rewards.services import (
+    reward_function_version_create,
+    score_items_compute,
+    score_run_claim,
+    score_run_create,
+    score_run_execute,
+)
+from apps.rubrics.models import Rubric, RubricVersion
+from tests.factories import ProjectFactory
+from tests.rewards.factories import TEXT_SPEC, responses_for, version_of
+from workers.contracts import ScoreItem
+from workers.ml.scoring import Scorer
+
+pytestmark = pytest.mark.django_db
+
+ZSCORE_SPEC: dict[str, Any] = {**TEXT_SPEC, "transforms": {"words": ["zscore"]}}
+
+
+class CountingScorer:
+    """The real engine, counting which components it was asked to compute."""
+
+    def __init__(self, version: RewardFunctionVersion) -> None:
+        self.scorer = Scorer(version.parsed_spec)
+        self.asked: list[tuple[int, tuple[str, ...] | None]] = []
+
+    def __call__(self, items: Any, names: Any) -> Any:
+        self.asked.append((len(items), None if names is None else tuple(names)))
+        return self.scorer.component_values(items, names)
+
+
+def _run(version: RewardFunctionVersion) -> tuple[ScoreRun, CountingScorer]:
+    run = score_run_create(version=version, created_by=None, enqueue=False)
+    claimed = score_run_claim(run_id=run.pk)
+    assert claimed is not None
+    compute = CountingScorer(version)
+    return score_run_execute(run=claimed, compute=compute, batch_size=2), compute
+
+
+def test_it_creates_a_function_with_version_one_fitted_when_no_statistics_are_needed(project):  # type: ignore[no-untyped-def]
+    version = version_of(project, TEXT_SPEC)
+
+    assert (version.number, version.function.name, version.spec) == (1, "reward", TEXT_SPEC)
+    assert version.fitted == {"chains": {}, "fitted_on": 0}
+    second = reward_function_version_create(
+        function=version.function, spec=ZSCORE_SPEC, created_by=None, message="z-scored"
+    )
+    assert (second.number, second.fitted, second.message) == (2, None, "z-scored")
+
+
+def test_a_bad_spec_lists_every_problem_and_writes_nothing(project):  # type: ignore[no-untyped-def]
+    spec = {
+        "components": [{"name": "bleu", "type": "text_metric", "metric": "meteor"}],
+        "combine": {"op": "weighted_sum", "weights": {"other": 1}},
+    }
+
+    with pytest.raises(ApplicationError) as error:
+        version_of(project, spec)
+
+    assert error.value.message == "The reward spec is not valid."
+    assert error.value.extra == {
+        "spec": [
+            "components[0] (bleu).metric: Input should be 'bleu', 'chrf', 'rouge_l', "
+            "'exact_match' or 'fuzzy_match'"
+        ]
+    }
+    assert not RewardFunction.objects.exists()
+
+
+def test_a_spec_must_refer_to_models_and_rubrics_of_its_project(project):  # type: ignore[no-untyped-def]
+    other = RubricVersion.objects.create(
+        rubric=Rubric.objects.create(project=ProjectFactory(), name="r"), number=1, criteria=[]
+    )
+    spec = {
+        "components": [
+            {"name": "rm", "type": "reward_model", "model": 999},
+            {"name": "judge", "type": "rubric_judge", "rubric_version": other.pk,
+             "api_key_setting": "SECRET_KEY"},
+        ],
+        "combine": {"op": "min"},
+    }  # fmt: skip
+
+    with pytest.raises(ApplicationError) as error:
+        version_of(project, spec)
+
+    assert error.value.extra["spec"] == [
+        "components[0] (rm).model: no reward model 999 in this project",
+        f"components[1] (judge).rubric_version: no rubric version {other.pk} in this project",
+        "components[1] (judge).api_key_setting: must name a setting that starts with JUDGE_ "
+        "(keys for judges, nothing else)",
+    ]
+
+
+def test_a_name_is_unique_per_project(project):  # type: ignore[no-untyped-def]
+    version_of(project, TEXT_SPEC)
+
+    with pytest.raises(ApplicationError, match="already has a reward function named 'reward'"):
+        version_of(project, TEXT_SPEC)
+    assert RewardFunctionVersion.objects.count() == 1
+
+
+def test_a_score_run_scores_every_response_in_batches(project):  # type: ignore[no-untyped-def]
+    responses = responses_for(
+        project, {"p1": ["see [1] here", "a b c d e f"], "p2": ["one two three"]}
+    )
+    version = version_of(project, TEXT_SPEC)
+
+    run, _ = _run(version)
+
+    assert (run.status, run.responses_total, run.responses_scored, run.fitted_here) == (
+        "succeeded", 3, 3, False,
+    )  # fmt: skip
+    scores = {s.response_id: (s.total, s.components) for s in Score.objects.filter(version=version)}
+    # 3 words: 0 penalty; 6 words: 2 beyond the band of 2–4 → −2.
+    assert scores == {
+        responses[0].pk: (2.0, {"cites": 1.0, "words": 0.0}),
+        responses[1].pk: (-2.0, {"cites": 0.0, "words": -2.0}),
+        responses[2].pk: (0.0, {"cites": 0.0, "words": 0.0}),
+    }
+
+
+def test_the_first_run_fits_the_transforms_and_later_scoring_reuses_them(project):  # type: ignore[no-untyped-def]
+    responses_for(project, {"p": ["a", "a b c", "a b c d"]})  # words −1, 0, 0
+    version = version_of(project, ZSCORE_SPEC)
+
+    with pytest.raises(ApplicationError, match="start a score run first"):
+        score_items_compute(
+            version=version, items=[], compute=Scorer(version.parsed_spec).component_values
+        )
+    run, _ = _run(version)
+    version.refresh_from_db()
+
+    mean, std = -1 / 3, math.sqrt(2) / 3
+    chain = version.fitted["chains"]["words"]["steps"][0]
+    assert (run.fitted_here, version.fitted["fitted_on"]) == (True, 3)
+    assert (chain["mean"], chain["std"]) == (pytest.approx(mean), pytest.approx(std))
+    totals = sorted(Score.objects.filter(version=version).values_list("total", flat=True))
+    assert totals == pytest.approx([(-1 - mean) / std, -mean / std, -mean / std])
+    # A new item later gets the same transform: 6 words is −2 raw.
+    answer = score_items_compute(
+        version=version,
+        items=[ScoreItem("p", "a b c d e [1]")],
+        compute=Scorer(version.parsed_spec).component_values,
+    )
+    assert answer == {
+        "results": [
+            {
+                "reward": pytest.approx(2 * 1.0 + (-2 - mean) / std),
+                "components": {"cites": 1.0, "words": -2.0},
+            }
+        ]
+    }
+
+
+def test_a_new_version_copies_raw_values_of_identical_components(project):  # type: ignore[no-untyped-def]
+    responses_for(project, {"p": ["see [1]", "a b c d e f"]})
+    first = version_of(project, TEXT_SPEC)
+    _run(first)
+    changed = {
+        **TEXT_SPEC,
+        "components": [TEXT_SPEC["components"][0],
+                       {**TEXT_SPEC["components"][1], "target": 6}],
+        "combine": {"op": "weighted_sum", "weights": {"cites": 5.0, "words": 1.0}},
+    }  # fmt: skip
+    second = reward_function_version_create(function=first.function, spec=changed, created_by=None)
+
+    run, compute = _run(second)
+
+    # Only the changed component was computed; `cites` came from version 1's scores.
+    assert compute.asked == [(2, ("words",))]
+    assert run.status == "succeeded"
+    # "see [1]": 5 · 1 + (2 words, 3 beyond the band 5–7: −3); "a b c d e f": 0.
+    assert sorted(Score.objects.filter(version=second).values_list("total", flat=True)) == [
+        0.0,
+        2.0,
+    ]
+
+
+def test_a_run_is_claimed_once(project):  # type: ignore[no-untyped-def]
+    responses_for(project, {"p": ["x"]})
+    run = score_run_create(version=version_of(project, TEXT_SPEC), created_by=None, enqueue=False)
+
+    assert score_run_claim(run_id=run.pk) is not None
+    assert score_run_claim(run_id=run.pk) is None
+    assert score_run_claim(run_id=run.pk + 1000) is None
+
+
+def test_a_score_run_needs_responses_and_is_enqueued_on_commit(
+    project, django_capture_on_commit_callbacks
+):  # type: ignore[no-untyped-def]
+    version = version_of(project, TEXT_SPEC)
+
+    with pytest.raises(ApplicationError, match="no responses to score"):
+        score_run_create(version=version, created_by=None)
+    responses_for(project, {"p": ["x"]})
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        run = score_run_create(version=version, created_by=None)
+
+    assert (run.status, len(callbacks)) == ("queued", 1)
+
+
+def test_a_run_fails_with_a_message_when_the_promoted_model_is_missing(project):  # type: ignore[no-untyped-def]
+    from apps.rewards.services import scoring_resources
+
+    version = version_of(
+        project,
+        {"components": [{"name": "rm", "type": "reward_model"}], "combine": {"op": "min"}},
+    )
+
+    with pytest.raises(ApplicationError, match="^rm: the project has no promoted reward model"):
+        scoring_resources(version=version)

@@ -1,0 +1,112 @@
+"""Frozen dataclasses passed into and out of the ML code, and the ports it talks through.
+
+The web process and tasks build these from rows; `workers.ml` only ever sees them, so
+it stays free of Django. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+# A saved reward head is a folder (or storage prefix) with these two files:
+# the JSON config and the torch state dict (see workers/ml/heads.py).
+HEAD_CONFIG_FILE = "head.json"
+HEAD_WEIGHTS_FILE = "head.pt"
+HEAD_FILES = (HEAD_CONFIG_FILE, HEAD_WEIGHTS_FILE)
+
+
+def text_hash(text: str) -> str:
+    """sha256 of a text: the embedding cache's key (with the backbone)."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def prompt_key(prompt: str) -> str:
+    """What groups items by prompt for per-prompt statistics: the prompt text's hash."""
+    return hashlib.sha256(b"prompt\0" + prompt.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class ScoreItem:
+    """One thing to score: the prompt as text, the response, and the reference answer if any."""
+
+    prompt: str
+    response: str
+    reference: str | None = None
+
+    @property
+    def prompt_key(self) -> str:
+        return prompt_key(self.prompt)
+
+
+@dataclass(frozen=True)
+class HeadArtifact:
+    """Where a reward component's trained head lies on this worker, and its backbone."""
+
+    model_id: int
+    directory: str
+    backbone: str
+
+
+@dataclass(frozen=True)
+class JudgeCriterion:
+    """One rubric criterion as the judge sees it: scored from `low` to `high`."""
+
+    name: str
+    description: str
+    low: int
+    high: int
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class JudgeTarget:
+    """An OpenAI-compatible chat endpoint and the rubric it scores against."""
+
+    url: str
+    model: str
+    api_key: str
+    criteria: tuple[JudgeCriterion, ...]
+    guidelines: str = ""
+    timeout: float = 30.0
+    attempts: int = 3
+    backoff: float = 0.5  # seconds before the first retry; doubles each time
+
+
+class EmbeddingStore(Protocol):
+    """Where vectors are cached, one per (backbone, text hash), as float32 bytes."""
+
+    def get_many(self, backbone: str, hashes: Sequence[str]) -> dict[str, bytes]: ...
+
+    def put_many(self, backbone: str, vectors: Mapping[str, bytes]) -> None: ...
+
+
+class MemoryEmbeddingStore:
+    """An in-process EmbeddingStore, for scripts and the benchmark's raw baseline."""
+
+    def __init__(self) -> None:
+        self.vectors: dict[tuple[str, str], bytes] = {}
+
+    def get_many(self, backbone: str, hashes: Sequence[str]) -> dict[str, bytes]:
+        found = ((h, self.vectors.get((backbone, h))) for h in hashes)
+        return {h: v for h, v in found if v is not None}
+
+    def put_many(self, backbone: str, vectors: Mapping[str, bytes]) -> None:
+        for h, vector in vectors.items():
+            self.vectors.setdefault((backbone, h), vector)
+
+
+@dataclass(frozen=True)
+class ScoringResources:
+    """What components need besides their spec, resolved from rows by the task."""
+
+    heads: Mapping[str, HeadArtifact] = field(default_factory=dict)  # by component name
+    judges: Mapping[str, JudgeTarget] = field(default_factory=dict)  # by component name
+    embedding_store: EmbeddingStore | None = None
+    batch_size: int = 128
+
+
+class ScoringError(ValueError):
+    """A component cannot score with what it was given (a missing head, an unknown backbone)."""

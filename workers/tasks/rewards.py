@@ -1,0 +1,72 @@
+"""Scoring on the `gpu` queue (routed in config/celery.py): items for the scoring endpoint,
+and whole projects as jobs.
+
+Each task loads rows through apps.rewards services, builds the ML engine
+(`workers.ml.scoring.Scorer`, imported inside the task so the web process never
+loads torch) and passes its `component_values` back into the services.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(ignore_result=False)
+def score_items(*, version_id: int, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Score up to SCORE_MAX_ITEMS items with a version; answers plain JSON.
+
+    `{"results": [...]}`, or `{"error": message}` for a problem the caller can fix
+    (a missing promoted model, an unset judge URL). Read-only apart from the
+    embedding cache, so a retry is harmless.
+    """
+    from apps.core.errors import ApplicationError
+    from apps.rewards.models import RewardFunctionVersion
+    from apps.rewards.services import score_items_compute, scoring_resources
+    from workers.contracts import ScoreItem
+    from workers.ml.scoring import Scorer
+
+    version = RewardFunctionVersion.objects.select_related("function").filter(pk=version_id).first()
+    if version is None:
+        return {"error": f"Reward function version {version_id} does not exist any more."}
+    try:
+        scorer = Scorer(version.parsed_spec, scoring_resources(version=version))
+        parsed = [
+            ScoreItem(item["prompt"], item["response"], item.get("reference")) for item in items
+        ]
+        return score_items_compute(version=version, items=parsed, compute=scorer.component_values)
+    except ApplicationError as exc:
+        return {"error": exc.message}
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def score_responses(*, run_id: int) -> None:
+    """Score every response of a project as a job (see apps.rewards.services.score_run_execute).
+
+    Idempotent: only a queued run is claimed (compare-and-set), and scores are upserted.
+    """
+    from apps.core.errors import ApplicationError
+    from apps.rewards.services import (
+        score_run_claim,
+        score_run_execute,
+        score_run_fail,
+        scoring_resources,
+    )
+    from workers.ml.scoring import Scorer
+
+    run = score_run_claim(run_id=run_id)
+    if run is None:
+        return
+    try:
+        scorer = Scorer(run.version.parsed_spec, scoring_resources(version=run.version))
+        score_run_execute(run=run, compute=scorer.component_values)
+    except ApplicationError as exc:
+        score_run_fail(run=run, error=exc.message)
+    except Exception:
+        # A bug, not bad input: leave a failed run rather than one that looks busy forever.
+        score_run_fail(run=run, error="internal error; see the worker's log")
+        raise
