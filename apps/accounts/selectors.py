@@ -14,7 +14,10 @@ def project_list_for_user(*, user: User) -> QuerySet[Project]:
     """Projects the user is a member of, each annotated with `user_role`."""
     if not user.is_authenticated:
         return Project.objects.none()
-    role = Membership.objects.filter(project=OuterRef("pk"), user=user).values("role")[:1]
+    # No ordering: Membership's default one would join users for nothing.
+    role = (
+        Membership.objects.filter(project=OuterRef("pk"), user=user).order_by().values("role")[:1]
+    )
     return Project.objects.filter(memberships__user=user).annotate(user_role=Subquery(role))
 
 

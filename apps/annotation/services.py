@@ -338,9 +338,10 @@ def assignment_next(
     gold_rate = project.settings.gold_rate
     kinds = [True, False] if gold_rate and _random.random() < gold_rate else [False]
     for gold in kinds:
+        open_items = _open_to(user, project, gold=gold, now=now)
         tried: list[int] = []
         for _ in range(MAX_CANDIDATE_TRIES):
-            candidates = _open_to(user, project, gold=gold, now=now).exclude(pk__in=tried)
+            candidates = open_items.exclude(pk__in=tried) if tried else open_items
             candidate = (
                 candidates.select_for_update(skip_locked=True, of=("self",))
                 .values_list("pk", "kind", "response_a_id", "response_b_id", "prompt_id", "is_gold")
@@ -350,7 +351,7 @@ def assignment_next(
                 break
             # The candidate query's snapshot may predate a lease committed just before we
             # got the lock; this statement sees it.
-            if _open_to(user, project, gold=gold, now=now).filter(pk=candidate[0]).exists():
+            if open_items.filter(pk=candidate[0]).exists():
                 return _lease(candidate, project, user, now)
             tried.append(candidate[0])
     return None
