@@ -42,7 +42,15 @@ class Project(TimeStampedModel):
 
     @property
     def settings(self) -> AnnotationSettings:
-        return AnnotationSettings.model_validate(self.annotation_settings)
+        """The validated settings, parsed once per stored value (the queue reads them often)."""
+        cached = getattr(self, "_settings_cache", None)
+        if cached is None or cached[0] is not self.annotation_settings:
+            cached = (
+                self.annotation_settings,
+                AnnotationSettings.model_validate(self.annotation_settings),
+            )
+            self._settings_cache = cached
+        return cached[1]
 
     def clean(self) -> None:
         try:

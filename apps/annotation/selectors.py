@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Project, Role, User
 from apps.accounts.permissions import Capability, role_can
-from apps.accounts.selectors import project_for_user, project_list_for_user
+from apps.accounts.selectors import project_list_for_user
 from apps.annotation.models import Assignment, Comparison, Label
 from apps.prompts.models import Response
 
@@ -91,20 +91,27 @@ class QueueProgress:
         return round(100 * self.done_today / total) if total else 100
 
 
-def queue_remaining(*, project: Project, user: User) -> int:
-    """How many items still need this person's judgment (gold items not counted)."""
+def _remaining_by_project(*, projects: list[Project], user: User) -> dict[int, int]:
+    """Items still needing this person's judgment, per project (gold items not counted)."""
     finished = Assignment.objects.filter(
         comparison=OuterRef("pk"),
         annotator=user,
         status__in=[Assignment.Status.DONE, Assignment.Status.SKIPPED],
     )
-    return (
+    return dict(
         Comparison.objects.filter(
-            project=project, is_gold=False, labels_done__lt=F("labels_wanted")
+            project__in=projects, is_gold=False, labels_done__lt=F("labels_wanted")
         )
         .filter(~Exists(finished))
-        .count()
+        .values("project")
+        .annotate(n=Count("pk"))
+        .values_list("project", "n")
     )
+
+
+def queue_remaining(*, project: Project, user: User) -> int:
+    """How many items still need this person's judgment (gold items not counted)."""
+    return _remaining_by_project(projects=[project], user=user).get(project.pk, 0)
 
 
 def queue_progress(*, project: Project, user: User) -> QueueProgress:
@@ -138,15 +145,19 @@ def annotator_queues(*, user: User) -> list[AnnotatorQueue]:
         .annotate(n=Count("pk"))
         .values_list("comparison__project", "n")
     )
-    for project in project_list_for_user(user=user):
-        if not role_can(project.user_role, Capability.ANNOTATE):
-            continue
+    projects = [
+        project
+        for project in project_list_for_user(user=user)
+        if role_can(project.user_role, Capability.ANNOTATE)
+    ]
+    remaining = _remaining_by_project(projects=projects, user=user)
+    for project in projects:
         queues.append(
             AnnotatorQueue(
                 project=project,
                 role=project.user_role,
                 done_today=done.get(project.pk, 0),
-                remaining=queue_remaining(project=project, user=user),
+                remaining=remaining.get(project.pk, 0),
             )
         )
     return queues
@@ -175,15 +186,6 @@ def comparison_list(
     return items.order_by("-priority", "pk")
 
 
-def comparison_for_labelling(*, user: User, pk: int) -> Comparison:
-    """A comparison in a project where this person may annotate; else 404 (403 for a role)."""
-    comparison = get_object_or_404(
-        Comparison.objects.filter(project__in=project_list_for_user(user=user)), pk=pk
-    )
-    project_for_user(user=user, capability=Capability.ANNOTATE, pk=comparison.project_id)
-    return comparison
-
-
 def label_list(
     *,
     project: Project,
@@ -195,7 +197,7 @@ def label_list(
     until: datetime | None = None,
 ) -> QuerySet[Label]:
     """A project's labels, newest last. Annotators see only their own."""
-    labels = Label.objects.filter(comparison__project=project).select_related("annotator")
+    labels = Label.objects.filter(comparison__project=project)
     if role == Role.ANNOTATOR:
         labels = labels.filter(annotator=user)
     if comparison is not None:

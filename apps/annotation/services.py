@@ -25,6 +25,7 @@ from apps.accounts.settings_schema import AnnotationMode, Pairing
 from apps.annotation.models import Assignment, Comparison, Flag, Label
 from apps.annotation.review import annotator_paused, gold_check
 from apps.annotation.schema import MAX_SECONDS, Choice, Judgment
+from apps.annotation.selectors import label_undoable
 from apps.core.errors import ApplicationError
 from apps.prompts.models import Prompt, Response
 from apps.rubrics.models import RubricVersion
@@ -150,31 +151,36 @@ def _rankings_generate(project: Project, prompt_ids: list[int], *, size: int, ov
     existing = {
         c.prompt_id: c
         for c in Comparison.objects.filter(prompt_id__in=prompt_ids, kind=Comparison.Kind.RANKING)
-        .annotate(members=Count("ranked_responses"), labelled=Count("labels"))
+        .annotate(labelled=Exists(Label.objects.filter(comparison=OuterRef("pk"))))
     }  # fmt: skip
     through = Comparison.ranked_responses.through
+    members: dict[int, set[int]] = {}
+    for comparison_id, response_id in through.objects.filter(
+        comparison_id__in=[c.pk for c in existing.values()]
+    ).values_list("comparison_id", "response_id"):
+        members.setdefault(comparison_id, set()).add(response_id)
+    new_items = Comparison.objects.bulk_create(
+        Comparison(
+            project=project,
+            prompt_id=prompt_id,
+            kind=Comparison.Kind.RANKING,
+            labels_wanted=overlap,
+        )  # fmt: skip
+        for prompt_id, response_ids in responses.items()
+        if len(response_ids) >= 2 and prompt_id not in existing
+    )
+    # A ranking that people have judged keeps the responses they saw.
+    items = [c for c in existing.values() if not c.labelled] + new_items
     links = []
-    created = 0
-    for prompt_id, response_ids in responses.items():
-        if len(response_ids) < 2:
-            continue
-        item = existing.get(prompt_id)
-        if item is None:
-            item = Comparison.objects.create(
-                project=project, prompt_id=prompt_id, kind=Comparison.Kind.RANKING,
-                labels_wanted=overlap,
-            )  # fmt: skip
-            created += 1
-            members: set[int] = set()
-        elif item.labelled or item.members >= size:
-            continue  # a ranking that people have judged keeps the responses they saw
-        else:
-            members = set(item.ranked_responses.values_list("pk", flat=True))
-        room = size - len(members)
-        additions = [pk for pk in response_ids if pk not in members][:room]
-        links += [through(comparison_id=item.pk, response_id=pk) for pk in additions]
+    for item in items:
+        shown = members.get(item.pk, set())
+        additions = [pk for pk in responses.get(item.prompt_id, []) if pk not in shown]
+        links += [
+            through(comparison_id=item.pk, response_id=pk)
+            for pk in additions[: max(size - len(shown), 0)]
+        ]
     through.objects.bulk_create(links, batch_size=1000)
-    return created
+    return len(new_items)
 
 
 @transaction.atomic
@@ -547,15 +553,11 @@ def label_undo(*, project: Project, user: User, now: datetime | None = None) -> 
     Nothing is deleted: the judgment stays until a new one supersedes it.
     """
     now = now or timezone.now()
-    window = timedelta(minutes=project.settings.undo_minutes)
-    last = (
-        Label.objects.filter(comparison__project=project, annotator=user, assignment__isnull=False)
-        .order_by("-created_at", "-pk")
-        .first()
-    )
-    if last is None or now - last.created_at > window or hasattr(last, "superseded_by"):
+    last = label_undoable(project=project, user=user, now=now)
+    if last is None:
         raise ApplicationError("There is no recent judgment to undo.")
     assignment = _assignment_locked(last.assignment_id, user)  # type: ignore[arg-type]
+    # Checked again under the lock: a concurrent undo may have reopened it meanwhile.
     if assignment.status != Assignment.Status.DONE:
         raise ApplicationError("That item is already open again.")
     assignment.status = Assignment.Status.LEASED

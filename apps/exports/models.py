@@ -7,7 +7,7 @@ from django.db import models
 from django.utils import timezone
 
 from apps.accounts.models import Project, User
-from apps.core.models import TimeStampedModel
+from apps.core.models import JobStatus, TimeStampedModel
 from apps.exports.options import ExportOptions
 
 WORKER_GRACE = timedelta(seconds=30)
@@ -21,11 +21,7 @@ class Export(TimeStampedModel):
     `files` lists them as `{"split", "path", "rows", "sha256", "size_bytes"}`.
     """
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+    Status = JobStatus
 
     class Format(models.TextChoices):
         TRL_PREFERENCE = "trl-preference", "TRL preference pairs"

@@ -6,7 +6,7 @@ from django.db import models
 from django.utils import timezone
 
 from apps.accounts.models import Project, User
-from apps.core.models import TimeStampedModel
+from apps.core.models import JobStatus, TimeStampedModel
 
 WORKER_GRACE = timedelta(seconds=30)
 
@@ -18,11 +18,7 @@ class ImportJob(TimeStampedModel):
     `succeeded` left no data behind.
     """
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+    Status = JobStatus
 
     class Format(models.TextChoices):
         JSONL = "jsonl", "JSON Lines"

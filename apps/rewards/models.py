@@ -8,7 +8,7 @@ from django.db import models
 from django.utils import timezone
 
 from apps.accounts.models import Project, User
-from apps.core.models import TimeStampedModel
+from apps.core.models import JobStatus, TimeStampedModel
 from apps.prompts.models import Response
 from workers.rewards.fitting import FittedTransforms
 from workers.rewards.spec import RewardSpec
@@ -103,11 +103,7 @@ class Score(models.Model):
 class ScoreRun(TimeStampedModel):
     """A job: score every response of the project with one version, batch by batch."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+    Status = JobStatus
 
     version = models.ForeignKey(
         RewardFunctionVersion, on_delete=models.CASCADE, related_name="score_runs"

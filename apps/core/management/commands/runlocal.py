@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
@@ -38,9 +39,8 @@ class Command(BaseCommand):
             )
         )
         try:
-            call_command("runserver", f"{host}:{port}", use_reloader=False)
-        except KeyboardInterrupt:
-            pass
+            with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it is meant to stop
+                call_command("runserver", f"{host}:{port}", use_reloader=False)
         finally:
             if worker.poll() is None:
                 worker.terminate()
