@@ -29,3 +29,19 @@ def test_it_marks_links_as_untrusted():
     assert html == (
         '<p><a href="https://example.org" rel="noopener noreferrer nofollow">docs</a></p>\n'
     )
+
+
+def test_it_writes_a_chart_config_as_escaped_json_beside_its_canvas():
+    from django.template import Context, Template
+
+    config = {"type": "bar", "data": {"labels": ["</script><script>alert(1)</script>"]}}
+    html = Template('{% load palate %}{% chart config label="Loss <curve>" size="sm" %}').render(
+        Context({"config": config})
+    )
+
+    assert "<script>alert(1)" not in html
+    assert "\\u003C/script\\u003E\\u003Cscript\\u003Ealert(1)" in html
+    assert 'aria-label="Loss &lt;curve&gt;"' in html
+    assert '<div class="chart chart-sm"><script id="chart-' in html
+    assert 'type="application/json"' in html
+    assert "data-chart-static" not in html

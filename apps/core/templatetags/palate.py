@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import uuid
+from typing import Any, Literal
+
 from django import template
+from django.utils.html import escape, format_html, json_script
 from django.utils.safestring import SafeString
 
 from apps.core.rendering import render_markdown
@@ -24,3 +28,26 @@ def query_replace(context: template.Context, **kwargs: object) -> str:
         else:
             query[key] = str(value)
     return query.urlencode()
+
+
+@register.simple_tag
+def chart(
+    config: dict[str, Any],
+    *,
+    label: str,
+    size: Literal["sm", "md", "lg"] = "md",
+    static: bool = False,
+) -> SafeString:
+    """A Chart.js chart: `config` ({"type", "data", "options"}, plain data) as escaped JSON
+    beside a canvas that static/js/charts.js draws. `label` is the canvas's accessible
+    name; `static` turns animation off (for partials that poll)."""
+    element_id = f"chart-{uuid.uuid4().hex[:12]}"
+    return format_html(
+        '<div class="chart chart-{}">{}<canvas data-chart="{}" role="img" aria-label="{}"{}>'
+        "</canvas></div>",
+        size,
+        json_script(config, element_id),
+        element_id,
+        escape(label),  # always: a literal in a template arrives marked safe
+        SafeString(" data-chart-static") if static else "",
+    )
