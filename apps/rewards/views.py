@@ -27,6 +27,7 @@ from apps.accounts.selectors import project_for_user, project_page_context
 from apps.core.errors import ApplicationError
 from apps.core.htmx import HtmxHttpRequest
 from apps.prompts.models import Prompt
+from apps.reward_models.selectors import reward_model_list
 from apps.rewards import selectors, services
 from apps.rewards.composer import (
     OPS,
@@ -35,6 +36,7 @@ from apps.rewards.composer import (
     component_help,
 )
 from apps.rewards.models import RewardFunction, RewardFunctionVersion
+from apps.rubrics.selectors import rubric_version_choices
 from workers.rewards.formula import FormulaError, parse_formula
 from workers.rewards.spec import COMPONENT_TYPES, spec_errors
 
@@ -269,6 +271,8 @@ def _composer(
         version_message=data.get("version-message", ""),
         try_input=data,
         can_try=role_can(project.user_role, Capability.SCORE_REWARDS),  # type: ignore[attr-defined]
+        rubric_versions=rubric_version_choices(project=project),
+        reward_models=reward_model_list(project=project),
     )
     template = "rewards/composer.html"
     if request.htmx:

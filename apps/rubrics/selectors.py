@@ -40,6 +40,15 @@ def rubric_version_latest(*, rubric: Rubric) -> RubricVersion | None:
     return RubricVersion.objects.filter(rubric=rubric).order_by("-number").first()
 
 
+def rubric_version_choices(*, project: Project) -> QuerySet[RubricVersion]:
+    """Every version of the project's rubrics, by rubric name then newest first (pickers)."""
+    return (
+        RubricVersion.objects.filter(rubric__project=project)
+        .select_related("rubric")
+        .order_by("rubric__name", "-number")
+    )
+
+
 def rubric_version_get(*, rubric: Rubric, number: int) -> RubricVersion | None:
     return RubricVersion.objects.filter(rubric=rubric, number=number).first()
 

@@ -62,6 +62,7 @@ def rubric_detail(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
         tab="rubrics",
         rubric=rubric,
         version=version,
+        spec=version.spec,
         versions=versions,
         is_latest=version.pk == versions[0].pk,
         is_used=selectors.rubric_version_is_used(version=version),

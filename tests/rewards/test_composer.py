@@ -12,6 +12,7 @@ from apps.accounts.models import User
 from apps.rewards.composer import ComposerDraft, component_fields
 from apps.rewards.models import RewardFunction, RewardFunctionVersion
 from tests.rewards.factories import TEXT_SPEC, version_of
+from tests.rubrics.factories import rubric_of
 
 pytestmark = pytest.mark.django_db
 
@@ -265,3 +266,14 @@ def test_annotators_do_not_see_reward_functions(project, annotator):  # type: ig
              client.get(f"/projects/{project.slug}/rewards/versions/{version.pk}/")]  # fmt: skip
 
     assert [p.status_code for p in pages] == [403, 403]
+
+
+def test_a_rubric_judge_is_offered_the_projects_rubric_versions(project, designer):  # type: ignore[no-untyped-def]
+    version = rubric_of(project).versions.get()
+    form = {"action": "add", "new-component": "rubric_judge", "combine-op": "weighted_sum"}
+
+    html = _client(designer).post(f"/projects/{project.slug}/rewards/new/", form, **HX)
+    page = html.content.decode()
+
+    assert 'name="c-0-f-rubric_version" value="" inputmode="numeric" list="rubric-versions"' in page
+    assert f'<option value="{version.pk}">Quality v1</option>' in page
