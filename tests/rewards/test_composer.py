@@ -277,3 +277,11 @@ def test_a_rubric_judge_is_offered_the_projects_rubric_versions(project, designe
 
     assert 'name="c-0-f-rubric_version" value="" inputmode="numeric" list="rubric-versions"' in page
     assert f'<option value="{version.pk}">Quality v1</option>' in page
+
+
+def test_enter_in_a_text_box_refreshes_the_composer(project, designer):  # type: ignore[no-untyped-def]
+    page = _client(designer).get(f"/projects/{project.slug}/rewards/new/").content.decode()
+
+    first_button = page[page.index('<form id="composer"') :].split("<button", 2)[1]
+
+    assert 'name="action" value="refresh"' in first_button

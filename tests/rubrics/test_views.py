@@ -185,3 +185,18 @@ def test_the_workbench_shows_the_version_in_force_and_labels_keep_theirs(
     first.refresh_from_db()
     assert first.rubric_version.number == 1
     assert Label.objects.count() == 1
+
+
+def test_enter_in_a_text_box_neither_saves_nor_removes_a_row(project, designer):  # type: ignore[no-untyped-def]
+    rubric = rubric_of(project)
+    url = f"/projects/{project.slug}/rubrics/{rubric.pk}/edit/"
+    before = _state()
+
+    page = _client(designer).get(url).content.decode()
+    refreshed = _client(designer).post(url, _form(action="refresh"), **HX).content.decode()
+
+    first_button = page[page.index('<form id="rubric-editor"') :].split("<button", 2)[1]
+    assert 'name="action" value="refresh"' in first_button
+    assert 'name="criterion-0-name" value="helpful"' in refreshed
+    assert 'name="category-0-name" value="factual error"' in refreshed
+    assert _state() == before
