@@ -31,7 +31,9 @@ def rubric_of(project: Project, name: str = "Quality", guidelines: str = "Be fai
     )
 
 
-def label_under_rubric(project: Project, rubric: Rubric, annotator: User) -> Label:
+def label_under_rubric(
+    project: Project, rubric: Rubric, annotator: User, key: str = "first"
+) -> Label:
     """Make `rubric` the project's rubric and have `annotator` judge one pair under it."""
     project.annotation_settings = {**project.annotation_settings, "rubric_id": rubric.pk}
     project.save(update_fields=["annotation_settings"])
@@ -41,5 +43,7 @@ def label_under_rubric(project: Project, rubric: Rubric, annotator: User) -> Lab
     comparisons_generate(project=project)
     assignment = assignment_next(project=project, user=annotator)
     assert assignment is not None
-    judgment = Judgment.model_validate({"idempotency_key": f"rubric-{rubric.pk}", "choice": "a"})
+    judgment = Judgment.model_validate(
+        {"idempotency_key": f"rubric-{rubric.pk}-{key}", "choice": "a"}
+    )
     return label_submit(assignment=assignment, user=annotator, judgment=judgment).label

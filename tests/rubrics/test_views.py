@@ -182,9 +182,10 @@ def test_the_workbench_shows_the_version_in_force_and_labels_keep_theirs(
 
     assert "· rubric Quality v2" in page
     assert "<p>v2 text</p>" in page
+    second = label_under_rubric(project, rubric, annotator, key="second")
     first.refresh_from_db()
-    assert first.rubric_version.number == 1
-    assert Label.objects.count() == 1
+    assert (first.rubric_version.number, second.rubric_version.number) == (1, 2)
+    assert Label.objects.count() == 2
 
 
 def test_enter_in_a_text_box_neither_saves_nor_removes_a_row(project, designer):  # type: ignore[no-untyped-def]
