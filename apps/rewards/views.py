@@ -102,6 +102,14 @@ def _spec_rows(version: RewardFunctionVersion) -> list[dict[str, Any]]:
     return rows
 
 
+def _weights_chart(version: RewardFunctionVersion) -> dict[str, Any] | None:
+    weights = version.spec["combine"].get("weights")
+    if not weights:
+        return None
+    names = [c["name"] for c in version.spec["components"]]
+    return _bar_chart(names, [weights[name] for name in names], "Weight")
+
+
 @require_GET
 @login_required
 def version_detail(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
@@ -116,6 +124,7 @@ def version_detail(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse
         rows=_spec_rows(version),
         spec_json=json.dumps(version.spec, indent=2),
         try_input={},
+        weights_chart=_weights_chart(version),
     )
     return render(request, "rewards/version_detail.html", context)
 
@@ -143,11 +152,26 @@ def _try_result(
     if answer is None:
         return {"errors": errors}
     result = answer["results"][0]
+    components = [(name, result["components"].get(name)) for name in names]
     return {
         "errors": [],
         "total": result["reward"],
         "needs_fitting": answer.get("needs_fitting", False),
-        "components": [(name, result["components"].get(name)) for name in names],
+        "components": components,
+        "chart": _bar_chart(
+            [name for name, value in components if value is not None],
+            [value for _, value in components if value is not None],
+            "Raw value",
+        ),
+    }
+
+
+def _bar_chart(labels: list[str], values: list[float], title: str) -> dict[str, Any]:
+    """A horizontal Chart.js bar chart, one bar per component (negative bars point left)."""
+    return {
+        "type": "bar",
+        "data": {"labels": labels, "datasets": [{"label": title, "data": values}]},
+        "options": {"indexAxis": "y", "plugins": {"legend": {"display": False}}},
     }
 
 
@@ -203,6 +227,7 @@ def version_try(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
         version=version,
         rows=_spec_rows(version),
         spec_json=json.dumps(version.spec, indent=2),
+        weights_chart=_weights_chart(version),
         result=result,
         try_input=request.POST,
     )

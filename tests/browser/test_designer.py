@@ -96,6 +96,7 @@ def test_a_designer_composes_tries_and_saves_a_reward_function(page, celery_work
     # cites: "[1]" found → 1; words: 7 words, 3 past the band 3 ± 1 → −3; regex: matched → −1.
     assert values == {"cites": "1.0000", "words": "-3.0000", "regex": "-1.0000"}
     assert result.locator("[data-total]").inner_text() == "0.5000"  # 3·1 + 0.5·(−3) + 1·(−1)
+    result.locator("canvas[data-chart-drawn]").wait_for()  # the values, as a bar chart
     page.screenshot(path=str(_output_dir() / "composer-try.png"), full_page=True)
 
     page.fill("#version-message", "Three components")
@@ -113,6 +114,7 @@ def test_a_designer_composes_tries_and_saves_a_reward_function(page, celery_work
     }
     assert (version.message, version.number) == ("Three components", 1)
     assert page.locator("#components tbody tr").count() == 3
+    page.locator("canvas[data-chart-drawn]").wait_for()  # the weights, as a bar chart
     page.screenshot(path=str(_output_dir() / "version.png"), full_page=True)
 
 

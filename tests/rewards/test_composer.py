@@ -251,7 +251,8 @@ def test_viewers_read_versions_but_cannot_compose_or_try(project, viewer):  # ty
         client.post(f"{base}/formula/", _three_components()),
     ]
 
-    assert "cites" in page
+    chart = '"labels": ["cites", "words"], "datasets": [{"label": "Weight", "data": [2.0, 1.0]}]'
+    assert chart in page
     assert "Try it" not in page
     assert "/compose/" not in page
     assert [r.status_code for r in denied] == [403] * 6
