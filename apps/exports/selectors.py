@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, time, timedelta
+from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
@@ -120,6 +123,49 @@ def export_comparisons(
         .prefetch_related(*prefetches)
         .order_by("id")
     )
+
+
+def export_label_values(
+    *, project: Project, label_filter: Q, prompt_filter: Q, fields: tuple[str, ...]
+) -> QuerySet[Label]:
+    """The usable labels of an export as value rows of `fields`, by comparison then label id.
+
+    `prompt_filter` is seen from the label (prefix `comparison__prompt__`).
+    """
+    return (
+        Label.objects.filter(label_filter, comparison__project=project)
+        .filter(prompt_filter)
+        .order_by("comparison_id", "id")
+        .values_list(*fields)
+    )
+
+
+def export_value_batches(queryset: QuerySet[Any], *, size: int) -> Iterator[list[tuple[Any, ...]]]:
+    """The queryset's rows as raw tuples, `size` at a time, from a server-side cursor.
+
+    The queryset's own SQL runs on `chunked_cursor()` (a named cursor on Postgres), so no
+    model instance or field converter is built per row: JSON columns come back as text and
+    the caller decodes only what it needs. Memory holds one batch.
+    """
+    sql, params = queryset.query.sql_with_params()
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while batch := cursor.fetchmany(size):
+            yield batch
+
+
+def export_ranked_texts(*, comparison_ids: set[int]) -> dict[int, dict[int, str]]:
+    """Each ranking comparison's responses: comparison id → response id → text."""
+    through = Comparison.ranked_responses.through
+    rows = (
+        through.objects.filter(comparison_id__in=comparison_ids)
+        .order_by("comparison_id", "response_id")
+        .values_list("comparison_id", "response_id", "response__text")
+    )
+    result: dict[int, dict[int, str]] = {}
+    for comparison_id, response_id, text in rows:
+        result.setdefault(comparison_id, {})[response_id] = text
+    return result
 
 
 def project_has_rankings(*, project: Project) -> bool:
