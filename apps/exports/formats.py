@@ -128,20 +128,17 @@ Row = tuple[str, dict[str, Any]]
 
 # --- comparisons: trl-preference and labels-raw ------------------------------------------
 
-# Columns read for every label, in this order (see _Group); labels-raw adds RAW_FIELDS.
+# Columns read for every label, in this order; labels-raw adds RAW_FIELDS (and a name).
 BASE_FIELDS = (
     "id", "comparison_id", "annotator_id", "choice", "strength", "ranking", "rubric_version_id",
-    "comparison__kind", "comparison__prompt_id", "comparison__prompt__input",
-    "comparison__prompt__content_hash", "comparison__response_a_id", "comparison__response_b_id",
-    "comparison__response_a__text", "comparison__response_b__text",
 )  # fmt: skip
 RAW_FIELDS = (
     "source", "ratings", "spans", "rationale", "shown_order", "seconds_spent", "created_at",
-    "comparison__is_gold",
 )  # fmt: skip
-(ID, COMPARISON, ANNOTATOR, CHOICE, STRENGTH, RANKING, RUBRIC, KIND, PROMPT_ID, INPUT, HASH,
- A_ID, B_ID, A_TEXT, B_TEXT, SOURCE, RATINGS, SPANS, RATIONALE, SHOWN, SECONDS, CREATED, GOLD,
- USERNAME) = range(24)  # fmt: skip
+(ID, COMPARISON, ANNOTATOR, CHOICE, STRENGTH, RANKING, RUBRIC, SOURCE, RATINGS, SPANS, RATIONALE,
+ SHOWN, SECONDS, CREATED, USERNAME) = range(15)  # fmt: skip
+# Columns of a comparison (selectors.COMPARISON_FIELDS).
+C_ID, C_KIND, C_GOLD, C_PROMPT_ID, C_INPUT, C_HASH, C_A, C_B, C_A_TEXT, C_B_TEXT = range(10)
 _PAIR = "pair"
 
 
@@ -153,7 +150,9 @@ def _json(value: Any, empty: Any) -> Any:
 
 
 def _timestamp(value: Any) -> str:
-    if isinstance(value, str):  # SQLite hands back text
+    """An aware datetime's isoformat(); text from the cursor (Postgres' ISO output with
+    its `+00` offset, or SQLite's naive UTC) is parsed first."""
+    if isinstance(value, str):
         value = datetime.fromisoformat(value)
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
@@ -162,27 +161,29 @@ def _timestamp(value: Any) -> str:
 
 @dataclass(slots=True)
 class _Group:
-    """One comparison's current labels (as value rows) and what is shared by its rows."""
+    """One comparison: its row of values, its current labels (value rows, by id), its
+    prompt in the export's form, its response texts and its items with their ballots."""
 
+    comparison: tuple[Any, ...]
     labels: list[tuple[Any, ...]]
     prompt: Any
-    content_hash: str
     texts: dict[int, str]
     items: dict[tuple[int, int], dict[Any, Ballot]]
 
 
 class _ComparisonReader:
-    """Streams an export's labels grouped by comparison, each with its items and votes."""
+    """Streams an export's labels grouped by comparison, each with its items and votes.
+
+    Two server-side cursors in step: the labels (narrow rows, by comparison and id) and the
+    comparisons they belong to (prompt and texts, once per comparison, by id). Both apply
+    the same filters, so every label group finds its comparison by walking forward.
+    """
 
     def __init__(self, scope: Scope, fields: tuple[str, ...]) -> None:
         self.scope = scope
         self.fields = fields
         self.has_rankings = selectors.project_has_rankings(project=scope.project)
-        self.label_prompt_filter = selectors.export_prompt_filter(
-            options=scope.options, prefix="comparison__prompt__"
-        )
         self._prompt_cache: tuple[int, Any] = (0, None)
-        self._ranked: dict[int, dict[int, str]] = {}
 
     def resolver(self) -> ConsensusResolver:
         """The project's consensus over this export's labels (Dawid–Skene sees them all)."""
@@ -197,65 +198,79 @@ class _ComparisonReader:
     def _judgments(self) -> Iterator[tuple[ItemKey, Any, str]]:
         reader = _ComparisonReader(self.scope, BASE_FIELDS)
         for group in reader.groups(advance=False):
-            comparison_id = group.labels[0][COMPARISON]
+            comparison_id = group.comparison[C_ID]
             for (low, high), ballots in group.items.items():
                 for voter, (choice, _) in ballots.items():
                     yield (comparison_id, low, high), voter, choice
 
-    def _batches(self) -> Iterator[list[tuple[Any, ...]]]:
+    def _label_groups(self) -> Iterator[list[tuple[Any, ...]]]:
+        scope = self.scope
         queryset = selectors.export_label_values(
-            project=self.scope.project,
-            label_filter=self.scope.label_filter,
-            prompt_filter=self.label_prompt_filter,
+            project=scope.project,
+            label_filter=scope.label_filter,
+            prompt_filter=selectors.export_prompt_filter(
+                options=scope.options, prefix="comparison__prompt__"
+            ),
             fields=self.fields,
         )
-        for batch in selectors.export_value_batches(queryset, size=BATCH):
-            if self.has_rankings:
-                wanted = {
-                    row[COMPARISON]
-                    for row in batch
-                    if row[KIND] != _PAIR and row[COMPARISON] not in self._ranked
-                }
-                if wanted:
-                    self._ranked.update(selectors.export_ranked_texts(comparison_ids=wanted))
-            yield batch
-
-    def groups(self, *, advance: bool = True) -> Iterator[_Group]:
         rows: list[tuple[Any, ...]] = []
         current = None
-        for batch in self._batches():
+        for batch in selectors.export_value_batches(queryset, size=BATCH):
             for row in batch:
                 if row[COMPARISON] != current:
                     if rows:
-                        yield self._group(rows)
-                        if advance:
-                            self.scope.advance(1)
+                        yield rows
                     rows, current = [row], row[COMPARISON]
                 else:
                     rows.append(row)
         if rows:
-            yield self._group(rows)
-            if advance:
-                self.scope.advance(1)
+            yield rows
 
-    def _group(self, rows: list[tuple[Any, ...]]) -> _Group:
-        first = rows[0]
-        prompt_id = first[PROMPT_ID]
+    def _comparisons(self) -> Iterator[list[tuple[Any, ...]]]:
+        queryset = selectors.export_comparison_values(
+            project=self.scope.project,
+            label_filter=self.scope.label_filter,
+            prompt_filter=self.scope.prompt_filter,
+        )
+        for batch in selectors.export_value_batches(queryset, size=BATCH):
+            if self.has_rankings:
+                ranked = [row[C_ID] for row in batch if row[C_KIND] != _PAIR]
+                texts = selectors.export_ranked_texts(comparison_ids=set(ranked)) if ranked else {}
+                batch = [(*row, texts.get(row[C_ID], {})) for row in batch]
+            yield batch
+
+    def groups(self, *, advance: bool = True) -> Iterator[_Group]:
+        comparisons = (row for batch in self._comparisons() for row in batch)
+        step = self.scope.advance if advance else None
+        for labels in self._label_groups():
+            comparison_id = labels[0][COMPARISON]
+            # Walk forward: a comparison labelled between the two reads has no label group.
+            comparison = next(comparisons, None)
+            while comparison is not None and comparison[C_ID] != comparison_id:
+                comparison = next(comparisons, None)
+            if comparison is None:  # deleted between the two reads
+                return
+            yield self._group(comparison, labels)
+            if step is not None:
+                step(1)
+
+    def _group(self, comparison: tuple[Any, ...], rows: list[tuple[Any, ...]]) -> _Group:
+        prompt_id = comparison[C_PROMPT_ID]
         if self._prompt_cache[0] != prompt_id:
-            value = self.scope.prompt_from_input(prompt_id, _json(first[INPUT], None))
+            value = self.scope.prompt_from_input(prompt_id, _json(comparison[C_INPUT], None))
             self._prompt_cache = (prompt_id, value)
         items: dict[tuple[int, int], dict[Any, Ballot]] = {}
-        if first[KIND] == _PAIR:
-            texts = {first[A_ID]: first[A_TEXT], first[B_ID]: first[B_TEXT]}
+        if comparison[C_KIND] == _PAIR:
+            texts = {comparison[C_A]: comparison[C_A_TEXT], comparison[C_B]: comparison[C_B_TEXT]}
             ballots: dict[Any, Ballot] = {}
             for row in rows:
                 if row[CHOICE]:
                     voter = row[ANNOTATOR] if row[ANNOTATOR] is not None else ("import", row[ID])
                     ballots[voter] = (row[CHOICE], row[STRENGTH])
             if ballots:
-                items[(first[A_ID], first[B_ID])] = ballots
+                items[(comparison[C_A], comparison[C_B])] = ballots
         else:
-            texts = self._ranked.pop(first[COMPARISON], {})
+            texts = comparison[-1]
             for row in rows:
                 ranking = _json(row[RANKING], [])
                 if not ranking:
@@ -263,7 +278,7 @@ class _ComparisonReader:
                 voter = row[ANNOTATOR] if row[ANNOTATOR] is not None else ("import", row[ID])
                 for key, choice in ranking_ballots(ranking):
                     items.setdefault(key, {})[voter] = (choice, None)
-        return _Group(rows, self._prompt_cache[1], first[HASH], texts, items)
+        return _Group(comparison, rows, self._prompt_cache[1], texts, items)
 
 
 def _comparison_total(scope: Scope) -> int:
@@ -297,8 +312,9 @@ class TrlPreference:
         resolver = reader.resolver()
         completion = scope.completion
         for group in reader.groups():
-            comparison_id = group.labels[0][COMPARISON]
-            is_pair = group.labels[0][KIND] == _PAIR
+            comparison_id = group.comparison[C_ID]
+            is_pair = group.comparison[C_KIND] == _PAIR
+            content_hash = group.comparison[C_HASH]
             counted = False
             for (low, high), ballots in group.items.items():
                 votes = list(ballots.values())
@@ -322,7 +338,7 @@ class TrlPreference:
                     row["margin"] = result.margin if result.choice in ("a", "b") else 0.0
                 if options.soft_label:
                     row["p_chosen"] = result.p_a if chosen == low else 1.0 - result.p_a
-                yield group.content_hash, row
+                yield content_hash, row
 
     @staticmethod
     def _keep(result: ItemConsensus, options: ExportOptions, stats: Stats) -> bool:
@@ -397,12 +413,14 @@ class LabelsRaw:
         resolver = reader.resolver() if options.min_agreement is not None else None
         steps = len(scale)
         for group in reader.groups():
-            first = group.labels[0]
-            comparison_id = first[COMPARISON]
+            comparison = group.comparison
+            comparison_id = comparison[C_ID]
             if resolver is not None:
                 results = [
                     resolver.resolve(
-                        (comparison_id, *key), list(ballots.values()), is_pair=first[KIND] == _PAIR
+                        (comparison_id, *key),
+                        list(ballots.values()),
+                        is_pair=comparison[C_KIND] == _PAIR,
                     )
                     for key, ballots in group.items.items()
                 ]
@@ -417,7 +435,8 @@ class LabelsRaw:
                 stats.agreement.add([choice for choice, _ in ballots.values()])
             response_ids = sorted(group.texts)
             responses = [group.texts[pk] for pk in response_ids]
-            kind, is_gold, prompt = first[KIND], first[GOLD], group.prompt
+            kind, is_gold, prompt = comparison[C_KIND], comparison[C_GOLD], group.prompt
+            prompt_id, content_hash = comparison[C_PROMPT_ID], comparison[C_HASH]
             for label in group.labels:
                 annotator_id, strength = label[ANNOTATOR], label[STRENGTH]
                 stats.count_label(annotator_id, label[RUBRIC])
@@ -431,13 +450,13 @@ class LabelsRaw:
                 ratings = _json(label[RATINGS], {})
                 spans = _json(label[SPANS], [])
                 yield (
-                    group.content_hash,
+                    content_hash,
                     {
                         "label_id": label[ID],
                         "comparison_id": comparison_id,
                         "kind": kind,
                         "is_gold": is_gold,
-                        "prompt_id": label[PROMPT_ID],
+                        "prompt_id": prompt_id,
                         "prompt": prompt,
                         "response_ids": response_ids,
                         "responses": responses,
