@@ -19,9 +19,17 @@ from apps.rewards.models import RewardFunctionVersion, Score
 from apps.rubrics.models import RubricVersion
 
 
-def export_list(*, project: Project) -> QuerySet[Export]:
-    """A project's exports, newest first, with who started them."""
-    return Export.objects.filter(project=project).select_related("created_by")
+def export_list(
+    *, project: Project, status: str | None = None, export_format: str | None = None
+) -> QuerySet[Export]:
+    """A project's exports, newest first, with who started them; optionally one status or
+    one dataset format."""
+    exports = Export.objects.filter(project=project).select_related("created_by")
+    if status is not None:
+        exports = exports.filter(status=status)
+    if export_format is not None:
+        exports = exports.filter(format=export_format)
+    return exports
 
 
 def export_get(*, project: Project, pk: int) -> Export | None:

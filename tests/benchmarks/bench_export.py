@@ -169,7 +169,9 @@ def main() -> None:
     if connection.vendor != "postgresql":
         sys.exit("Set DATABASE_URL to a PostgreSQL server (the benchmark targets Postgres).")
     sizes = [int(arg) for arg in sys.argv[1:]] or [60_000, 300_000]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    # Its own database: the test suite's (test_<name>) may be in use at the same time.
+    connection.settings_dict["TEST"]["NAME"] = f"bench_export_{connection.settings_dict['NAME']}"
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False, serialize=False)
     try:
         owner = User.objects.create(username="bench")
         annotators = [User.objects.create(username=f"annotator{i}").pk for i in range(20)]
