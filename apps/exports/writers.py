@@ -80,7 +80,13 @@ class ParquetWriter:
 
     def _flush(self) -> None:
         if self._buffer:
-            self._writer.write_table(pa.Table.from_pylist(self._buffer, schema=self._schema))
+            # Column by column: about twice as fast as Table.from_pylist over the row dicts.
+            rows = self._buffer
+            arrays = [
+                pa.array([row.get(field.name) for row in rows], type=field.type)
+                for field in self._schema
+            ]
+            self._writer.write_table(pa.Table.from_arrays(arrays, schema=self._schema))
             self._buffer = []
 
     def close(self) -> None:
