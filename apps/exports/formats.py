@@ -150,12 +150,12 @@ def _json(value: Any, empty: Any) -> Any:
 
 
 def _timestamp(value: Any) -> str:
-    """An aware datetime's isoformat(); text from the cursor (Postgres' ISO output with
-    its `+00` offset, or SQLite's naive UTC) is parsed first."""
+    """An aware datetime's isoformat(): from Postgres' ISO text (with its `+00` offset) or
+    SQLite's naive UTC datetime."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
+    if value.tzinfo is None:  # SQLite keeps UTC without an offset
+        value = value.replace(tzinfo=UTC)
     return value.isoformat()
 
 
@@ -435,7 +435,7 @@ class LabelsRaw:
                 stats.agreement.add([choice for choice, _ in ballots.values()])
             response_ids = sorted(group.texts)
             responses = [group.texts[pk] for pk in response_ids]
-            kind, is_gold, prompt = comparison[C_KIND], comparison[C_GOLD], group.prompt
+            kind, is_gold, prompt = comparison[C_KIND], bool(comparison[C_GOLD]), group.prompt
             prompt_id, content_hash = comparison[C_PROMPT_ID], comparison[C_HASH]
             for label in group.labels:
                 annotator_id, strength = label[ANNOTATOR], label[STRENGTH]
