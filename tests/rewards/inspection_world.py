@@ -16,7 +16,7 @@ from apps.accounts.models import Project, User
 from apps.annotation.models import Comparison, Label
 from apps.annotation.services import comparison_create
 from apps.prompts.models import Response
-from apps.rewards.models import RewardFunctionVersion
+from apps.rewards.models import Inspection, RewardFunctionVersion
 from tests.factories import MembershipFactory, PromptFactory, ResponseFactory, UserFactory
 from tests.rewards.factories import version_of
 
@@ -92,3 +92,19 @@ def build(project: Project, designer: User) -> World:
     Label.objects.create(comparison=c["c5"], annotator=ann, choice="tie")  # not decisive
     version = version_of(project, SPEC, name="cites and manners")
     return World(project, designer, version, r, c)
+
+
+def inspect_now(version: RewardFunctionVersion, user: User | None) -> Inspection:
+    """Create and run an inspection in this process, with the real scoring engine."""
+    from apps.rewards.inspection.services import (
+        inspection_claim,
+        inspection_create,
+        inspection_execute,
+    )
+    from workers.ml.scoring import Scorer
+
+    created = inspection_create(version=version, created_by=user, enqueue=False)
+    claimed = inspection_claim(inspection_id=created.pk)
+    assert claimed is not None
+    compute = Scorer(claimed.version.parsed_spec).component_values
+    return inspection_execute(inspection=claimed, compute=compute)

@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 PROBE_LIMIT = 200  # responses each probe rescores
 WORST_LIMIT = 10
 TEXT_LIMIT = 4000  # characters of a response kept in the result
+LENGTH_POINTS = 500  # responses drawn on the length scatter plot
 IMPORTED = "imported"
 
 
@@ -328,6 +329,11 @@ def _analyse(
         "ceiling": ceiling.as_json(),
         "ablation": ablation,
         "length": numbers.length_bias(totals, lengths, overall),
+        "length_points": [
+            [lengths[data.ids[i]], round(rewards.totals[i], 6)]
+            for i in numbers.probe_sample(len(data.ids), LENGTH_POINTS, seed=1)
+            if rewards.totals[i] is not None
+        ],
         "worst_pairs": worst,
         "consistency": numbers.consistency(totals, data.prompt_of, data.group_of),
         "fit": numbers.fit_weights(spec, rewards.transformed, data.ids, overall),
