@@ -19,6 +19,8 @@ from apps.annotation.schema import Judgment
 from apps.annotation.services import assignment_next, comparisons_generate, label_submit
 from apps.imports.models import ImportJob
 from apps.prompts.models import Prompt
+from apps.rewards.models import Inspection, RewardFunctionVersion
+from apps.rewards.services import reward_function_create
 from tests.factories import (
     MembershipFactory,
     ProjectFactory,
@@ -46,6 +48,8 @@ class World:
     prompt: Prompt
     job: ImportJob
     assignments: dict[str, int]  # each annotating role's open item (see _annotation_world)
+    version: int = 0  # a reward function version with an inspection (see _inspector_world)
+    inspection: int = 0
 
     def open_item(self, who: str) -> int:
         """The item `who` acts on; roles that cannot annotate try the annotator's."""
@@ -81,7 +85,24 @@ def _world() -> World:
         project=project, original_name="old.jsonl", file_format="jsonl", status="succeeded"
     )
     assignments = _annotation_world(project, prompt, users)
-    return World(project, users, target, prompt, job, assignments)
+    version, inspection = _inspector_world(project)
+    return World(project, users, target, prompt, job, assignments, version, inspection)
+
+
+def _inspector_world(project: Project) -> tuple[int, int]:
+    """A reward version with a finished inspection (its result recorded from the hand-worked
+    project in tests/rewards/inspection_world.py), for the inspector's rows."""
+    import json
+    from pathlib import Path
+
+    from tests.rewards.inspection_world import SPEC
+
+    version = reward_function_create(project=project, name="matrix", spec=SPEC, created_by=None)
+    result = json.loads((Path(__file__).parent / "rewards/inspection_result.json").read_text())
+    inspection = Inspection.objects.create(
+        version=version, project=project, status=Inspection.Status.SUCCEEDED, result=result
+    )
+    return version.pk, inspection.pk
 
 
 def _annotation_world(project: Project, prompt: Prompt, users: dict[str, User]) -> dict[str, int]:
@@ -116,6 +137,8 @@ def _state(world: World) -> tuple[Any, ...]:
         sorted(Label.objects.filter(comparison__project=project).values_list("pk", "choice")),
         sorted(Assignment.objects.filter(project=project).values_list("pk", "status")),
         Flag.objects.filter(comparison__project=project).count(),
+        RewardFunctionVersion.objects.filter(function__project=project).count(),
+        sorted(Inspection.objects.filter(project=project).values_list("pk", "status")),
     )
 
 
@@ -160,6 +183,16 @@ CASES = [
          ANNOTATORS, {"reason": "Broken"}, htmx=True),
     Case("page workbench undo", "post", "/projects/matrix/annotate/undo/", ANNOTATORS, {},
          htmx=True),
+    Case("page inspector", "get", "/projects/matrix/inspector/", DATA),
+    Case("page inspector version", "get", "/projects/matrix/inspector/versions/{version}/", DATA),
+    Case("page inspector start", "post",
+         "/projects/matrix/inspector/versions/{version}/inspect/", IMPORTERS, {}),
+    Case("page inspector progress", "get",
+         "/projects/matrix/inspector/inspections/{inspection}/progress/", DATA),
+    Case("page inspector accept", "post",
+         "/projects/matrix/inspector/inspections/{inspection}/accept-weights/", IMPORTERS, {}),
+    Case("page inspector compare", "get",
+         "/projects/matrix/inspector/compare/?first={version}&second={version}", DATA),
     # API
     Case("api project", "get", "/api/v1/projects/{project}/", ALL, api=True),
     Case("api project patch", "patch", "/api/v1/projects/{project}/", ADMINS,
@@ -185,6 +218,15 @@ CASES = [
     Case("api skip", "post", "/api/v1/comparisons/{comparison}/skip/", ANNOTATORS,
          {"reason": "Not my language"}, api=True),
     Case("api labels", "get", "/api/v1/projects/{project}/labels/", ALL, api=True),
+    Case("api inspections", "get", "/api/v1/reward-function-versions/{version}/inspections/",
+         DATA, api=True),
+    Case("api inspection start", "post",
+         "/api/v1/reward-function-versions/{version}/inspections/", IMPORTERS, {}, api=True),
+    Case("api inspection", "get", "/api/v1/inspections/{inspection}/", DATA, api=True),
+    Case("api inspection accept", "post", "/api/v1/inspections/{inspection}/accept-weights/",
+         IMPORTERS, {}, api=True),
+    Case("api version compare", "get",
+         "/api/v1/reward-function-versions/{version}/compare/{version}/", DATA, api=True),
 ]  # fmt: skip
 
 
@@ -197,6 +239,8 @@ def _request(case: Case, world: World, who: str) -> Any:
         job=world.job.pk,
         assignment=world.open_item(who),
         comparison=Assignment.objects.get(pk=world.open_item(who)).comparison_id,
+        version=world.version,
+        inspection=world.inspection,
     )
     client = Client()
     if case.api:
@@ -244,6 +288,7 @@ def test_it_sends_anonymous_visitors_away_and_changes_nothing(case: Case) -> Non
         project=world.project.pk, target=world.target.pk, target_user=world.target.user_id,
         prompt=world.prompt.pk, job=world.job.pk, assignment=world.open_item("annotator"),
         comparison=Assignment.objects.get(pk=world.open_item("annotator")).comparison_id,
+        version=world.version, inspection=world.inspection,
     )  # fmt: skip
 
     response = getattr(Client(), case.method)(path)

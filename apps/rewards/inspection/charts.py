@@ -137,19 +137,19 @@ def ablation(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def probes(result: dict[str, Any]) -> dict[str, Any]:
+    """Per probe, the shares of responses whose reward it raises (red) and lowers (grey)."""
     rows = result["probes"]
-    colour = {"gamed": ERROR, "at risk": "#9a6300", "robust": SUCCESS, "unknown": MUTED}
     return _bar(
         [r["probe"].replace("_", " ") for r in rows],
         [
-            {
-                "label": "share of responses whose reward rises",
-                "data": [r["raised"] for r in rows],
-                "backgroundColor": [colour[r["verdict"]] for r in rows],
-            }
-        ],  # fmt: skip
-        scales={"y": {"min": 0, "max": 1}},
-    )
+            {"label": "reward rises", "data": [r["raised"] for r in rows],
+             "backgroundColor": ERROR},
+            {"label": "reward falls", "data": [r["lowered"] for r in rows],
+             "backgroundColor": MUTED},
+        ],
+        scales={"y": {"min": 0, "max": 1, "title": {"display": True,
+                                                    "text": "share of responses"}}},
+    )  # fmt: skip
 
 
 def length(result: dict[str, Any]) -> dict[str, Any]:
