@@ -152,6 +152,10 @@ def test_comparing_two_versions_gives_the_distance_and_the_flipped_pairs(project
         (r[3].pk, r[4].pk, r[3].pk, r[4].pk),
     ]
     assert (result["pairs"], result["flipped"], result["responses"]) == (5, 2, 7)
+    # c1: both people chose r1 (the first version's pick); c4: split 1–1.
+    assert [(f["votes_a"], f["votes_b"], f["people_prefer"]) for f in result["flips"]] == [
+        (2, 0, r[0].pk), (1, 1, None)]  # fmt: skip
+    assert (result["first_agrees"], result["second_agrees"]) == (1, 0)
     assert result["flips"][0]["a_text"] == "Paris [1]."
     # Centred per prompt: a = (1, 0, −1, ½, −½, 1, −1), b = (−⅓, ⅔, −⅓, −½, ½, 0, 0);
     # a·b = −½, ‖a‖² = 9/2, ‖b‖² = 7/6, so cos = −½/√5.25 and d = √(2 − 2 cos).

@@ -101,6 +101,8 @@ def test_compare_answers_distance_and_flips(project, designer) -> None:  # type:
     assert body["distance"] == pytest.approx(1.5609, abs=1e-4)
     assert body["flips"][0]["item"] == world.comparisons["c1"].pk
     assert "a_text" not in body["flips"][0]
+    assert (body["first_agrees"], body["second_agrees"]) == (1, 0)
+    assert (body["flips"][0]["votes_a"], body["flips"][0]["votes_b"]) == (2, 0)
 
 
 def test_compare_with_a_version_of_another_project_is_not_found(project, designer) -> None:  # type: ignore[no-untyped-def]

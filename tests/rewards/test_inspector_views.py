@@ -153,6 +153,7 @@ def test_the_compare_page_shows_both_versions_the_distance_and_the_flips(project
     html = response.content.decode()
     assert '<dd id="starc-distance">1.56</dd>' in html
     assert '<dd id="flipped-count">2</dd>' in html
+    assert '<dd id="flip-agreement">1 – 0</dd>' in html
     assert "cites and manners v1" in html
     assert "manners only v1" in html
     assert html.count("Pairwise accuracy with 95% intervals") == 2

@@ -35,6 +35,7 @@ from workers.rewards.spec import RewardSpec
 
 Values = list[float | None]
 BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_CELLS = 2_000_000  # index entries drawn at once (16 MB)
 TIE_TOLERANCE = 1e-9
 
 
@@ -82,9 +83,16 @@ def _percentile_interval(
     if len(denominators) == 0 or denominators.sum() == 0:
         return None
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(denominators), size=(n_resamples, len(denominators)))
-    den = denominators[draws].sum(axis=1)
-    num = numerators[draws].sum(axis=1)
+    items = len(denominators)
+    # Resamples in chunks, so the index matrix stays near BOOTSTRAP_CELLS entries however
+    # many items there are.
+    chunk = max(1, BOOTSTRAP_CELLS // items)
+    num_parts, den_parts = [], []
+    for start in range(0, n_resamples, chunk):
+        draws = rng.integers(0, items, size=(min(chunk, n_resamples - start), items))
+        den_parts.append(denominators[draws].sum(axis=1))
+        num_parts.append(numerators[draws].sum(axis=1))
+    den, num = np.concatenate(den_parts), np.concatenate(num_parts)
     keep = den > 0
     if not keep.any():
         return None

@@ -149,6 +149,11 @@ class FlipSerializer(serializers.Serializer):
     second_prefers = serializers.IntegerField()
     first_margin = serializers.FloatField()
     second_margin = serializers.FloatField()
+    votes_a = serializers.IntegerField(help_text="Current labels choosing `a`.")
+    votes_b = serializers.IntegerField(help_text="Current labels choosing `b`.")
+    people_prefer = serializers.IntegerField(
+        allow_null=True, help_text="The response most labels chose; null when unlabelled or tied."
+    )
 
 
 @extend_schema_serializer(component_name="VersionComparison")
@@ -162,6 +167,8 @@ class ComparisonOutputSerializer(serializers.Serializer):
     note = serializers.CharField(help_text="Why the distance is null, if it is.")
     pairs = serializers.IntegerField(help_text="Pair comparisons in the project.")
     flipped = serializers.IntegerField()
+    first_agrees = serializers.IntegerField(help_text="Flipped pairs where people side with it.")
+    second_agrees = serializers.IntegerField(help_text="Flipped pairs where people side with it.")
     flips = FlipSerializer(many=True, help_text="The largest swings first, at most 50.")
 
 

@@ -32,12 +32,17 @@ from apps.rewards.services import (
 from workers.contracts import ScoreItem
 from workers.rewards import inspection as numbers
 from workers.rewards.fitting import ComputeRaw, raw_values
+from workers.rewards.spec import RubricJudge
 
 logger = logging.getLogger(__name__)
 
 PROBE_LIMIT = 200  # responses each probe rescores
+PROBE_LIMIT_JUDGED = 20  # … when a component calls a judge endpoint (slow, and paid)
 WORST_LIMIT = 10
 TEXT_LIMIT = 4000  # characters of a response kept in the result
+# Intervals per slice (annotator, criterion, prompt group: there can be thousands of
+# groups) from fewer resamples than the overall figure's 1000.
+SLICE_RESAMPLES = 200
 LENGTH_POINTS = 500  # responses drawn on the length scatter plot
 IMPORTED = "imported"
 
@@ -233,8 +238,10 @@ def inspection_execute(*, inspection: Inspection, compute: ComputeRaw) -> Inspec
         totals = dict(zip(data.ids, rewards.totals, strict=True))
         preferences = preferences_for(project=inspection.project, group_of=data.group_of)
         result = _analyse(inspection, spec, data, raw.values, rewards, totals, preferences)
-        _progress(inspection, f"Probing {min(len(data.ids), PROBE_LIMIT)} responses", 0.6)
-        sample = numbers.probe_sample(len(data.ids), PROBE_LIMIT)
+        judged = any(isinstance(c, RubricJudge) for c in spec.components)
+        limit = PROBE_LIMIT_JUDGED if judged else PROBE_LIMIT
+        _progress(inspection, f"Probing {min(len(data.ids), limit)} responses", 0.6)
+        sample = numbers.probe_sample(len(data.ids), limit)
         step = 0.35 / len(numbers.PROBES)
         result["probes"] = numbers.probe_effects(
             spec,
@@ -277,11 +284,21 @@ def _analyse(
     _progress(inspection, "Agreement with people", 0.45)
     accuracy = {
         "overall": numbers.pairwise_accuracy(overall, totals).as_json(),
-        "criteria": _json(numbers.accuracy_by(preferences, totals, lambda p: p.criterion)),
-        "annotators": _json(
-            numbers.accuracy_by(overall, totals, lambda p: p.annotator if p.annotator else None)
+        "criteria": _json(
+            numbers.accuracy_by(
+                preferences, totals, lambda p: p.criterion, n_resamples=SLICE_RESAMPLES
+            )
         ),
-        "groups": _json(numbers.accuracy_by(overall, totals, lambda p: p.group or None)),
+        "annotators": _json(
+            numbers.accuracy_by(
+                overall, totals, lambda p: p.annotator or None, n_resamples=SLICE_RESAMPLES
+            )
+        ),
+        "groups": _json(
+            numbers.accuracy_by(
+                overall, totals, lambda p: p.group or None, n_resamples=SLICE_RESAMPLES
+            )
+        ),
     }
     ceiling = numbers.human_agreement([p for p in overall if p.annotator != IMPORTED])
     _progress(inspection, "Ablation and length bias", 0.5)
@@ -383,7 +400,8 @@ def version_comparison(
     *, first: RewardFunctionVersion, second: RewardFunctionVersion, limit: int = 50
 ) -> dict[str, Any]:
     """STARC-style distance between two versions over the project's scored responses, and
-    the compared pairs whose preferred response flips (largest swing first, at most `limit`)."""
+    the compared pairs whose preferred response flips (largest swing first, at most `limit`),
+    each with the people's votes on it and which version they side with."""
     project_id = first.function.project_id
     prompt_of = dict(
         Response.objects.filter(prompt__project_id=project_id).values_list("id", "prompt_id")
@@ -394,6 +412,25 @@ def version_comparison(
         project_id=project_id, kind=Comparison.Kind.PAIR, response_a__isnull=False
     ).values_list("id", "response_a_id", "response_b_id")
     flipped = numbers.flips(pairs, a, b)
+    votes: dict[int, dict[str, int]] = defaultdict(lambda: {"a": 0, "b": 0})
+    decisive = current_labels(project=first.function.project).filter(
+        comparison_id__in=[f["item"] for f in flipped], choice__in=["a", "b"]
+    )
+    for comparison_id, choice in decisive.values_list("comparison_id", "choice"):
+        votes[comparison_id][choice] += 1
+    agree = {"first": 0, "second": 0}
+    for flip in flipped:
+        count = votes.get(flip["item"], {"a": 0, "b": 0})
+        flip["votes_a"], flip["votes_b"] = count["a"], count["b"]
+        flip["people_prefer"] = (
+            None
+            if count["a"] == count["b"]
+            else flip["a"]
+            if count["a"] > count["b"]
+            else flip["b"]
+        )
+        for side in agree:
+            agree[side] += flip["people_prefer"] == flip[f"{side}_prefers"]
     texts = dict(
         Response.objects.filter(
             id__in={f[k] for f in flipped[:limit] for k in ("a", "b")}
@@ -406,5 +443,7 @@ def version_comparison(
         **distance,
         "pairs": len(pairs),
         "flipped": len(flipped),
+        "first_agrees": agree["first"],
+        "second_agrees": agree["second"],
         "flips": flipped[:limit],
     }
