@@ -16,7 +16,7 @@ from apps.rewards.inspection.services import (
 )
 from apps.rewards.models import Inspection, RewardFunctionVersion, Score, ScoreRun
 from tests.rewards.factories import version_of
-from tests.rewards.inspection_world import EXPECTED, POLITE_SPEC, build
+from tests.rewards.inspection_world import EXPECTED, POLITE_SPEC, build, inspect_now
 from workers.ml.scoring import Scorer
 
 pytestmark = pytest.mark.django_db
@@ -113,6 +113,18 @@ def test_accepting_weights_of_an_unfinished_inspection_changes_nothing(project, 
 
     with pytest.raises(ApplicationError, match="has not finished"):
         inspection_accept_weights(inspection=queued, user=designer)
+
+    assert RewardFunctionVersion.objects.filter(function=world.version.function).count() == 1
+
+
+def test_accepting_all_zero_weights_is_refused(project, designer) -> None:  # type: ignore[no-untyped-def]
+    world = build(project, designer)
+    done = inspect_now(world.version, designer)
+    done.result["fit"]["weights"] = {"cites": 0.0, "polite": 0.0}
+    done.save(update_fields=["result"])
+
+    with pytest.raises(ApplicationError, match="Every fitted weight is 0"):
+        inspection_accept_weights(inspection=done, user=designer)
 
     assert RewardFunctionVersion.objects.filter(function=world.version.function).count() == 1
 

@@ -377,6 +377,10 @@ def inspection_accept_weights(*, inspection: Inspection, user: User) -> RewardFu
     spec = dict(version.spec)
     if set(fit["weights"]) != {c["name"] for c in spec["components"]}:
         raise ApplicationError("The fitted weights do not match the version's components.")
+    if not any(fit["weights"].values()):
+        raise ApplicationError(
+            "Every fitted weight is 0: the components say nothing about the human choices."
+        )
     spec["combine"] = {
         "op": "weighted_sum",
         "weights": fit["weights"],
