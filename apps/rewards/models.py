@@ -14,6 +14,8 @@ from workers.rewards.fitting import FittedTransforms
 from workers.rewards.spec import RewardSpec
 
 WORKER_GRACE = timedelta(seconds=30)
+# A running inspection reports each stage; one silent for this long lost its worker.
+INSPECTION_STALE_AFTER = timedelta(hours=1)
 
 
 class RewardFunction(TimeStampedModel):
@@ -206,3 +208,11 @@ class Inspection(TimeStampedModel):
     def is_waiting_for_worker(self) -> bool:
         """Queued for longer than a worker normally takes to pick a job up."""
         return self.status == self.Status.QUEUED and timezone.now() - self.created_at > WORKER_GRACE
+
+    @property
+    def is_stale(self) -> bool:
+        """Running, but no progress reported for INSPECTION_STALE_AFTER (its worker died)."""
+        return (
+            self.status == self.Status.RUNNING
+            and timezone.now() - self.updated_at > INSPECTION_STALE_AFTER
+        )

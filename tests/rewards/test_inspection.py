@@ -138,6 +138,59 @@ def test_a_second_start_while_one_is_pending_returns_the_pending_one(project, de
     assert Inspection.objects.count() == 1
 
 
+def test_a_stale_running_inspection_is_failed_and_replaced(project, designer) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    world = build(project, designer)
+    stuck = inspection_create(version=world.version, created_by=designer, enqueue=False)
+    Inspection.objects.filter(pk=stuck.pk).update(
+        status=Inspection.Status.RUNNING, updated_at=timezone.now() - timedelta(minutes=61)
+    )
+
+    fresh = inspection_create(version=world.version, created_by=designer, enqueue=False)
+
+    stuck.refresh_from_db()
+    assert fresh.pk != stuck.pk
+    assert fresh.status == Inspection.Status.QUEUED
+    assert stuck.status == Inspection.Status.FAILED
+    assert stuck.error == (
+        "The worker stopped reporting progress; a new inspection replaced this one."
+    )
+
+
+def test_a_replaced_run_that_finishes_late_stays_failed(project, designer) -> None:  # type: ignore[no-untyped-def]
+    world = build(project, designer)
+    created = inspection_create(version=world.version, created_by=designer, enqueue=False)
+    claimed = inspection_claim(inspection_id=created.pk)
+    assert claimed is not None
+    Inspection.objects.filter(pk=created.pk).update(status=Inspection.Status.FAILED)
+
+    late = inspection_execute(
+        inspection=claimed, compute=Scorer(world.version.parsed_spec).component_values
+    )
+
+    assert (late.status, late.result) == (Inspection.Status.FAILED, None)
+
+
+def test_a_recently_running_inspection_is_not_replaced(project, designer) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    world = build(project, designer)
+    running = inspection_create(version=world.version, created_by=designer, enqueue=False)
+    Inspection.objects.filter(pk=running.pk).update(
+        status=Inspection.Status.RUNNING, updated_at=timezone.now() - timedelta(minutes=59)
+    )
+
+    again = inspection_create(version=world.version, created_by=designer, enqueue=False)
+
+    assert again.pk == running.pk
+    assert Inspection.objects.get(pk=running.pk).status == Inspection.Status.RUNNING
+
+
 def test_a_project_without_responses_cannot_be_inspected(project, designer) -> None:  # type: ignore[no-untyped-def]
     from tests.rewards.inspection_world import SPEC
 

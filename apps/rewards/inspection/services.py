@@ -52,7 +52,8 @@ def inspection_create(
     *, version: RewardFunctionVersion, created_by: User | None, enqueue: bool = True
 ) -> Inspection:
     """Queue an inspection of the version over its project; an unfinished one is returned
-    instead of queuing a second. Scores the project first (as a score run) when needed."""
+    instead of queuing a second, unless it is stale (its worker died): that one is marked
+    failed. The job scores the project first (as a score run) when needed."""
     project_id = version.function.project_id
     if not Response.objects.filter(prompt__project_id=project_id).exists():
         raise ApplicationError("The project has no responses to inspect the reward on yet.")
@@ -61,8 +62,13 @@ def inspection_create(
         .filter(version=version, status__in=[Inspection.Status.QUEUED, Inspection.Status.RUNNING])
         .first()
     )
-    if pending is not None:
+    if pending is not None and not pending.is_stale:
         return pending
+    if pending is not None:
+        inspection_fail(
+            inspection=pending,
+            error="The worker stopped reporting progress; a new inspection replaced this one.",
+        )
     inspection = Inspection.objects.create(
         version=version, project_id=project_id, created_by=created_by
     )
@@ -259,14 +265,17 @@ def inspection_execute(*, inspection: Inspection, compute: ComputeRaw) -> Inspec
     except DatabaseError as exc:
         logger.exception("inspection %s failed", inspection.pk)
         return inspection_fail(inspection=inspection, error=f"could not read the project: {exc}")
-    inspection.result = result
-    inspection.status = Inspection.Status.SUCCEEDED
-    inspection.stage = "Done"
-    inspection.progress = 1.0
-    inspection.finished_at = timezone.now()
-    inspection.save(
-        update_fields=["result", "status", "stage", "progress", "finished_at", "updated_at"]
+    # Only a run still in force stores its result: one replaced as stale stays failed.
+    now = timezone.now()
+    Inspection.objects.filter(pk=inspection.pk, status=Inspection.Status.RUNNING).update(
+        result=result,
+        status=Inspection.Status.SUCCEEDED,
+        stage="Done",
+        progress=1.0,
+        finished_at=now,
+        updated_at=now,
     )
+    inspection.refresh_from_db()
     return inspection
 
 
