@@ -86,6 +86,24 @@ def test_it_computes_every_panel_on_a_project_worked_out_by_hand(project, design
     assert result["fit"]["weights"]["cites"] > 0
 
 
+def test_the_recorded_result_the_permission_tests_use_has_the_current_shape(
+    project, designer
+) -> None:  # type: ignore[no-untyped-def]
+    import json
+    from pathlib import Path
+
+    recorded = json.loads((Path(__file__).parent / "inspection_result.json").read_text())
+    fresh = inspect_now(build(project, designer).version, designer).result
+
+    def shape(value):  # type: ignore[no-untyped-def]
+        if isinstance(value, dict):
+            return {k: shape(v) for k, v in value.items() if not k.isdigit()}
+        return type(value).__name__ if value is not None else None
+
+    assert shape(recorded) == shape(fresh)
+    assert recorded["fit"]["weights"] == fresh["fit"]["weights"]
+
+
 def test_accepting_fitted_weights_makes_the_next_version(project, designer) -> None:  # type: ignore[no-untyped-def]
     world = build(project, designer)
     done = _run(inspection_create(version=world.version, created_by=designer, enqueue=False))

@@ -11,6 +11,7 @@ from workers.contracts import ScoreItem
 from workers.ml.scoring import Scorer
 from workers.rewards import inspection as ins
 from workers.rewards.fitting import fitted_without_data, raw_values
+from workers.rewards.inspection.probes import _verdict
 from workers.rewards.spec import RewardSpec
 
 P = ins.Preference
@@ -281,7 +282,7 @@ def test_probes_rescore_perturbed_responses_with_the_real_components() -> None:
 
 
 def test_probe_verdicts_and_sample() -> None:
-    assert [ins._verdict(v) for v in (None, 0.0, 0.1, 0.49, 0.5)] == [
+    assert [_verdict(v) for v in (None, 0.0, 0.1, 0.49, 0.5)] == [
         "unknown", "robust", "at risk", "at risk", "gamed"]  # fmt: skip
     assert ins.probe_sample(3, 5) == [0, 1, 2]
     sample = ins.probe_sample(1000, 5)

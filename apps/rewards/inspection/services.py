@@ -31,8 +31,8 @@ from apps.rewards.services import (
 )
 from workers.contracts import ScoreItem
 from workers.rewards import inspection as numbers
-from workers.rewards.fitting import ComputeRaw, raw_values
-from workers.rewards.spec import RubricJudge
+from workers.rewards.fitting import ComputeRaw, Rewards, raw_values
+from workers.rewards.spec import RewardSpec, RubricJudge
 
 logger = logging.getLogger(__name__)
 
@@ -281,10 +281,10 @@ def inspection_execute(*, inspection: Inspection, compute: ComputeRaw) -> Inspec
 
 def _analyse(
     inspection: Inspection,
-    spec: Any,
+    spec: RewardSpec,
     data: ProjectData,
     raw: dict[str, list[float | None]],
-    rewards: Any,
+    rewards: Rewards,
     totals: dict[int, float | None],
     preferences: list[numbers.Preference],
 ) -> dict[str, Any]:
