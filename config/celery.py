@@ -18,5 +18,6 @@ app.conf.task_routes = {
     "workers.tasks.imports.*": {"queue": Queue.DEFAULT},
     "workers.tasks.exports.*": {"queue": Queue.DEFAULT},
     "workers.tasks.rewards.*": {"queue": Queue.GPU},
+    "workers.tasks.inspection.*": {"queue": Queue.GPU},
 }
 app.autodiscover_tasks(["workers"], related_name="tasks")
