@@ -14,7 +14,12 @@ from apps.accounts.models import User
 from apps.core.errors import ApplicationError
 from apps.prompts.models import Prompt, Response
 from apps.rewards.models import RewardFunctionVersion, Score, ScoreRun
-from apps.rewards.services.reuse import known_values, reuse_sources
+from apps.rewards.services.reuse import (
+    copied_raw_values,
+    copied_scores_write,
+    known_values,
+    reuse_sources,
+)
 from workers.contracts import (
     ScoreItem,
 )
@@ -157,6 +162,33 @@ def _scores_write(
         cursor.execute("DELETE FROM score_upload")
 
 
+def _execute_copied(
+    *, run: ScoreRun, ids: list[int], raw: RawValues, sources: dict[str, int]
+) -> ScoreRun:
+    """Finish a run whose raw values were all copied: fit if needed, combine, write at once."""
+    version = run.version
+    spec = version.parsed_spec
+    fitted = version.fitted_transforms
+    if fitted is None:
+        fitted, run.fitted_here = _version_store_fitted(version=version, fitted=raw.fit(spec))
+    totals = raw.rewards(spec, fitted).totals
+    now = timezone.now()
+    with transaction.atomic():
+        copied_scores_write(
+            version=version, ids=ids, totals=totals, sources=sources, names=spec.names
+        )
+        ScoreRun.objects.filter(pk=run.pk).update(
+            responses_total=len(ids),
+            responses_scored=len(ids),
+            status=ScoreRun.Status.SUCCEEDED,
+            fitted_here=run.fitted_here,
+            finished_at=now,
+            updated_at=now,
+        )
+    run.refresh_from_db()
+    return run
+
+
 def score_run_execute(
     *, run: ScoreRun, compute: ComputeRaw, batch_size: int = JOB_BATCH
 ) -> ScoreRun:
@@ -170,12 +202,15 @@ def score_run_execute(
     version = run.version
     spec = version.parsed_spec
     project_id = run.project_id
-    total = Response.objects.filter(prompt__project_id=project_id).count()
-    ScoreRun.objects.filter(pk=run.pk).update(responses_total=total)
     fitted = version.fitted_transforms
     held: list[tuple[list[int], RawValues]] = []
     sources = reuse_sources(version=version)
     try:
+        copied = copied_raw_values(project_id=project_id, spec=spec, sources=sources)
+        if copied is not None:
+            return _execute_copied(run=run, ids=copied[0], raw=copied[1], sources=sources)
+        total = Response.objects.filter(prompt__project_id=project_id).count()
+        ScoreRun.objects.filter(pk=run.pk).update(responses_total=total)
         for ids, items in _response_batches(project_id, batch_size):
             known = known_values(sources, ids) if sources else None
             raw = raw_values(spec, items, compute, known=known)
