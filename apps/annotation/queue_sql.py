@@ -12,6 +12,9 @@ order (`comparison_queue`) so that the first open row ends the scan. Written as 
 EXISTS, Postgres turned "open to the person" into an anti-join over the person's whole
 history; and "< 1" rather than "= 0" because the planner guesses that an equality with
 a subquery almost never holds, and would then sort every comparison of the project.
+
+The same statements run on SQLite (the embedded setup), which has no row locks (one
+writer at a time) and no data-modifying CTE; the few differences are marked.
 """
 
 from __future__ import annotations
@@ -54,6 +57,20 @@ def _conditions(gold: bool) -> str:
     return _OPEN if gold else f"{_OPEN} AND {_ROOM}"
 
 
+def _postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _when(value: datetime) -> object:
+    """A timestamp as the backend stores it (SQLite compares them as text)."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _not_in(column: str, ids: Sequence[int]) -> str:
+    """`column NOT IN (…)` for a few ids (integers, written into the statement)."""
+    return f"{column} NOT IN ({', '.join(str(int(pk)) for pk in ids)})" if ids else "TRUE"
+
+
 def candidate_lock(
     *, project_id: int, user_id: int, gold: bool, now: datetime, tried: Sequence[int]
 ) -> Candidate | None:
@@ -62,13 +79,11 @@ def candidate_lock(
         SELECT c.id, c.kind, c.response_a_id, c.response_b_id, c.prompt_id, c.is_gold
           FROM {_C} c
          WHERE c.project_id = %(project)s AND c.is_gold = %(gold)s
-           AND c.id <> ALL(%(tried)s) AND {_conditions(gold)}
+           AND {_not_in("c.id", tried)} AND {_conditions(gold)}
          ORDER BY c.priority DESC, c.id
-         LIMIT 1
-           FOR UPDATE OF c SKIP LOCKED
+         LIMIT 1 {"FOR UPDATE OF c SKIP LOCKED" if _postgres() else ""}
     """  # noqa: S608 - our table names and fixed text
-    params = {"project": project_id, "user": user_id, "gold": gold, "now": now,
-              "tried": list(tried)}  # fmt: skip
+    params = {"project": project_id, "user": user_id, "gold": gold, "now": _when(now)}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -92,8 +107,8 @@ def lease_insert(
         INSERT INTO {_A} (created_at, updated_at, project_id, comparison_id, annotator_id,
                           status, display_order, leased_at, expires_at, finished_at,
                           skip_reason)
-        SELECT %(now)s, %(now)s, %(project)s, c.id, %(user)s, '{LEASED}', %(order)s::jsonb,
-               %(now)s, %(expires)s, NULL, ''
+        SELECT %(now)s, %(now)s, %(project)s, c.id, %(user)s, '{LEASED}',
+               %(order)s{"::jsonb" if _postgres() else ""}, %(now)s, %(expires)s, NULL, ''
           FROM {_C} c
          WHERE c.id = %(comparison)s AND {_conditions(gold)}
         ON CONFLICT (comparison_id, annotator_id) DO UPDATE
@@ -103,7 +118,8 @@ def lease_insert(
         RETURNING id
     """  # noqa: S608 - our table names and fixed text
     params = {"project": project_id, "user": user_id, "comparison": comparison_id,
-              "order": json.dumps(order), "now": now, "expires": expires_at}  # fmt: skip
+              "order": json.dumps(order), "now": _when(now),
+              "expires": _when(expires_at)}  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -129,16 +145,21 @@ def judgment_recorded(
     *, assignment_id: int, comparison_id: int, finished_at: datetime, counts: bool
 ) -> None:
     """Close the assignment and, for a first judgment (not one that supersedes), count
-    it on the comparison: one statement."""
-    sql = f"""
-        WITH done AS (
-            UPDATE {_A} SET status = '{DONE}', finished_at = %(now)s, updated_at = %(now)s
-             WHERE id = %(assignment)s
-        )
-        UPDATE {_C} SET labels_done = labels_done + 1
-         WHERE id = %(comparison)s AND %(counts)s
+    it on the comparison: one statement on Postgres."""
+    close = f"""
+        UPDATE {_A} SET status = '{DONE}', finished_at = %(now)s, updated_at = %(now)s
+         WHERE id = %(assignment)s
     """  # noqa: S608 - our table names and fixed text
-    params = {"now": finished_at, "assignment": assignment_id, "comparison": comparison_id,
-              "counts": counts}  # fmt: skip
+    count = f"UPDATE {_C} SET labels_done = labels_done + 1 WHERE id = %(comparison)s"  # noqa: S608
+    params: dict[str, object] = {
+        "now": _when(finished_at), "assignment": assignment_id, "comparison": comparison_id,
+    }  # fmt: skip
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        if not _postgres():  # no UPDATE inside WITH
+            cursor.execute(close, params)
+            if counts:
+                cursor.execute(count, params)
+            return
+        cursor.execute(
+            f"WITH done AS ({close}) {count} AND %(counts)s", {**params, "counts": counts}
+        )

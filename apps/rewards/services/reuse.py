@@ -123,6 +123,8 @@ def copied_raw_values(
     some source has not scored.
     """
     names = spec.names
+    if connection.vendor != "postgresql":  # jsonb operators; SQLite takes the batch path
+        return None
     if set(sources) != set(names) or needs_reference_scores(spec):
         return None
     aliases, joins, join_params = _joins(sources)
