@@ -23,7 +23,7 @@ from rest_framework.response import Response as ApiResponse
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import Capability, role_can
-from apps.accounts.selectors import project_for_user
+from apps.accounts.selectors import project_for_member, project_for_user
 from apps.annotation import queue_sql, selectors, services
 from apps.annotation.models import Assignment, Comparison
 from apps.annotation.schema import Judgment
@@ -225,7 +225,9 @@ class ComparisonNextApi(APIView):
         },
     )
     def post(self, request: Request, project_id: int) -> ApiResponse:
-        project = project_for_user(user=request.user, capability=Capability.ANNOTATE, pk=project_id)
+        project = project_for_member(
+            user=request.user, capability=Capability.ANNOTATE, pk=project_id
+        )
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         assignment = services.assignment_next(

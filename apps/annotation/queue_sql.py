@@ -26,12 +26,13 @@ from datetime import datetime
 from django.db import connection
 
 from apps.accounts.models import Membership, Project
-from apps.annotation.models import Assignment, Comparison
+from apps.annotation.models import Assignment, Comparison, Label
 
 _C = Comparison._meta.db_table
 _A = Assignment._meta.db_table
 _P = Project._meta.db_table
 _M = Membership._meta.db_table
+_L = Label._meta.db_table
 LEASED = Assignment.Status.LEASED.value
 DONE = Assignment.Status.DONE.value
 
@@ -163,3 +164,36 @@ def judgment_recorded(
         cursor.execute(
             f"WITH done AS ({close}) {count} AND %(counts)s", {**params, "counts": counts}
         )
+
+
+def lease_held_id(
+    *, project_id: int, user_id: int, now: datetime, exclude: Sequence[int]
+) -> int | None:
+    """The id of this person's oldest live lease in the project outside `exclude`."""
+    sql = f"""
+        SELECT a.id FROM {_A} a
+         WHERE a.project_id = %(project)s AND a.annotator_id = %(user)s
+           AND a.status = '{LEASED}' AND a.expires_at > %(now)s AND {_not_in("a.id", exclude)}
+         ORDER BY a.leased_at, a.id
+         LIMIT 1
+    """  # noqa: S608 - our table names and fixed text
+    params = {"project": project_id, "user": user_id, "now": _when(now)}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+def labels_standing(*, idempotency_key: str, assignment_id: int) -> list[int]:
+    """Ids of the label sent with this key and of the assignment's current label (the
+    judgment an undo reopened): usually none."""
+    sql = f"""
+        SELECT l.id FROM {_L} l WHERE l.idempotency_key = %(key)s
+        UNION
+        SELECT l.id FROM {_L} l
+         WHERE l.assignment_id = %(assignment)s
+           AND NOT EXISTS (SELECT 1 FROM {_L} later WHERE later.supersedes_id = l.id)
+    """  # noqa: S608 - our table names and fixed text
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"key": idempotency_key, "assignment": assignment_id})
+        return [int(row[0]) for row in cursor.fetchall()]

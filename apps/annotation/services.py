@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from apps.accounts.models import Project, User
@@ -291,16 +291,11 @@ def assignment_next(
     times than it has room for. Gold items are drawn at the project's gold rate.
     """
     now = now or timezone.now()
-    held = (
-        Assignment.objects.filter(
-            project=project, annotator=user, status=Assignment.Status.LEASED, expires_at__gt=now
-        )
-        .exclude(pk__in=list(exclude))
-        .select_related("comparison")
-        .order_by("leased_at", "pk")
-        .first()
+    held_id = queue_sql.lease_held_id(
+        project_id=project.pk, user_id=user.pk, now=now, exclude=list(exclude)
     )
-    if held is not None:
+    if held_id is not None:
+        held = Assignment.objects.select_related("comparison").get(pk=held_id)
         held.project = project
         return held
     if project.settings.gold_pause_below is not None and (
@@ -459,10 +454,10 @@ def _label_submit(assignment_id: int, user: User, judgment: Judgment) -> Submitt
     # After the lock, so that a concurrent double submit sees the first one's label. One
     # query finds both a label with this key and the judgment an undo reopened.
     previous = None
-    for label in Label.objects.filter(
-        Q(idempotency_key=judgment.idempotency_key)
-        | Q(assignment=assignment, superseded_by__isnull=True)
-    ):
+    standing = queue_sql.labels_standing(
+        idempotency_key=judgment.idempotency_key, assignment_id=assignment.pk
+    )
+    for label in Label.objects.filter(pk__in=standing) if standing else ():
         if label.idempotency_key == judgment.idempotency_key:
             if label.annotator_id != user.pk or label.assignment_id != assignment.pk:
                 raise ApplicationError("idempotency_key: already used for another judgment.")
