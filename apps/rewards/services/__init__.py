@@ -6,12 +6,18 @@ runs in the web process. Tasks build an engine there and pass its
 responses, transform statistics, totals, rows) is decided here, torch-free.
 
 Split by subdomain: `functions` (functions and versions), `resources` (what a worker
-needs), `sync` (synchronous scoring requests), `runs` (score runs), `reuse` (raw values
-copied from earlier versions).
+needs), `sync` (synchronous scoring requests), `drafts` (the composer's "try it" on an
+unsaved spec), `runs` (score runs), `reuse` (raw values copied from earlier versions).
 """
 
 from __future__ import annotations
 
+from apps.rewards.services.drafts import (
+    draft_version,
+    reward_spec_check,
+    score_draft_compute,
+    score_draft_remote,
+)
 from apps.rewards.services.functions import (
     JUDGE_KEY_PREFIX,
     reward_function_create,
@@ -33,6 +39,10 @@ from apps.rewards.services.sync import (
 )
 
 __all__ = [
+    "draft_version",
+    "reward_spec_check",
+    "score_draft_compute",
+    "score_draft_remote",
     "JOB_BATCH",
     "JUDGE_KEY_PREFIX",
     "WorkerTimeout",

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 JUDGE_KEY_PREFIX = "JUDGE_"
 
 
-def _valid_spec(*, project: Project, spec: Any) -> RewardSpec:
+def valid_spec(*, project: Project, spec: Any) -> RewardSpec:
     """The parsed spec, or an ApplicationError whose `spec` detail lists every problem."""
     errors = spec_errors(spec)
     if not errors:
@@ -98,7 +98,7 @@ def reward_function_create(
     Writes nothing for a bad spec or a name the project already uses. A version whose
     transforms need no statistics is fitted at once; otherwise the first score run fits it.
     """
-    _valid_spec(project=project, spec=spec)
+    valid_spec(project=project, spec=spec)
     if RewardFunction.objects.filter(project=project, name=name).exists():
         raise ApplicationError(
             f"This project already has a reward function named {name!r}.",
@@ -122,6 +122,6 @@ def reward_function_version_create(
     *, function: RewardFunction, spec: Any, created_by: User | None, message: str = ""
 ) -> RewardFunctionVersion:
     """Add the next version to a reward function; earlier versions stay as they are."""
-    _valid_spec(project=function.project, spec=spec)
+    valid_spec(project=function.project, spec=spec)
     RewardFunction.objects.select_for_update().filter(pk=function.pk).exists()  # numbering
     return _version_add(function=function, spec=spec, message=message, created_by=created_by)

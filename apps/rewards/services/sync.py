@@ -72,12 +72,16 @@ def score_items_remote(*, version: RewardFunctionVersion, items: list[dict[str, 
     Raises ApplicationError for a batch above SCORE_MAX_ITEMS or an unfitted version,
     and WorkerTimeout when no worker answers within SCORE_TIMEOUT_SECONDS.
     """
-    from celery.exceptions import TimeoutError as CeleryTimeout
-
     from workers.tasks.rewards import score_items
 
     score_request_check(version=version, count=len(items))
-    result = score_items.delay(version_id=version.pk, items=items)
+    return answer_of(score_items.delay(version_id=version.pk, items=items))
+
+
+def answer_of(result: Any) -> dict:
+    """Wait for a scoring task's answer; WorkerTimeout when none comes in time."""
+    from celery.exceptions import TimeoutError as CeleryTimeout
+
     try:
         answer = result.get(timeout=settings.SCORE_TIMEOUT_SECONDS, propagate=True)
     except CeleryTimeout:
