@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("apps.imports.urls")),
     path("", include("apps.exports.urls")),
     path("", include("apps.annotation.urls")),
+    path("", include("apps.reward_models.urls")),
 ]

@@ -14,11 +14,12 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from apps.accounts.models import Membership, Project, Role, User
-from apps.annotation.models import Assignment, Flag, Label
+from apps.annotation.models import Assignment, Comparison, Flag, Label
 from apps.annotation.schema import Judgment
 from apps.annotation.services import assignment_next, comparisons_generate, label_submit
 from apps.imports.models import ImportJob
 from apps.prompts.models import Prompt
+from apps.reward_models.models import RetrainRule, RewardModel, TrainingRun
 from tests.factories import (
     MembershipFactory,
     ProjectFactory,
@@ -46,6 +47,8 @@ class World:
     prompt: Prompt
     job: ImportJob
     assignments: dict[str, int]  # each annotating role's open item (see _annotation_world)
+    run: TrainingRun | None = None  # a queued training run
+    model: RewardModel | None = None  # a reward model that is not promoted
 
     def open_item(self, who: str) -> int:
         """The item `who` acts on; roles that cannot annotate try the annotator's."""
@@ -81,7 +84,18 @@ def _world() -> World:
         project=project, original_name="old.jsonl", file_format="jsonl", status="succeeded"
     )
     assignments = _annotation_world(project, prompt, users)
-    return World(project, users, target, prompt, job, assignments)
+    for number in range(4):  # imported judgments on more prompts: enough to train on
+        other = PromptFactory(project=project, input=f"Matrix question {number}?")
+        low, high = ResponseFactory(prompt=other), ResponseFactory(prompt=other)
+        comparison = Comparison.objects.create(
+            project=project, prompt=other, response_a=low, response_b=high
+        )
+        Label.objects.create(comparison=comparison, choice="a", source=Label.Source.IMPORT)
+    run = TrainingRun.objects.create(project=project, settings={})
+    model = RewardModel.objects.create(
+        project=project, name="m", head_kind="linear", artifact_path="reward_models/none"
+    )
+    return World(project, users, target, prompt, job, assignments, run, model)
 
 
 def _annotation_world(project: Project, prompt: Prompt, users: dict[str, User]) -> dict[str, int]:
@@ -116,6 +130,13 @@ def _state(world: World) -> tuple[Any, ...]:
         sorted(Label.objects.filter(comparison__project=project).values_list("pk", "choice")),
         sorted(Assignment.objects.filter(project=project).values_list("pk", "status")),
         Flag.objects.filter(comparison__project=project).count(),
+        sorted(
+            TrainingRun.objects.filter(project=project).values_list(
+                "pk", "status", "cancel_requested"
+            )
+        ),
+        sorted(RewardModel.objects.filter(project=project).values_list("pk", "is_promoted")),
+        RetrainRule.objects.filter(project=project).count(),
     )
 
 
@@ -160,6 +181,19 @@ CASES = [
          ANNOTATORS, {"reason": "Broken"}, htmx=True),
     Case("page workbench undo", "post", "/projects/matrix/annotate/undo/", ANNOTATORS, {},
          htmx=True),
+    Case("page reward models", "get", "/projects/matrix/reward-models/", DATA),
+    Case("page reward model promote", "post", "/projects/matrix/reward-models/{model}/promote/",
+         IMPORTERS, {}),
+    Case("page training runs", "get", "/projects/matrix/training-runs/", DATA),
+    Case("page training run create", "post", "/projects/matrix/training-runs/new/", IMPORTERS,
+         {"ties": "half", "validation_fraction": "0.5"}),
+    Case("page retrain rule", "post", "/projects/matrix/training-runs/rule/", IMPORTERS,
+         {"after_labels": "10"}),
+    Case("page training run", "get", "/projects/matrix/training-runs/{run}/", DATA),
+    Case("page training run progress", "get", "/projects/matrix/training-runs/{run}/progress/",
+         DATA, htmx=True),
+    Case("page training run cancel", "post", "/projects/matrix/training-runs/{run}/cancel/",
+         IMPORTERS, {}),
     # API
     Case("api project", "get", "/api/v1/projects/{project}/", ALL, api=True),
     Case("api project patch", "patch", "/api/v1/projects/{project}/", ADMINS,
@@ -185,6 +219,16 @@ CASES = [
     Case("api skip", "post", "/api/v1/comparisons/{comparison}/skip/", ANNOTATORS,
          {"reason": "Not my language"}, api=True),
     Case("api labels", "get", "/api/v1/projects/{project}/labels/", ALL, api=True),
+    Case("api training runs", "get", "/api/v1/projects/{project}/training-runs/", DATA, api=True),
+    Case("api training run create", "post", "/api/v1/projects/{project}/training-runs/",
+         IMPORTERS, {"settings": {"ties": "half", "validation_fraction": 0.5}}, api=True),
+    Case("api training run", "get", "/api/v1/training-runs/{run}/", DATA, api=True),
+    Case("api training run cancel", "post", "/api/v1/training-runs/{run}/cancel/", IMPORTERS,
+         {}, api=True),
+    Case("api reward models", "get", "/api/v1/projects/{project}/reward-models/", DATA,
+         api=True),
+    Case("api reward model promote", "post", "/api/v1/reward-models/{model}/promote/",
+         IMPORTERS, {}, api=True),
 ]  # fmt: skip
 
 
@@ -197,6 +241,8 @@ def _request(case: Case, world: World, who: str) -> Any:
         job=world.job.pk,
         assignment=world.open_item(who),
         comparison=Assignment.objects.get(pk=world.open_item(who)).comparison_id,
+        run=world.run.pk if world.run else None,
+        model=world.model.pk if world.model else None,
     )
     client = Client()
     if case.api:
@@ -244,6 +290,7 @@ def test_it_sends_anonymous_visitors_away_and_changes_nothing(case: Case) -> Non
         project=world.project.pk, target=world.target.pk, target_user=world.target.user_id,
         prompt=world.prompt.pk, job=world.job.pk, assignment=world.open_item("annotator"),
         comparison=Assignment.objects.get(pk=world.open_item("annotator")).comparison_id,
+        run=world.run.pk if world.run else None, model=world.model.pk if world.model else None,
     )  # fmt: skip
 
     response = getattr(Client(), case.method)(path)
