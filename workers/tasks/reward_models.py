@@ -1,4 +1,5 @@
-"""Training reward models: the run itself on the `gpu` queue, the retrain rule on `default`.
+"""Training reward models: the run itself on the `gpu` queue, the retrain rule on `default`
+(routed in config/celery.py).
 
 `train_reward_model` claims the run (compare-and-set from queued, so a redelivered
 message does not train twice), then hands the ML engine (`workers.ml.training`,
@@ -15,8 +16,6 @@ from typing import Any
 from celery import shared_task
 from celery.signals import worker_ready
 
-from workers.queues import Queue
-
 logger = logging.getLogger(__name__)
 
 
@@ -25,7 +24,7 @@ def _worker_name(task: Any) -> str:
     return str(hostname)
 
 
-@shared_task(bind=True, queue=Queue.GPU, acks_late=True, ignore_result=True)
+@shared_task(bind=True, acks_late=True, ignore_result=True)
 def train_reward_model(self: Any, *, run_id: int) -> None:
     """Train one run (see apps.reward_models.services.training_run_execute).
 
@@ -42,7 +41,7 @@ def train_reward_model(self: Any, *, run_id: int) -> None:
     training_run_execute(run=run, train=train)
 
 
-@shared_task(queue=Queue.DEFAULT, ignore_result=True)
+@shared_task(ignore_result=True)
 def retrain_if_due(*, project_id: int) -> None:
     """Apply the project's "retrain after N new labels" rule (enqueued after a label commits)."""
     from apps.reward_models.services import retrain_if_due as check
