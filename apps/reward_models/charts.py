@@ -127,8 +127,9 @@ def accuracy_with_intervals(rows: list[tuple[str, dict[str, Any]]]) -> dict[str,
         "data": {
             "labels": [name for name, _ in rows],
             "datasets": [
-                {"type": "scatter", "label": "Accuracy", "backgroundColor": VALIDATION_COLOUR,
-                 "pointRadius": 5, "data": [{"x": name, "y": m["accuracy"]} for name, m in rows]},
+                {"type": "line", "label": "Accuracy", "backgroundColor": VALIDATION_COLOUR,
+                 "borderColor": VALIDATION_COLOUR, "showLine": False, "pointRadius": 6,
+                 "data": [m["accuracy"] for _, m in rows]},
                 {"label": "95% interval", "backgroundColor": "rgba(37, 99, 235, 0.25)",
                  "data": [[low, high] for low, high in intervals]},
             ],
