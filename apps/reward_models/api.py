@@ -81,6 +81,9 @@ class SnapshotOutputSerializer(serializers.Serializer):
         child=serializers.IntegerField(), help_text="Split → prompts (no prompt is in both)."
     )
     pairs = serializers.DictField(child=serializers.IntegerField(), help_text="Split → pairs.")
+    rated_responses = serializers.IntegerField(
+        help_text="Responses with rubric ratings (per-criterion heads)."
+    )
     skipped = serializers.DictField(child=serializers.IntegerField(), help_text="Reason → items.")
 
 
@@ -96,6 +99,7 @@ def snapshot_summary(snapshot: dict[str, Any]) -> dict[str, Any]:
         "include_imported": snapshot.get("include_imported", True),
         "prompts": prompts,
         "pairs": snapshot.get("counts", {}),
+        "rated_responses": len(snapshot.get("rated", [])),
         "skipped": snapshot.get("skipped", {}),
     }
 

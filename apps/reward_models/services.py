@@ -37,7 +37,12 @@ from apps.reward_models.models import (
     TrainingRun,
 )
 from apps.reward_models.progress import RunReporter, progress_clear
-from apps.reward_models.snapshot import snapshot_check_trainable, snapshot_pairs, snapshot_take
+from apps.reward_models.snapshot import (
+    snapshot_check_trainable,
+    snapshot_pairs,
+    snapshot_rated,
+    snapshot_take,
+)
 from workers.contracts import HEAD_FILES, ScoringError, TrainingCancelled, TrainingOutcome
 from workers.training.settings import TrainingSettings
 
@@ -342,12 +347,14 @@ def training_run_execute(*, run: TrainingRun, train: Train) -> TrainingRun:
     try:
         settings = TrainingSettings.model_validate(run.settings)
         pairs = snapshot_pairs(run.snapshot)
+        rated = snapshot_rated(run.snapshot)
         baseline_dir = None
         if run.baseline_model is not None:
             baseline_dir = reward_model_local_directory(model=run.baseline_model)
         with tempfile.TemporaryDirectory(prefix="palate-training-") as scratch:
             outcome = train(
                 pairs=pairs,
+                rated=rated,
                 settings=settings,
                 embedding_store=DatabaseEmbeddingStore(),
                 out_directory=Path(scratch),

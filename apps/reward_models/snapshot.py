@@ -31,7 +31,8 @@ from apps.annotation import quality
 from apps.annotation.models import Comparison, Label, ReviewDecision
 from apps.core.errors import ApplicationError
 from apps.prompts.models import Prompt, Response
-from workers.contracts import TrainingPair
+from apps.rubrics.models import RubricVersion
+from workers.contracts import RatedResponse, TrainingPair
 from workers.training.settings import TrainingSettings
 
 SPLITS = ("train", "validation")
@@ -113,6 +114,32 @@ def _consensus(votes: dict[ItemKey, list[_Vote]], rule: ConsensusRule) -> dict[I
     }  # type: ignore[misc]
 
 
+def _ratings(labels: list[Label]) -> list[list[Any]]:
+    """Each rated response's mean rating per criterion, scaled to 0..1 by the criterion's
+    scale in the label's rubric version: `[response_id, prompt_id, {criterion: mean}]`."""
+    version_ids = {label.rubric_version_id for label in labels if label.ratings}
+    scales = {
+        version.pk: {c.name: (c.scale.min, c.scale.max) for c in version.spec.criteria}
+        for version in RubricVersion.objects.filter(pk__in=version_ids)
+    }
+    sums: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for label in labels:
+        bounds = scales.get(label.rubric_version_id or 0, {})
+        for response_id, values in (label.ratings or {}).items():
+            for name, value in values.items():
+                if name in bounds and isinstance(value, int | float):
+                    low, high = bounds[name]
+                    sums[int(response_id)][name].append((value - low) / (high - low))
+    if not sums:
+        return []
+    prompt_of = dict(Response.objects.filter(pk__in=sums).values_list("pk", "prompt_id"))
+    return [
+        [pk, prompt_of[pk], {name: round(sum(v) / len(v), 6) for name, v in sorted(by.items())}]
+        for pk, by in sorted(sums.items())
+        if pk in prompt_of
+    ]
+
+
 def split_prompts(prompt_ids: Iterable[int], *, fraction: float, seed: int) -> dict[int, str]:
     """Draw `fraction` of the prompts (at least one, when there are two or more) for
     validation, the rest for training; the same prompts and seed give the same split."""
@@ -179,8 +206,9 @@ def snapshot_take(*, project: Project, settings: TrainingSettings) -> dict[str, 
             "(ties and both-bad count only with ties: half; imported labels only with "
             "include_imported)."
         )
+    rated = _ratings(labels)
     splits = split_prompts(
-        (prompts[key] for key, *_ in kept),
+        [prompts[key] for key, *_ in kept] + [prompt_id for _, prompt_id, _ in rated],
         fraction=settings.validation_fraction,
         seed=settings.seed,
     )
@@ -208,6 +236,7 @@ def snapshot_take(*, project: Project, settings: TrainingSettings) -> dict[str, 
         "prompt_splits": {str(pk): split for pk, split in splits.items()},
         "item_fields": list(ITEM_FIELDS),
         "items": items,
+        "rated": rated,
         "counts": counts,
         "skipped": dict(skipped),
     }
@@ -238,6 +267,27 @@ def snapshot_check(snapshot: dict[str, Any]) -> None:
                 f"The snapshot puts prompt {item[1]} in no known split ({split!r}); "
                 "a prompt must be in exactly one of train and validation."
             )
+
+
+def snapshot_rated(snapshot: dict[str, Any]) -> list[RatedResponse]:
+    """The snapshot's rated responses (per-criterion means, 0..1) with their texts."""
+    rows = snapshot.get("rated", [])
+    splits = snapshot["prompt_splits"]
+    prompts = {
+        p.pk: p for p in Prompt.objects.filter(pk__in={row[1] for row in rows}).only("pk", "input")
+    }
+    texts = dict(Response.objects.filter(pk__in={row[0] for row in rows}).values_list("pk", "text"))
+    return [
+        RatedResponse(
+            prompt_id=prompt_id,
+            prompt=tuple((str(m["role"]), str(m["content"])) for m in prompts[prompt_id].messages),
+            response=texts[response_id],
+            split=splits[str(prompt_id)],
+            ratings=ratings,
+        )
+        for response_id, prompt_id, ratings in rows
+        if prompt_id in prompts and response_id in texts and str(prompt_id) in splits
+    ]
 
 
 def snapshot_pairs(snapshot: dict[str, Any]) -> list[TrainingPair]:

@@ -57,6 +57,7 @@ def test_a_designer_starts_a_run_with_defaults_and_follows_it(
         "include_imported": True,
         "prompts": {"train": 8, "validation": 2},
         "pairs": {"train": 8, "validation": 2},
+        "rated_responses": 0,
         "skipped": {},
     }
     assert client.get(f"/api/v1/training-runs/{body['id']}/").json() == body

@@ -27,7 +27,7 @@ from apps.reward_models.services import (
     training_settings_parse,
 )
 from tests.factories import UserFactory
-from tests.reward_models.factories import pair, preference_project, vote
+from tests.reward_models.factories import helpful_response_id, pair, preference_project, vote
 from workers.contracts import TrainingProgress
 from workers.ml.training import train_reward_model
 from workers.training.settings import TrainingSettings
@@ -346,3 +346,30 @@ def test_a_local_copy_of_a_model_has_every_file(project, designer):  # type: ign
     assert sorted(
         p.name for p in Path(directory).iterdir() if not p.name.endswith(".part")
     ) == sorted(model.files)
+
+
+def test_ratings_train_per_criterion_heads(project, designer):  # type: ignore[no-untyped-def]
+    from apps.rubrics.services import rubric_create
+
+    criteria = [{"name": "helpful", "scale": {"min": 1, "max": 5}}]
+    rubric = rubric_create(project=project, name="Quality", error_categories=[], criteria=criteria)
+    version = rubric.versions.get()
+    rater = UserFactory(username="rater")
+    for comparison in preference_project(project, prompts=20):
+        helpful = helpful_response_id(comparison)
+        other = (
+            comparison.response_b_id
+            if helpful == comparison.response_a_id
+            else comparison.response_a_id
+        )
+        ratings = {str(helpful): {"helpful": 5}, str(other): {"helpful": 1}}
+        choice = "a" if helpful == comparison.response_a_id else "b"
+        vote(comparison, rater, choice, rubric_version=version, ratings=ratings)
+
+    run = _trained(project, designer)
+
+    assert run.status == "succeeded", run.error
+    assert len(run.snapshot["rated"]) == 40
+    assert set(run.metrics["criteria"]) == {"helpful"}
+    assert set(run.metrics["criteria"]["helpful"]) >= {"mae", "pearson"}
+    assert run.metrics["criteria"]["helpful"]["pearson"] > 0.9

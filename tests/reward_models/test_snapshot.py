@@ -7,7 +7,13 @@ import pytest
 from apps.accounts.settings_schema import ConsensusRule
 from apps.annotation.models import Comparison, ReviewDecision
 from apps.core.errors import ApplicationError
-from apps.reward_models.snapshot import snapshot_check, snapshot_pairs, snapshot_take, split_prompts
+from apps.reward_models.snapshot import (
+    snapshot_check,
+    snapshot_pairs,
+    snapshot_rated,
+    snapshot_take,
+    split_prompts,
+)
 from tests.factories import PromptFactory, ResponseFactory, UserFactory
 from tests.reward_models.factories import pair, preference_project, vote
 from workers.training.settings import TrainingSettings
@@ -198,3 +204,38 @@ def test_nothing_to_train_on_is_a_clear_error(project):  # type: ignore[no-untyp
 
     with pytest.raises(ApplicationError, match="There are no usable labels to train on"):
         snapshot_take(project=project, settings=DEFAULTS)
+
+
+def test_ratings_are_frozen_as_scaled_means_per_response(project):  # type: ignore[no-untyped-def]
+    from apps.rubrics.services import rubric_create
+
+    rubric = rubric_create(
+        project=project, name="Quality", error_categories=[],
+        criteria=[{"name": "helpful", "scale": {"min": 1, "max": 5}},
+                  {"name": "safe", "scale": {"min": 0, "max": 2}}],
+    )  # fmt: skip
+    version = rubric.versions.get()
+    comparison = pair(project, "Q1", "good", "bad")
+    a, b = comparison.response_a_id, comparison.response_b_id
+    first, second = UserFactory(username="rater-1"), UserFactory(username="rater-2")
+    vote(comparison, first, "a", rubric_version=version,
+         ratings={str(a): {"helpful": 5, "safe": 2}, str(b): {"helpful": 1}})  # fmt: skip
+    vote(comparison, second, "a", rubric_version=version,
+         ratings={str(a): {"helpful": 4, "unknown": 3}})  # fmt: skip
+    rated_only = pair(project, "Q2", "x", "y")  # its prompt gets a split from the rating alone
+    vote(rated_only, first, "tie", rubric_version=version,
+         ratings={str(rated_only.response_b_id): {"safe": 1}})  # fmt: skip
+
+    snapshot = snapshot_take(project=project, settings=DEFAULTS)
+
+    assert snapshot["rated"] == [
+        [a, comparison.prompt_id, {"helpful": 0.875, "safe": 1.0}],
+        [b, comparison.prompt_id, {"helpful": 0.0}],
+        [rated_only.response_b_id, rated_only.prompt_id, {"safe": 0.5}],
+    ]
+    assert set(snapshot["prompt_splits"]) == {str(comparison.prompt_id), str(rated_only.prompt_id)}
+    assert snapshot["rubric_version_ids"] == [version.pk]
+    rated = snapshot_rated(snapshot)
+    assert [(r.response, dict(r.ratings)) for r in rated] == [
+        ("good", {"helpful": 0.875, "safe": 1.0}), ("bad", {"helpful": 0.0}), ("y", {"safe": 0.5}),
+    ]  # fmt: skip

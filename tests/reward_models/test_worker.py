@@ -101,3 +101,25 @@ def test_a_worker_cancels_a_running_run(celery_worker_process, project, designer
     assert cancelled.json()["cancel_requested"] is True
     assert (run.status, run.reward_model) == ("cancelled", None)
     assert RewardModel.objects.filter(project=project).count() == 0
+
+
+def test_new_labels_start_a_run_through_the_rule(celery_worker_process, project, annotator):  # type: ignore[no-untyped-def]
+    from apps.annotation.schema import Judgment
+    from apps.annotation.services import assignment_next, label_submit
+    from apps.reward_models.services import retrain_rule_set
+    from workers.training.settings import TrainingSettings
+
+    preference_project(project, prompts=20)
+    retrain_rule_set(project=project, after_labels=22, settings=TrainingSettings(**FAST))
+
+    for number in range(2):  # 20 labels from the factory, then these two through the service
+        assignment = assignment_next(project=project, user=annotator)
+        assert assignment is not None
+        judgment = Judgment(idempotency_key=f"rule-key-{number}", choice="a")
+        label_submit(assignment=assignment, user=annotator, judgment=judgment)
+
+    run = wait_for(lambda: TrainingRun.objects.filter(project=project).first(), timeout=60)
+    assert (run.trigger, run.created_by, run.settings["epochs"]) == ("new_labels", None, 30)
+    finished = wait_for(lambda: _finished(run.pk), timeout=180)
+    assert finished.status == "succeeded", finished.error
+    assert TrainingRun.objects.filter(project=project).count() == 1
