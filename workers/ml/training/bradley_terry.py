@@ -23,6 +23,9 @@ from workers.contracts import TrainingCancelled
 from workers.ml.heads import HeadConfig, RewardHead, build_head, build_member
 from workers.training.settings import TrainingSettings
 
+# A validation loss must fall by this much to reset the patience; the best epoch is kept
+# whatever the size of its improvement.
+MIN_IMPROVEMENT = 1e-4
 # (epoch, train loss, validation loss) after each epoch.
 EpochCallback = Callable[[int, float, float], None]
 
@@ -116,12 +119,11 @@ def train_pair_head(
             {"epoch": epoch, "train_loss": train_loss, "validation_loss": validation_loss}
         )
         on_epoch(epoch, train_loss, validation_loss)
-        if validation_loss < best_loss - 1e-5:
-            best_loss, best_state, stale = validation_loss, copy.deepcopy(head.state_dict()), 0
-        else:
-            stale += 1
-            if stale >= settings.patience:
-                break
+        stale = 0 if validation_loss < best_loss - MIN_IMPROVEMENT else stale + 1
+        if validation_loss < best_loss:
+            best_loss, best_state = validation_loss, copy.deepcopy(head.state_dict())
+        if stale >= settings.patience:
+            break
     head.load_state_dict(best_state)
     return head.eval(), history
 
@@ -169,11 +171,10 @@ def train_criterion_heads(
             validation_loss = float(
                 masked_mse(*validation) if len(validation[0]) else masked_mse(*train)
             )
-        if validation_loss < best_loss - 1e-6:
-            best_loss, best_state, stale = validation_loss, copy.deepcopy(head.state_dict()), 0
-        else:
-            stale += 1
-            if stale >= settings.patience:
-                break
+        stale = 0 if validation_loss < best_loss - MIN_IMPROVEMENT else stale + 1
+        if validation_loss < best_loss:
+            best_loss, best_state = validation_loss, copy.deepcopy(head.state_dict())
+        if stale >= settings.patience:
+            break
     head.load_state_dict(best_state)
     return head.eval()
