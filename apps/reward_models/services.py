@@ -417,7 +417,12 @@ def _register(run: TrainingRun, outcome: TrainingOutcome, reporter: RunReporter)
             locked.history = [dict(entry) for entry in outcome.history] or reporter.history
             locked.progress, locked.stage, locked.logs = 1.0, "done", reporter.logs
             locked.finished_at = locked.heartbeat_at = timezone.now()
-            locked.save()
+            locked.save(
+                update_fields=[
+                    "status", "reward_model", "metrics", "baseline_metrics", "history",
+                    "progress", "stage", "logs", "finished_at", "heartbeat_at", "updated_at",
+                ]
+            )  # fmt: skip
     except BaseException:
         _artifact_delete(prefix, names)
         raise

@@ -23,7 +23,7 @@ import random
 from collections import defaultdict
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from apps.accounts.models import Project
 from apps.accounts.settings_schema import ConsensusRule
@@ -46,6 +46,30 @@ MIN_VALIDATION_PAIRS = 2  # what the engine needs to measure accuracy
 ItemKey = tuple[int, int, int]  # (comparison id, lower response id, higher response id)
 
 
+class _LabelRow(NamedTuple):
+    """A current label as the snapshot reads it (plain tuples: no model instances)."""
+
+    pk: int
+    annotator_id: int | None
+    choice: str
+    strength: int | None
+    ratings: dict[str, dict[str, Any]]
+    ranking: list[int]
+    rubric_version_id: int | None
+    comparison_id: int
+    kind: str
+    prompt_id: int
+    response_a_id: int | None
+    response_b_id: int | None
+
+
+_LABEL_FIELDS = (
+    "pk", "annotator_id", "choice", "strength", "ratings", "ranking", "rubric_version_id",
+    "comparison_id", "comparison__kind", "comparison__prompt_id", "comparison__response_a_id",
+    "comparison__response_b_id",
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class _Vote:
     label_id: int
@@ -54,23 +78,22 @@ class _Vote:
     strength: int | None
 
 
-def _votes(labels: Iterable[Label]) -> tuple[dict[ItemKey, list[_Vote]], dict[ItemKey, int]]:
+def _votes(labels: Iterable[_LabelRow]) -> tuple[dict[ItemKey, list[_Vote]], dict[ItemKey, int]]:
     """Each item's votes (a voter's latest only) and each item's prompt."""
     votes: dict[ItemKey, dict[Hashable, _Vote]] = defaultdict(dict)
     prompts: dict[ItemKey, int] = {}
     for label in labels:
-        comparison = label.comparison
         voter = label.annotator_id if label.annotator_id is not None else ("import", label.pk)
-        if comparison.kind == Comparison.Kind.PAIR and label.choice:
-            key = (comparison.pk, comparison.response_a_id, comparison.response_b_id)
+        if label.kind == Comparison.Kind.PAIR and label.choice:
+            key = (label.comparison_id, label.response_a_id, label.response_b_id)  # type: ignore[assignment]
             votes[key][voter] = _Vote(label.pk, voter, label.choice, label.strength)
-            prompts[key] = comparison.prompt_id
-        elif comparison.kind == Comparison.Kind.RANKING and label.ranking:
+            prompts[key] = label.prompt_id
+        elif label.kind == Comparison.Kind.RANKING and label.ranking:
             for winner, loser in quality.ranking_to_pairs([int(pk) for pk in label.ranking]):
                 low, high = sorted((int(winner), int(loser)))  # type: ignore[call-overload]
-                key = (comparison.pk, low, high)
+                key = (label.comparison_id, low, high)
                 votes[key][voter] = _Vote(label.pk, voter, "a" if winner == low else "b", None)
-                prompts[key] = comparison.prompt_id
+                prompts[key] = label.prompt_id
     return {key: list(by_voter.values()) for key, by_voter in votes.items()}, prompts
 
 
@@ -114,7 +137,7 @@ def _consensus(votes: dict[ItemKey, list[_Vote]], rule: ConsensusRule) -> dict[I
     }  # type: ignore[misc]
 
 
-def _ratings(labels: list[Label]) -> list[list[Any]]:
+def _ratings(labels: list[_LabelRow]) -> list[list[Any]]:
     """Each rated response's mean rating per criterion, scaled to 0..1 by the criterion's
     scale in the label's rubric version: `[response_id, prompt_id, {criterion: mean}]`."""
     version_ids = {label.rubric_version_id for label in labels if label.ratings}
@@ -157,28 +180,10 @@ def snapshot_take(*, project: Project, settings: TrainingSettings) -> dict[str, 
 
     Raises ApplicationError when there is nothing to train on.
     """
-    labels = (
-        Label.objects.filter(comparison__project=project, superseded_by__isnull=True)
-        .select_related("comparison")
-        .only(
-            "pk",
-            "annotator_id",
-            "source",
-            "choice",
-            "strength",
-            "ranking",
-            "rubric_version_id",
-            "comparison__id",
-            "comparison__kind",
-            "comparison__prompt_id",
-            "comparison__response_a_id",
-            "comparison__response_b_id",
-        )  # fmt: skip
-        .order_by("pk")
-    )
+    rows = Label.objects.filter(comparison__project=project, superseded_by__isnull=True)
     if not settings.include_imported:
-        labels = labels.exclude(source=Label.Source.IMPORT)
-    labels = list(labels)
+        rows = rows.exclude(source=Label.Source.IMPORT)
+    labels = [_LabelRow(*row) for row in rows.order_by("pk").values_list(*_LABEL_FIELDS)]
     votes, prompts = _votes(labels)
     rule = project.settings.consensus
     answers: dict[ItemKey, str | None] = _consensus(votes, rule)

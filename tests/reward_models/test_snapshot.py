@@ -206,7 +206,7 @@ def test_nothing_to_train_on_is_a_clear_error(project):  # type: ignore[no-untyp
         snapshot_take(project=project, settings=DEFAULTS)
 
 
-def test_ratings_are_frozen_as_scaled_means_per_response(project):  # type: ignore[no-untyped-def]
+def test_ratings_are_frozen_as_scaled_means_per_response(project, django_assert_num_queries):  # type: ignore[no-untyped-def]
     from apps.rubrics.services import rubric_create
 
     rubric = rubric_create(
@@ -226,7 +226,9 @@ def test_ratings_are_frozen_as_scaled_means_per_response(project):  # type: igno
     vote(rated_only, first, "tie", rubric_version=version,
          ratings={str(rated_only.response_b_id): {"safe": 1}})  # fmt: skip
 
-    snapshot = snapshot_take(project=project, settings=DEFAULTS)
+    # Labels, review decisions, rubric versions, responses' prompts: as many for any size.
+    with django_assert_num_queries(4):
+        snapshot = snapshot_take(project=project, settings=DEFAULTS)
 
     assert snapshot["rated"] == [
         [a, comparison.prompt_id, {"helpful": 0.875, "safe": 1.0}],
