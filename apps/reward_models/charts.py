@@ -117,7 +117,7 @@ def accuracy_by_agreement(
 
 
 def accuracy_with_intervals(rows: list[tuple[str, dict[str, Any]]]) -> dict[str, Any] | None:
-    """Accuracy of each (name, metrics) with its 95% interval, as a floating bar behind a point."""
+    """Accuracy of each (name, metrics) as a bar, beside its 95% interval as a floating bar."""
     rows = [(name, m) for name, m in rows if isinstance(m.get("accuracy"), int | float)]
     if not rows:
         return None
@@ -127,10 +127,9 @@ def accuracy_with_intervals(rows: list[tuple[str, dict[str, Any]]]) -> dict[str,
         "data": {
             "labels": [name for name, _ in rows],
             "datasets": [
-                {"type": "line", "label": "Accuracy", "backgroundColor": VALIDATION_COLOUR,
-                 "borderColor": VALIDATION_COLOUR, "showLine": False, "pointRadius": 6,
+                {"label": "Accuracy", "backgroundColor": TRAIN_COLOUR,
                  "data": [m["accuracy"] for _, m in rows]},
-                {"label": "95% interval", "backgroundColor": "rgba(37, 99, 235, 0.25)",
+                {"label": "95% interval", "backgroundColor": BASELINE_COLOUR,
                  "data": [[low, high] for low, high in intervals]},
             ],
         },

@@ -74,6 +74,7 @@ def test_a_designer_retrains_follows_the_run_and_promotes(page, celery_worker_pr
     page.get_by_role("link", name="Compare and promote →").click()
     page.locator(f"#model-{second.reward_model_id}").get_by_role("button", name="Promote").click()
     page.locator(f"#model-{second.reward_model_id}").get_by_text("Active").wait_for()
+    page.wait_for_timeout(1200)  # let the chart's entry animation finish for the picture
     page.screenshot(path=str(out / "models-promoted.png"), full_page=True)
 
     promoted = RewardModel.objects.get(is_promoted=True)
