@@ -158,7 +158,8 @@ def speed(pairs_count: int, finetune_pairs: int) -> None:
             f"validation accuracy {outcome.metrics['accuracy']:.3f} "
             f"({'meets' if total < 10 else 'misses'} the 10 s goal for a head)"
         )
-    finetune_speed(finetune_pairs)
+    if finetune_pairs:
+        finetune_speed(finetune_pairs)
 
 
 def finetune_speed(count: int) -> None:
@@ -300,7 +301,7 @@ def main() -> None:
     parser.add_argument("parts", nargs="*", default=["speed", "compare"])
     parser.add_argument("--pairs", type=int, default=3000, help="pairs in compare")
     parser.add_argument("--speed-pairs", type=int, default=20_000)
-    parser.add_argument("--finetune-pairs", type=int, default=2000)
+    parser.add_argument("--finetune-pairs", type=int, default=2000, help="0 skips fine-tuning")
     parser.add_argument("--trl-seconds", type=int, default=0)
     args = parser.parse_args()
     print(f"[env] load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")

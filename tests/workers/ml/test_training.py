@@ -59,7 +59,7 @@ TOPICS = [
     "build a shelf",
 ]
 POLITE = "Happy to help you {topic}: start small, follow the steps, and ask me anything."
-FAST = {"epochs": 30, "learning_rate": 5e-3, "hidden_dim": 32, "patience": 5}
+FAST = {"epochs": 30, "learning_rate": 5e-3, "hidden_dim": 16, "patience": 5}
 
 
 def _pairs(topics: list[str] = TOPICS, *, every: int = 4) -> list[TrainingPair]:
@@ -132,11 +132,12 @@ def test_a_head_learns_a_known_preference_and_scores_through_the_component(
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(HEAD_FILES)
     config = json.loads((tmp_path / HEAD_CONFIG_FILE).read_text())
-    assert (config["features"], config["kind"], config["context_tokens"]) == (
-        "context_response",
-        "mlp",
+    assert (config["features"], config["interactions"], config["prompt_tokens"]) == (
+        "prompt_response",
+        True,
         254,
     )
+    assert (config["kind"], config["hidden_dim"], config["context_tokens"]) == ("mlp", 16, None)
     # Progress: embedding first, then one report per epoch, ending at 1.0.
     stages = [p.stage for p in progress]
     assert stages[0] == "embedding"
@@ -425,7 +426,7 @@ def test_the_model_in_use_is_measured_on_the_same_validation_split(
 ) -> None:
     first = train_reward_model(
         pairs=_pairs(),
-        settings=TrainingSettings(**FAST),
+        settings=TrainingSettings(**FAST, features="context_response"),
         embedding_store=store,
         out_directory=tmp_path / "old",
     )
@@ -497,9 +498,10 @@ def test_settings_reject_unknown_or_out_of_range_fields() -> None:
     assert (defaults.trainer, defaults.head_kind, defaults.features) == (
         "head",
         "mlp",
-        "context_response",
+        "prompt_response",
     )
     assert TrainingSettings.model_validate(defaults.model_dump()) == defaults
+    assert (defaults.hidden_dim, defaults.ensemble_size, defaults.epochs) == (64, 1, 40)
 
 
 def test_finetune_runs_a_few_steps_on_cpu_and_its_model_scores_via_the_component(

@@ -12,9 +12,8 @@ it (and the model in use, `baseline_head`) on the same validation split.
 
 from __future__ import annotations
 
-import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -38,10 +37,12 @@ from workers.ml.embeddings import DEFAULT_BACKBONE, Embedder, device, load_encod
 from workers.ml.heads import HeadConfig, RewardHead, save_head
 from workers.ml.training.bradley_terry import (
     PairTensors,
+    one_cpu_thread,
     train_criterion_heads,
     train_pair_head,
 )
 from workers.ml.training.data import (
+    FeatureTexts,
     checked_pairs,
     checked_rated,
     embed_all,
@@ -239,6 +240,10 @@ def _train_head(
         context_tokens=(
             embedder.encoder.context_tokens if settings.features == "context_response" else None
         ),
+        prompt_tokens=(
+            embedder.encoder.context_tokens if settings.features == "prompt_response" else None
+        ),
+        interactions=settings.features == "prompt_response",
     )
 
     # Embed every text once (the cache answers what it has), then build feature rows.
@@ -264,9 +269,12 @@ def _train_head(
         texts, embedder, on_progress=on_progress, should_stop=should_stop, span=EMBEDDING_SPAN
     )
 
+    def stack(texts: FeatureTexts) -> np.ndarray:
+        return stack_features(texts, embedder, interactions=config.interactions)
+
     def rows(name: str) -> tuple[np.ndarray, np.ndarray]:
         chosen_texts, rejected_texts = groups[name]  # type: ignore[misc]
-        return stack_features(chosen_texts, embedder), stack_features(rejected_texts, embedder)
+        return stack(chosen_texts), stack(rejected_texts)
 
     train_tensors = _pair_tensors(train, *rows("train"), settings, on)
     validation_tensors = _pair_tensors(validation, *rows("validation"), settings, on)
@@ -284,31 +292,30 @@ def _train_head(
             )
         )
 
-    head, history = train_pair_head(
-        config, train_tensors, validation_tensors, settings,
-        on_epoch=on_epoch, should_stop=should_stop,
-    )  # fmt: skip
+    with one_cpu_thread():
+        head, history = train_pair_head(
+            config, train_tensors, validation_tensors, settings,
+            on_epoch=on_epoch, should_stop=should_stop,
+        )  # fmt: skip
 
     criterion_metrics: dict[str, dict[str, float | None]] = {}
     if criteria and rated_train:
-        criterion_head = train_criterion_heads(
-            config,
-            _rated_tensors(
-                rated_train, stack_features(groups["rated_train"], embedder), criteria, on
-            ),  # type: ignore[arg-type]
-            _rated_tensors(
-                rated_validation,
-                stack_features(groups["rated_validation"], embedder),
-                criteria,
-                on,  # type: ignore[arg-type]
-            ),
-            settings,
-            should_stop=should_stop,
+        rated_validation_tensors = _rated_tensors(
+            rated_validation,
+            stack(groups["rated_validation"]),
+            criteria,
+            on,  # type: ignore[arg-type]
         )
+        with one_cpu_thread():
+            criterion_head = train_criterion_heads(
+                config,
+                _rated_tensors(rated_train, stack(groups["rated_train"]), criteria, on),  # type: ignore[arg-type]
+                rated_validation_tensors,
+                settings,
+                should_stop=should_stop,
+            )
         head = RewardHead(list(head.members), list(criterion_head.criteria)).eval()
-        criterion_metrics = _criterion_metrics(
-            head, rated_validation, groups, embedder, criteria, on
-        )
+        criterion_metrics = _criterion_metrics(head, rated_validation_tensors, criteria)
     elif criteria:
         config = config.model_copy(update={"criteria": ()})
 
@@ -344,20 +351,10 @@ def _rated_tensors(
 
 def _criterion_metrics(
     head: RewardHead,
-    rated: Sequence[RatedResponse],
-    groups: Mapping[str, object],
-    embedder: Embedder,
+    validation: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     criteria: tuple[str, ...],
-    on: str,
 ) -> dict[str, dict[str, float | None]]:
-    if not rated:
-        return {}
-    features, ratings, mask = _rated_tensors(
-        rated,
-        stack_features(groups["rated_validation"], embedder),
-        criteria,
-        on,  # type: ignore[arg-type]
-    )
+    features, ratings, mask = validation
     with torch.inference_mode():
         predicted = head.criterion_scores(features).cpu().numpy()
     ratings_np, mask_np = ratings.cpu().numpy(), mask.cpu().numpy().astype(bool)
@@ -366,8 +363,3 @@ def _criterion_metrics(
         for j, name in enumerate(criteria)
         if mask_np[:, j].any()
     }
-
-
-def default_out_directory() -> Path:
-    """A fresh temporary folder for a head, for scripts."""
-    return Path(tempfile.mkdtemp(prefix="palate-head-"))

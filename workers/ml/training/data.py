@@ -15,7 +15,7 @@ from workers.contracts import (
     prompt_as_text,
 )
 from workers.ml.embeddings import Embedder
-from workers.ml.heads import context_texts
+from workers.ml.heads import context_texts, prompt_tails
 from workers.training.settings import Features, TrainingSettings
 
 EMBED_CHUNK = 2048  # texts per encoder call: progress and cancellation between chunks
@@ -83,7 +83,9 @@ def feature_texts(
         texts = context_texts(prompts, responses, encoder.model.tokenizer, encoder.context_tokens)
         return FeatureTexts(texts, None)
     if features == "prompt_response":
-        return FeatureTexts(list(responses), list(prompts))
+        encoder = embedder.encoder
+        tails = prompt_tails(prompts, encoder.model.tokenizer, encoder.context_tokens)
+        return FeatureTexts(list(responses), tails)
     return FeatureTexts(list(responses), None)
 
 
@@ -112,12 +114,17 @@ def embed_all(
         )
 
 
-def stack_features(texts: FeatureTexts, embedder: Embedder) -> np.ndarray:
+def stack_features(
+    texts: FeatureTexts, embedder: Embedder, *, interactions: bool = False
+) -> np.ndarray:
     """The head's input rows (float32) for texts already prefetched."""
     responses = embedder.embed(texts.responses)
     if texts.prompts is None:
         return responses
-    return np.concatenate([embedder.embed(texts.prompts), responses], axis=1)
+    prompts = embedder.embed(texts.prompts)
+    if not interactions:
+        return np.concatenate([prompts, responses], axis=1)
+    return np.concatenate([prompts, responses, prompts * responses], axis=1)
 
 
 def pair_texts(pairs: Sequence[TrainingPair]) -> tuple[list[str], list[str], list[str]]:
