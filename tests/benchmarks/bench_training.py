@@ -50,7 +50,7 @@ from workers.contracts import (  # noqa: E402
     text_hash,
 )
 from workers.ml.embeddings import DEFAULT_BACKBONE, load_encoder  # noqa: E402
-from workers.ml.heads import context_texts  # noqa: E402
+from workers.ml.heads import context_texts, prompt_tails  # noqa: E402
 from workers.ml.training import train_reward_model  # noqa: E402
 from workers.training.settings import TrainingSettings  # noqa: E402
 
@@ -114,7 +114,8 @@ def _texts_for(pairs: Sequence[TrainingPair], features: str) -> list[str]:
             prompts * 2, responses, encoder.model.tokenizer, encoder.context_tokens
         )
     if features == "prompt_response":
-        return prompts + responses
+        encoder = load_encoder(DEFAULT_BACKBONE)
+        return prompt_tails(prompts, encoder.model.tokenizer, encoder.context_tokens) + responses
     return responses
 
 
@@ -122,7 +123,7 @@ def speed(pairs_count: int, finetune_pairs: int) -> None:
     pairs = training_pairs(pairs_count)
     store = MemoryEmbeddingStore()
     started = time.perf_counter()
-    texts = _texts_for(pairs, "context_response")
+    texts = _texts_for(pairs, TrainingSettings().features)
     store.put_many(
         DEFAULT_BACKBONE, {text_hash(t): surrogate_vector(t, 384).tobytes() for t in texts}
     )

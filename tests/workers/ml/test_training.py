@@ -542,3 +542,23 @@ def test_finetune_runs_a_few_steps_on_cpu_and_its_model_scores_via_the_component
     )
     assert values == pytest.approx(expected, abs=1e-5)
     assert len(set(values)) == 2
+
+
+def test_a_baseline_that_cannot_be_loaded_is_reported_not_fatal(
+    store: MemoryEmbeddingStore, tmp_path: Path
+) -> None:
+    (tmp_path / "old").mkdir()
+
+    outcome = train_reward_model(
+        pairs=_pairs(),
+        settings=TrainingSettings(**{**FAST, "features": "response", "epochs": 2}),
+        embedding_store=store,
+        out_directory=tmp_path / "new",
+        baseline_head=tmp_path / "old",
+    )
+
+    assert outcome.baseline_metrics is None
+    assert str(outcome.metrics["baseline_error"]).startswith(
+        f"cannot load the reward head in {tmp_path / 'old'}"
+    )
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == sorted(HEAD_FILES)

@@ -25,6 +25,7 @@ from workers.contracts import (
     HeadArtifact,
     RatedResponse,
     ScoreItem,
+    ScoringError,
     ScoringResources,
     TrainingCancelled,
     TrainingOutcome,
@@ -128,9 +129,12 @@ def train_reward_model(
     if baseline_head is not None:
         if should_stop():
             raise TrainingCancelled("cancelled while evaluating")
-        baseline_metrics = evaluate_head(
-            baseline_head, validation, settings=settings, embedding_store=embedding_store
-        )
+        try:
+            baseline_metrics = evaluate_head(
+                baseline_head, validation, settings=settings, embedding_store=embedding_store
+            )
+        except ScoringError as exc:  # the new model is still good; say why there is no baseline
+            metrics["baseline_error"] = str(exc)
     metrics["seconds"] = time.perf_counter() - started
     on_progress(TrainingProgress(stage="evaluating", fraction=1.0, message="done"))
     return TrainingOutcome(
