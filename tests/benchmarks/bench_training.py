@@ -271,6 +271,7 @@ def trl_reference(pairs: Sequence[TrainingPair], seconds: int) -> None:
         output_dir=output, per_device_train_batch_size=8, num_train_epochs=1,
         max_length=512, bf16=False, gradient_checkpointing=False, report_to=[],
         logging_steps=50, save_strategy="no", use_cpu=not torch.cuda.is_available(),
+        eos_token=tokenizer.sep_token,  # BERT has no EOS; TRL appends one to each text
     )  # fmt: skip
     trainer = RewardTrainer(
         model=model, args=config, train_dataset=rows("train"), processing_class=tokenizer,

@@ -389,7 +389,10 @@ def test_per_criterion_heads_learn_ratings_and_are_saved(
 
 
 def test_cancelling_raises_and_leaves_no_head(store: MemoryEmbeddingStore, tmp_path: Path) -> None:
-    calls = iter(range(10_000))
+    progress: list[TrainingProgress] = []
+
+    def should_stop() -> bool:
+        return any(p.stage == "training" for p in progress)
 
     with pytest.raises(TrainingCancelled):
         train_reward_model(
@@ -397,9 +400,11 @@ def test_cancelling_raises_and_leaves_no_head(store: MemoryEmbeddingStore, tmp_p
             settings=TrainingSettings(**FAST),
             embedding_store=store,
             out_directory=tmp_path,
-            should_stop=lambda: next(calls) >= 5,
+            on_progress=progress.append,
+            should_stop=should_stop,
         )
     assert list(tmp_path.iterdir()) == []
+    assert progress[-1].stage == "training"
 
 
 def test_an_embedding_cache_hit_does_not_call_the_encoder(encoder: Encoder, tmp_path: Path) -> None:

@@ -44,12 +44,14 @@ from workers.ml.training.bradley_terry import (
 )
 from workers.ml.training.data import (
     FeatureTexts,
+    StopPoll,
     checked_pairs,
     checked_rated,
     embed_all,
     feature_texts,
     pair_texts,
     stack_features,
+    stop_now,
 )
 from workers.ml.training.metrics import pair_metrics, regression_metrics
 from workers.rewards import spec
@@ -90,6 +92,7 @@ def train_reward_model(
     """
     started = time.perf_counter()
     train, validation = checked_pairs(pairs, settings)
+    should_stop = StopPoll(should_stop)
     if settings.trainer == "finetune":
         from workers.ml.training.finetune import finetune_reward_model
 
@@ -331,7 +334,7 @@ def _train_head(
     uncertainty = None
     if config.ensemble_size > 1:
         uncertainty = float((members[:n] - members[n:]).std(axis=1).mean())
-    if should_stop():
+    if stop_now(should_stop):
         raise TrainingCancelled("cancelled before saving")
     save_head(head, config, out_directory)
     return config, history, rewards[:n], rewards[n:], criterion_metrics, uncertainty

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -19,6 +21,33 @@ from workers.ml.heads import context_texts, prompt_tails
 from workers.training.settings import Features, TrainingSettings
 
 EMBED_CHUNK = 2048  # texts per encoder call: progress and cancellation between chunks
+POLL_SECONDS = 0.25  # how often training asks `should_stop` (it may read the database)
+
+
+class StopPoll:
+    """`should_stop`, asked at most every POLL_SECONDS (training polls it every batch);
+    once it said stop, it stays stopped. `now()` asks it straight away."""
+
+    def __init__(self, should_stop: Callable[[], bool], seconds: float = POLL_SECONDS) -> None:
+        self.should_stop = should_stop
+        self.seconds = seconds
+        self.asked = -math.inf
+        self.stopped = False
+
+    def __call__(self) -> bool:
+        if not self.stopped and time.monotonic() - self.asked >= self.seconds:
+            self.asked = time.monotonic()
+            self.stopped = bool(self.should_stop())
+        return self.stopped
+
+    def now(self) -> bool:
+        self.asked = -math.inf
+        return self()
+
+
+def stop_now(should_stop: Callable[[], bool]) -> bool:
+    """Ask `should_stop` without waiting for the poll interval (before saving a head)."""
+    return should_stop.now() if isinstance(should_stop, StopPoll) else should_stop()
 
 
 def checked_pairs(
