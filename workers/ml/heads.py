@@ -172,15 +172,19 @@ def context_texts(
 
 def prompt_tails(prompts: Sequence[str], tokenizer: Any, budget: int) -> list[str]:
     """Each prompt cut from the left at a token boundary to at most `budget` tokens."""
-    if not prompts:
+    unique = list(dict.fromkeys(prompts))  # a prompt's pairs share it: tokenise it once
+    if not unique:
         return []
     encoded = tokenizer(
-        list(prompts), add_special_tokens=False, return_offsets_mapping=True, verbose=False
+        unique, add_special_tokens=False, return_offsets_mapping=True, verbose=False
     )
-    return [
-        "…" + prompt[offsets[len(offsets) - budget][0] :] if len(offsets) > budget else prompt
-        for prompt, offsets in zip(prompts, encoded["offset_mapping"], strict=True)
-    ]
+    tails = {
+        prompt: (
+            "…" + prompt[offsets[len(offsets) - budget][0] :] if len(offsets) > budget else prompt
+        )
+        for prompt, offsets in zip(unique, encoded["offset_mapping"], strict=True)
+    }
+    return [tails[prompt] for prompt in prompts]
 
 
 def save_head(module: nn.Module, config: HeadConfig, directory: Path) -> Path:

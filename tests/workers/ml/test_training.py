@@ -29,7 +29,7 @@ from workers.contracts import (
 )
 from workers.ml.components import ScoringContext, build_component
 from workers.ml.embeddings import DEFAULT_BACKBONE, Encoder, load_encoder
-from workers.ml.heads import RewardHead, context_texts, head_features, load_head
+from workers.ml.heads import RewardHead, context_texts, head_features, load_head, prompt_tails
 from workers.ml.training import train_reward_model
 from workers.ml.training.bradley_terry import MIN_IMPROVEMENT, pair_loss, smoothed
 from workers.ml.training.metrics import pair_metrics
@@ -488,6 +488,12 @@ def test_context_texts_keep_the_latest_turns_and_the_response(encoder: Encoder) 
     assert text.startswith("…")
     assert text.endswith("user: LATEST ASK\n\nassistant: the response")
     assert len(tokenizer(text, add_special_tokens=False)["input_ids"]) <= 64 + 1
+    tails = prompt_tails([prompt, "Hi?", prompt], tokenizer, 16)
+    assert tails[0] == tails[2]
+    assert tails[0].startswith("…")
+    assert tails[0].endswith("an answer\n\nuser: LATEST ASK")
+    assert len(tokenizer(tails[0][1:], add_special_tokens=False)["input_ids"]) == 16
+    assert tails[1] == "Hi?"
     (short,) = context_texts(["Hi?"], ["Hello."], tokenizer, 64)
     assert short == "Hi?\n\nassistant: Hello."
     assert prompt_as_text((("user", "plain"),)) == "plain"
