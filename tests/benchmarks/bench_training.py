@@ -50,7 +50,7 @@ from workers.contracts import (  # noqa: E402
     text_hash,
 )
 from workers.ml.embeddings import DEFAULT_BACKBONE, load_encoder  # noqa: E402
-from workers.ml.heads import context_texts  # noqa: E402
+from workers.ml.heads import context_texts, prompt_tails  # noqa: E402
 from workers.ml.training import train_reward_model  # noqa: E402
 from workers.training.settings import TrainingSettings  # noqa: E402
 
@@ -114,7 +114,8 @@ def _texts_for(pairs: Sequence[TrainingPair], features: str) -> list[str]:
             prompts * 2, responses, encoder.model.tokenizer, encoder.context_tokens
         )
     if features == "prompt_response":
-        return prompts + responses
+        encoder = load_encoder(DEFAULT_BACKBONE)
+        return prompt_tails(prompts, encoder.model.tokenizer, encoder.context_tokens) + responses
     return responses
 
 
@@ -122,7 +123,7 @@ def speed(pairs_count: int, finetune_pairs: int) -> None:
     pairs = training_pairs(pairs_count)
     store = MemoryEmbeddingStore()
     started = time.perf_counter()
-    texts = _texts_for(pairs, "context_response")
+    texts = _texts_for(pairs, TrainingSettings().features)
     store.put_many(
         DEFAULT_BACKBONE, {text_hash(t): surrogate_vector(t, 384).tobytes() for t in texts}
     )
@@ -158,7 +159,8 @@ def speed(pairs_count: int, finetune_pairs: int) -> None:
             f"validation accuracy {outcome.metrics['accuracy']:.3f} "
             f"({'meets' if total < 10 else 'misses'} the 10 s goal for a head)"
         )
-    finetune_speed(finetune_pairs)
+    if finetune_pairs:
+        finetune_speed(finetune_pairs)
 
 
 def finetune_speed(count: int) -> None:
@@ -269,6 +271,7 @@ def trl_reference(pairs: Sequence[TrainingPair], seconds: int) -> None:
         output_dir=output, per_device_train_batch_size=8, num_train_epochs=1,
         max_length=512, bf16=False, gradient_checkpointing=False, report_to=[],
         logging_steps=50, save_strategy="no", use_cpu=not torch.cuda.is_available(),
+        eos_token=tokenizer.sep_token,  # BERT has no EOS; TRL appends one to each text
     )  # fmt: skip
     trainer = RewardTrainer(
         model=model, args=config, train_dataset=rows("train"), processing_class=tokenizer,
@@ -300,7 +303,7 @@ def main() -> None:
     parser.add_argument("parts", nargs="*", default=["speed", "compare"])
     parser.add_argument("--pairs", type=int, default=3000, help="pairs in compare")
     parser.add_argument("--speed-pairs", type=int, default=20_000)
-    parser.add_argument("--finetune-pairs", type=int, default=2000)
+    parser.add_argument("--finetune-pairs", type=int, default=2000, help="0 skips fine-tuning")
     parser.add_argument("--trl-seconds", type=int, default=0)
     args = parser.parse_args()
     print(f"[env] load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")

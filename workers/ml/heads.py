@@ -12,9 +12,12 @@ disagreement), optionally with per-criterion regression heads beside them; and
 and whose tokenizer is the backbone's.
 
 Features (what is embedded): `response` feeds the response's embedding;
-`prompt_response` the prompt's and the response's side by side (2 × dimensions);
-`context_response` one embedding of the end of the prompt followed by the response,
-the prompt cut from the left so the latest turns survive the encoder's token limit.
+`prompt_response` the prompt's and the response's, embedded separately, side by side
+(2 × dimensions), with their elementwise product after them when `interactions` is
+set (3 ×), the prompt cut from the left to `prompt_tokens` so a long transcript keeps
+its latest turns; `context_response` one embedding of the end of the prompt followed
+by the response, the prompt cut from the left so the latest turns survive the
+encoder's token limit.
 
 Heads saved in format 1 (a bare `nn.Sequential`) still load and score the same.
 """
@@ -58,12 +61,20 @@ class HeadConfig(BaseModel):
     # Tokens of prompt + response in a context text (the encoder's limit less its
     # special tokens); for `finetune`, the classifier's max_length.
     context_tokens: int | None = Field(default=None, gt=0)
+    # prompt_response: the prompt is cut from the left to this many tokens before it is
+    # embedded, so a long transcript keeps its latest turns (None: embedded as it is).
+    prompt_tokens: int | None = Field(default=None, gt=0)
+    # prompt_response: also feed prompt ⊙ response (3 × dimensions), so even a linear head
+    # sees how well the response matches the prompt (the prompt alone cancels in r_c − r_r).
+    interactions: bool = False
     # `finetune`: the transformers config of the sequence classifier.
     transformer_config: dict[str, Any] | None = None
 
     @property
     def input_dim(self) -> int:
-        return self.embedding_dim * (2 if self.features == "prompt_response" else 1)
+        if self.features != "prompt_response":
+            return self.embedding_dim
+        return self.embedding_dim * (3 if self.interactions else 2)
 
 
 class RewardHead(nn.Module):
@@ -127,7 +138,8 @@ def head_features(
         return torch.from_numpy(np.ascontiguousarray(responses))
     if prompts is None:
         raise ScoringError("a prompt_response head needs the prompts' embeddings")
-    return torch.from_numpy(np.concatenate([prompts, responses], axis=1))
+    parts = [prompts, responses] + ([prompts * responses] if config.interactions else [])
+    return torch.from_numpy(np.concatenate(parts, axis=1))
 
 
 def context_texts(
@@ -156,6 +168,23 @@ def context_texts(
             prompt = "…" + prompt[offsets[len(offsets) - keep][0] :]
         texts.append(f"{prompt}{CONTEXT_SEPARATOR}{response}")
     return texts
+
+
+def prompt_tails(prompts: Sequence[str], tokenizer: Any, budget: int) -> list[str]:
+    """Each prompt cut from the left at a token boundary to at most `budget` tokens."""
+    unique = list(dict.fromkeys(prompts))  # a prompt's pairs share it: tokenise it once
+    if not unique:
+        return []
+    encoded = tokenizer(
+        unique, add_special_tokens=False, return_offsets_mapping=True, verbose=False
+    )
+    tails = {
+        prompt: (
+            "…" + prompt[offsets[len(offsets) - budget][0] :] if len(offsets) > budget else prompt
+        )
+        for prompt, offsets in zip(unique, encoded["offset_mapping"], strict=True)
+    }
+    return [tails[prompt] for prompt in prompts]
 
 
 def save_head(module: nn.Module, config: HeadConfig, directory: Path) -> Path:

@@ -12,9 +12,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 # What is embedded for a response (see workers/ml/heads.py):
-#   context_response: the response with the end of its prompt, the prompt cut from the
-#     left so the latest turns survive, as one text;
-#   prompt_response: the prompt and the response embedded separately, side by side;
+#   prompt_response (default): the end of the prompt (cut from the left so the latest
+#     turns survive) and the response embedded separately, joined with their product;
+#     measured better than context_response on multi-turn chats (0.725 vs 0.681 held-out
+#     accuracy, MLP, 1,500 pairs) and cheaper to encode (one prompt per pair, not two);
+#   context_response: the response with the end of its prompt, as one text;
 #   response: the response alone.
 Features = Literal["context_response", "prompt_response", "response"]
 
@@ -31,8 +33,8 @@ class TrainingSettings(BaseModel):
         "(TRL RewardTrainer's loss; meant for GPU workers).",
     )
     head_kind: Literal["linear", "mlp"] = "mlp"
-    features: Features = "context_response"
-    hidden_dim: int = Field(default=256, ge=4, le=4096)
+    features: Features = "prompt_response"
+    hidden_dim: int = Field(default=64, ge=4, le=4096)
     ensemble_size: int = Field(
         default=1,
         ge=1,

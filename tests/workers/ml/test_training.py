@@ -29,7 +29,7 @@ from workers.contracts import (
 )
 from workers.ml.components import ScoringContext, build_component
 from workers.ml.embeddings import DEFAULT_BACKBONE, Encoder, load_encoder
-from workers.ml.heads import RewardHead, context_texts, head_features, load_head
+from workers.ml.heads import RewardHead, context_texts, head_features, load_head, prompt_tails
 from workers.ml.training import train_reward_model
 from workers.ml.training.bradley_terry import MIN_IMPROVEMENT, pair_loss, smoothed
 from workers.ml.training.metrics import pair_metrics
@@ -59,7 +59,7 @@ TOPICS = [
     "build a shelf",
 ]
 POLITE = "Happy to help you {topic}: start small, follow the steps, and ask me anything."
-FAST = {"epochs": 30, "learning_rate": 5e-3, "hidden_dim": 32, "patience": 5}
+FAST = {"epochs": 30, "learning_rate": 5e-3, "hidden_dim": 16, "patience": 5}
 
 
 def _pairs(topics: list[str] = TOPICS, *, every: int = 4) -> list[TrainingPair]:
@@ -132,11 +132,12 @@ def test_a_head_learns_a_known_preference_and_scores_through_the_component(
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(HEAD_FILES)
     config = json.loads((tmp_path / HEAD_CONFIG_FILE).read_text())
-    assert (config["features"], config["kind"], config["context_tokens"]) == (
-        "context_response",
-        "mlp",
+    assert (config["features"], config["interactions"], config["prompt_tokens"]) == (
+        "prompt_response",
+        True,
         254,
     )
+    assert (config["kind"], config["hidden_dim"], config["context_tokens"]) == ("mlp", 16, None)
     # Progress: embedding first, then one report per epoch, ending at 1.0.
     stages = [p.stage for p in progress]
     assert stages[0] == "embedding"
@@ -388,7 +389,10 @@ def test_per_criterion_heads_learn_ratings_and_are_saved(
 
 
 def test_cancelling_raises_and_leaves_no_head(store: MemoryEmbeddingStore, tmp_path: Path) -> None:
-    calls = iter(range(10_000))
+    progress: list[TrainingProgress] = []
+
+    def should_stop() -> bool:
+        return any(p.stage == "training" for p in progress)
 
     with pytest.raises(TrainingCancelled):
         train_reward_model(
@@ -396,9 +400,11 @@ def test_cancelling_raises_and_leaves_no_head(store: MemoryEmbeddingStore, tmp_p
             settings=TrainingSettings(**FAST),
             embedding_store=store,
             out_directory=tmp_path,
-            should_stop=lambda: next(calls) >= 5,
+            on_progress=progress.append,
+            should_stop=should_stop,
         )
     assert list(tmp_path.iterdir()) == []
+    assert progress[-1].stage == "training"
 
 
 def test_an_embedding_cache_hit_does_not_call_the_encoder(encoder: Encoder, tmp_path: Path) -> None:
@@ -425,7 +431,7 @@ def test_the_model_in_use_is_measured_on_the_same_validation_split(
 ) -> None:
     first = train_reward_model(
         pairs=_pairs(),
-        settings=TrainingSettings(**FAST),
+        settings=TrainingSettings(**FAST, features="context_response"),
         embedding_store=store,
         out_directory=tmp_path / "old",
     )
@@ -482,6 +488,12 @@ def test_context_texts_keep_the_latest_turns_and_the_response(encoder: Encoder) 
     assert text.startswith("…")
     assert text.endswith("user: LATEST ASK\n\nassistant: the response")
     assert len(tokenizer(text, add_special_tokens=False)["input_ids"]) <= 64 + 1
+    tails = prompt_tails([prompt, "Hi?", prompt], tokenizer, 16)
+    assert tails[0] == tails[2]
+    assert tails[0].startswith("…")
+    assert tails[0].endswith("an answer\n\nuser: LATEST ASK")
+    assert len(tokenizer(tails[0][1:], add_special_tokens=False)["input_ids"]) == 16
+    assert tails[1] == "Hi?"
     (short,) = context_texts(["Hi?"], ["Hello."], tokenizer, 64)
     assert short == "Hi?\n\nassistant: Hello."
     assert prompt_as_text((("user", "plain"),)) == "plain"
@@ -497,9 +509,10 @@ def test_settings_reject_unknown_or_out_of_range_fields() -> None:
     assert (defaults.trainer, defaults.head_kind, defaults.features) == (
         "head",
         "mlp",
-        "context_response",
+        "prompt_response",
     )
     assert TrainingSettings.model_validate(defaults.model_dump()) == defaults
+    assert (defaults.hidden_dim, defaults.ensemble_size, defaults.epochs) == (64, 1, 40)
 
 
 def test_finetune_runs_a_few_steps_on_cpu_and_its_model_scores_via_the_component(
@@ -540,3 +553,23 @@ def test_finetune_runs_a_few_steps_on_cpu_and_its_model_scores_via_the_component
     )
     assert values == pytest.approx(expected, abs=1e-5)
     assert len(set(values)) == 2
+
+
+def test_a_baseline_that_cannot_be_loaded_is_reported_not_fatal(
+    store: MemoryEmbeddingStore, tmp_path: Path
+) -> None:
+    (tmp_path / "old").mkdir()
+
+    outcome = train_reward_model(
+        pairs=_pairs(),
+        settings=TrainingSettings(**{**FAST, "features": "response", "epochs": 2}),
+        embedding_store=store,
+        out_directory=tmp_path / "new",
+        baseline_head=tmp_path / "old",
+    )
+
+    assert outcome.baseline_metrics is None
+    assert str(outcome.metrics["baseline_error"]).startswith(
+        f"cannot load the reward head in {tmp_path / 'old'}"
+    )
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == sorted(HEAD_FILES)

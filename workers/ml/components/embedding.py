@@ -11,7 +11,7 @@ import torch
 from workers.contracts import ScoreItem, ScoringError
 from workers.ml.components.base import Component, ScoringContext
 from workers.ml.embeddings import device
-from workers.ml.heads import context_texts, head_features, load_head
+from workers.ml.heads import context_texts, head_features, load_head, prompt_tails
 from workers.rewards import spec
 
 
@@ -79,8 +79,15 @@ class RewardModelComponent(Component[spec.RewardModel]):
             return {self.config.backbone: self._context_texts(items)}
         texts = [item.response for item in items]
         if self.config.features == "prompt_response":
-            texts += [item.prompt for item in items]
+            texts += self._prompt_texts(items)
         return {self.config.backbone: texts}
+
+    def _prompt_texts(self, items: Sequence[ScoreItem]) -> list[str]:
+        prompts = [item.prompt for item in items]
+        if self.config.prompt_tokens is None:
+            return prompts
+        tokenizer = self.context.embedder(self.config.backbone).encoder.model.tokenizer
+        return prompt_tails(prompts, tokenizer, self.config.prompt_tokens)
 
     def score(self, items: Sequence[ScoreItem]) -> list[float | None]:
         if self.config.kind == "finetune":
@@ -92,7 +99,7 @@ class RewardModelComponent(Component[spec.RewardModel]):
         else:
             responses = embedder.embed([item.response for item in items])
         prompts = (
-            embedder.embed([item.prompt for item in items])
+            embedder.embed(self._prompt_texts(items))
             if self.config.features == "prompt_response"
             else None
         )

@@ -12,9 +12,8 @@ it (and the model in use, `baseline_head`) on the same validation split.
 
 from __future__ import annotations
 
-import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from workers.contracts import (
     HeadArtifact,
     RatedResponse,
     ScoreItem,
+    ScoringError,
     ScoringResources,
     TrainingCancelled,
     TrainingOutcome,
@@ -38,16 +38,20 @@ from workers.ml.embeddings import DEFAULT_BACKBONE, Embedder, device, load_encod
 from workers.ml.heads import HeadConfig, RewardHead, save_head
 from workers.ml.training.bradley_terry import (
     PairTensors,
+    one_cpu_thread,
     train_criterion_heads,
     train_pair_head,
 )
 from workers.ml.training.data import (
+    FeatureTexts,
+    StopPoll,
     checked_pairs,
     checked_rated,
     embed_all,
     feature_texts,
     pair_texts,
     stack_features,
+    stop_now,
 )
 from workers.ml.training.metrics import pair_metrics, regression_metrics
 from workers.rewards import spec
@@ -88,6 +92,7 @@ def train_reward_model(
     """
     started = time.perf_counter()
     train, validation = checked_pairs(pairs, settings)
+    should_stop = StopPoll(should_stop)
     if settings.trainer == "finetune":
         from workers.ml.training.finetune import finetune_reward_model
 
@@ -127,9 +132,12 @@ def train_reward_model(
     if baseline_head is not None:
         if should_stop():
             raise TrainingCancelled("cancelled while evaluating")
-        baseline_metrics = evaluate_head(
-            baseline_head, validation, settings=settings, embedding_store=embedding_store
-        )
+        try:
+            baseline_metrics = evaluate_head(
+                baseline_head, validation, settings=settings, embedding_store=embedding_store
+            )
+        except ScoringError as exc:  # the new model is still good; say why there is no baseline
+            metrics["baseline_error"] = str(exc)
     metrics["seconds"] = time.perf_counter() - started
     on_progress(TrainingProgress(stage="evaluating", fraction=1.0, message="done"))
     return TrainingOutcome(
@@ -239,6 +247,10 @@ def _train_head(
         context_tokens=(
             embedder.encoder.context_tokens if settings.features == "context_response" else None
         ),
+        prompt_tokens=(
+            embedder.encoder.context_tokens if settings.features == "prompt_response" else None
+        ),
+        interactions=settings.features == "prompt_response",
     )
 
     # Embed every text once (the cache answers what it has), then build feature rows.
@@ -264,9 +276,12 @@ def _train_head(
         texts, embedder, on_progress=on_progress, should_stop=should_stop, span=EMBEDDING_SPAN
     )
 
+    def stack(texts: FeatureTexts) -> np.ndarray:
+        return stack_features(texts, embedder, interactions=config.interactions)
+
     def rows(name: str) -> tuple[np.ndarray, np.ndarray]:
         chosen_texts, rejected_texts = groups[name]  # type: ignore[misc]
-        return stack_features(chosen_texts, embedder), stack_features(rejected_texts, embedder)
+        return stack(chosen_texts), stack(rejected_texts)
 
     train_tensors = _pair_tensors(train, *rows("train"), settings, on)
     validation_tensors = _pair_tensors(validation, *rows("validation"), settings, on)
@@ -284,31 +299,30 @@ def _train_head(
             )
         )
 
-    head, history = train_pair_head(
-        config, train_tensors, validation_tensors, settings,
-        on_epoch=on_epoch, should_stop=should_stop,
-    )  # fmt: skip
+    with one_cpu_thread():
+        head, history = train_pair_head(
+            config, train_tensors, validation_tensors, settings,
+            on_epoch=on_epoch, should_stop=should_stop,
+        )  # fmt: skip
 
     criterion_metrics: dict[str, dict[str, float | None]] = {}
     if criteria and rated_train:
-        criterion_head = train_criterion_heads(
-            config,
-            _rated_tensors(
-                rated_train, stack_features(groups["rated_train"], embedder), criteria, on
-            ),  # type: ignore[arg-type]
-            _rated_tensors(
-                rated_validation,
-                stack_features(groups["rated_validation"], embedder),
-                criteria,
-                on,  # type: ignore[arg-type]
-            ),
-            settings,
-            should_stop=should_stop,
+        rated_validation_tensors = _rated_tensors(
+            rated_validation,
+            stack(groups["rated_validation"]),
+            criteria,
+            on,  # type: ignore[arg-type]
         )
+        with one_cpu_thread():
+            criterion_head = train_criterion_heads(
+                config,
+                _rated_tensors(rated_train, stack(groups["rated_train"]), criteria, on),  # type: ignore[arg-type]
+                rated_validation_tensors,
+                settings,
+                should_stop=should_stop,
+            )
         head = RewardHead(list(head.members), list(criterion_head.criteria)).eval()
-        criterion_metrics = _criterion_metrics(
-            head, rated_validation, groups, embedder, criteria, on
-        )
+        criterion_metrics = _criterion_metrics(head, rated_validation_tensors, criteria)
     elif criteria:
         config = config.model_copy(update={"criteria": ()})
 
@@ -320,7 +334,7 @@ def _train_head(
     uncertainty = None
     if config.ensemble_size > 1:
         uncertainty = float((members[:n] - members[n:]).std(axis=1).mean())
-    if should_stop():
+    if stop_now(should_stop):
         raise TrainingCancelled("cancelled before saving")
     save_head(head, config, out_directory)
     return config, history, rewards[:n], rewards[n:], criterion_metrics, uncertainty
@@ -344,20 +358,10 @@ def _rated_tensors(
 
 def _criterion_metrics(
     head: RewardHead,
-    rated: Sequence[RatedResponse],
-    groups: Mapping[str, object],
-    embedder: Embedder,
+    validation: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     criteria: tuple[str, ...],
-    on: str,
 ) -> dict[str, dict[str, float | None]]:
-    if not rated:
-        return {}
-    features, ratings, mask = _rated_tensors(
-        rated,
-        stack_features(groups["rated_validation"], embedder),
-        criteria,
-        on,  # type: ignore[arg-type]
-    )
+    features, ratings, mask = validation
     with torch.inference_mode():
         predicted = head.criterion_scores(features).cpu().numpy()
     ratings_np, mask_np = ratings.cpu().numpy(), mask.cpu().numpy().astype(bool)
@@ -366,8 +370,3 @@ def _criterion_metrics(
         for j, name in enumerate(criteria)
         if mask_np[:, j].any()
     }
-
-
-def default_out_directory() -> Path:
-    """A fresh temporary folder for a head, for scripts."""
-    return Path(tempfile.mkdtemp(prefix="palate-head-"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -15,10 +17,37 @@ from workers.contracts import (
     prompt_as_text,
 )
 from workers.ml.embeddings import Embedder
-from workers.ml.heads import context_texts
+from workers.ml.heads import context_texts, prompt_tails
 from workers.training.settings import Features, TrainingSettings
 
 EMBED_CHUNK = 2048  # texts per encoder call: progress and cancellation between chunks
+POLL_SECONDS = 0.25  # how often training asks `should_stop` (it may read the database)
+
+
+class StopPoll:
+    """`should_stop`, asked at most every POLL_SECONDS (training polls it every batch);
+    once it said stop, it stays stopped. `now()` asks it straight away."""
+
+    def __init__(self, should_stop: Callable[[], bool], seconds: float = POLL_SECONDS) -> None:
+        self.should_stop = should_stop
+        self.seconds = seconds
+        self.asked = -math.inf
+        self.stopped = False
+
+    def __call__(self) -> bool:
+        if not self.stopped and time.monotonic() - self.asked >= self.seconds:
+            self.asked = time.monotonic()
+            self.stopped = bool(self.should_stop())
+        return self.stopped
+
+    def now(self) -> bool:
+        self.asked = -math.inf
+        return self()
+
+
+def stop_now(should_stop: Callable[[], bool]) -> bool:
+    """Ask `should_stop` without waiting for the poll interval (before saving a head)."""
+    return should_stop.now() if isinstance(should_stop, StopPoll) else should_stop()
 
 
 def checked_pairs(
@@ -83,7 +112,9 @@ def feature_texts(
         texts = context_texts(prompts, responses, encoder.model.tokenizer, encoder.context_tokens)
         return FeatureTexts(texts, None)
     if features == "prompt_response":
-        return FeatureTexts(list(responses), list(prompts))
+        encoder = embedder.encoder
+        tails = prompt_tails(prompts, encoder.model.tokenizer, encoder.context_tokens)
+        return FeatureTexts(list(responses), tails)
     return FeatureTexts(list(responses), None)
 
 
@@ -112,12 +143,17 @@ def embed_all(
         )
 
 
-def stack_features(texts: FeatureTexts, embedder: Embedder) -> np.ndarray:
+def stack_features(
+    texts: FeatureTexts, embedder: Embedder, *, interactions: bool = False
+) -> np.ndarray:
     """The head's input rows (float32) for texts already prefetched."""
     responses = embedder.embed(texts.responses)
     if texts.prompts is None:
         return responses
-    return np.concatenate([embedder.embed(texts.prompts), responses], axis=1)
+    prompts = embedder.embed(texts.prompts)
+    if not interactions:
+        return np.concatenate([prompts, responses], axis=1)
+    return np.concatenate([prompts, responses, prompts * responses], axis=1)
 
 
 def pair_texts(pairs: Sequence[TrainingPair]) -> tuple[list[str], list[str], list[str]]:

@@ -27,7 +27,7 @@ from workers.contracts import TrainingCancelled, TrainingPair, TrainingProgress
 from workers.ml.embeddings import backbone_path, device
 from workers.ml.heads import HeadConfig, context_texts, save_head
 from workers.ml.training.bradley_terry import smoothed
-from workers.ml.training.data import pair_texts
+from workers.ml.training.data import pair_texts, stop_now
 from workers.training.settings import TrainingSettings
 
 SCORE_BATCH = 64
@@ -232,7 +232,7 @@ def finetune_reward_model(
         context_tokens=settings.max_length,
         transformer_config=json.loads(reward.model.config.to_json_string()),
     )
-    if should_stop():
+    if stop_now(should_stop):
         raise TrainingCancelled("cancelled before saving")
     save_head(reward, config, out_directory)
     return config, history, best[2], best[3]
