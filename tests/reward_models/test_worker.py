@@ -90,7 +90,17 @@ def test_a_worker_cancels_a_running_run(celery_worker_process, project, designer
     client = token_client(designer)
     created = client.post(
         f"/api/v1/projects/{project.pk}/training-runs/",
-        {"settings": {**FAST, "epochs": 500, "patience": 100, "learning_rate": 1e-6}},
+        {
+            "settings": {
+                **FAST,
+                "head_kind": "mlp",
+                "hidden_dim": 4096,
+                "ensemble_size": 16,
+                "batch_size": 1,
+                "epochs": 500,
+                "patience": 100,
+            }
+        },  # long enough
         format="json",
     ).json()
     wait_for(lambda: TrainingRun.objects.get(pk=created["id"]).stage == "training", timeout=120)
