@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("apps.rubrics.urls")),
     path("", include("apps.rewards.urls")),
     path("", include("apps.rewards.inspection.urls")),
+    path("", include("apps.reward_models.urls")),
 ]

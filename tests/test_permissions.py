@@ -14,7 +14,7 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from apps.accounts.models import Membership, Project, Role, User
-from apps.annotation.models import Assignment, Flag, Label
+from apps.annotation.models import Assignment, Comparison, Flag, Label
 from apps.annotation.schema import Judgment
 from apps.annotation.services import assignment_next, comparisons_generate, label_submit
 from apps.imports.models import ImportJob
@@ -23,6 +23,7 @@ from apps.rewards.models import Inspection, RewardFunction, RewardFunctionVersio
 from apps.rewards.services import reward_function_create
 from apps.rubrics.models import Rubric, RubricVersion
 from apps.rubrics.services import rubric_create, rubric_version_create
+from apps.reward_models.models import RetrainRule, RewardModel, TrainingRun
 from tests.factories import (
     MembershipFactory,
     ProjectFactory,
@@ -54,6 +55,8 @@ class World:
     reward_version: int = 0
     version: int = 0  # a reward function version with an inspection (see _inspector_world)
     inspection: int = 0
+    run: TrainingRun | None = None  # a queued training run
+    model: RewardModel | None = None  # a reward model that is not promoted
 
     def open_item(self, who: str) -> int:
         """The item `who` acts on; roles that cannot annotate try the annotator's."""
@@ -89,6 +92,17 @@ def _world() -> World:
         project=project, original_name="old.jsonl", file_format="jsonl", status="succeeded"
     )
     assignments = _annotation_world(project, prompt, users)
+    for number in range(4):  # imported judgments on more prompts: enough to train on
+        other = PromptFactory(project=project, input=f"Matrix question {number}?")
+        low, high = ResponseFactory(prompt=other), ResponseFactory(prompt=other)
+        comparison = Comparison.objects.create(
+            project=project, prompt=other, response_a=low, response_b=high
+        )
+        Label.objects.create(comparison=comparison, choice="a", source=Label.Source.IMPORT)
+    run = TrainingRun.objects.create(project=project, settings={})
+    model = RewardModel.objects.create(
+        project=project, name="m", head_kind="linear", artifact_path="reward_models/none"
+    )
     rubric = rubric_create(project=project, name="Matrix rubric", criteria=[],
                            error_categories=[])  # fmt: skip
     rubric_version_create(rubric=rubric, criteria=[], error_categories=[], guidelines="v2")
@@ -97,8 +111,20 @@ def _world() -> World:
         number=1, spec=REWARD_SPEC,
     )  # fmt: skip
     version, inspection = _inspector_world(project)
-    return World(project, users, target, prompt, job, assignments, rubric.pk, reward.pk,
-                 version, inspection)  # fmt: skip
+    return World(
+        project,
+        users,
+        target,
+        prompt,
+        job,
+        assignments,
+        rubric=rubric.pk,
+        reward_version=reward.pk,
+        version=version,
+        inspection=inspection,
+        run=run,
+        model=model,
+    )
 
 
 def _inspector_world(project: Project) -> tuple[int, int]:
@@ -155,6 +181,13 @@ def _state(world: World) -> tuple[Any, ...]:
         sorted(RewardFunctionVersion.objects.filter(function__project=project).values_list(
             "pk", "function__name")),
         sorted(Inspection.objects.filter(project=project).values_list("pk", "status")),
+        sorted(
+            TrainingRun.objects.filter(project=project).values_list(
+                "pk", "status", "cancel_requested"
+            )  # fmt: skip
+        ),
+        sorted(RewardModel.objects.filter(project=project).values_list("pk", "is_promoted")),
+        RetrainRule.objects.filter(project=project).count(),
     )  # fmt: skip
 
 
@@ -247,6 +280,19 @@ CASES = [
          "/projects/matrix/inspector/inspections/{inspection}/accept-weights/", IMPORTERS, {}),
     Case("page inspector compare", "get",
          "/projects/matrix/inspector/compare/?first={version}&second={version}", DATA),
+    Case("page reward models", "get", "/projects/matrix/reward-models/", DATA),
+    Case("page reward model promote", "post", "/projects/matrix/reward-models/{model}/promote/",
+         IMPORTERS, {}),
+    Case("page training runs", "get", "/projects/matrix/training-runs/", DATA),
+    Case("page training run create", "post", "/projects/matrix/training-runs/new/", IMPORTERS,
+         {"ties": "half", "validation_fraction": "0.5"}),
+    Case("page retrain rule", "post", "/projects/matrix/training-runs/rule/", IMPORTERS,
+         {"after_labels": "10"}),
+    Case("page training run", "get", "/projects/matrix/training-runs/{run}/", DATA),
+    Case("page training run progress", "get", "/projects/matrix/training-runs/{run}/progress/",
+         DATA, htmx=True),
+    Case("page training run cancel", "post", "/projects/matrix/training-runs/{run}/cancel/",
+         IMPORTERS, {}),
     # API
     Case("api project", "get", "/api/v1/projects/{project}/", ALL, api=True),
     Case("api project patch", "patch", "/api/v1/projects/{project}/", ADMINS,
@@ -290,6 +336,16 @@ CASES = [
          IMPORTERS, {}, api=True),
     Case("api version compare", "get",
          "/api/v1/reward-function-versions/{version}/compare/{version}/", DATA, api=True),
+    Case("api training runs", "get", "/api/v1/projects/{project}/training-runs/", DATA, api=True),
+    Case("api training run create", "post", "/api/v1/projects/{project}/training-runs/",
+         IMPORTERS, {"settings": {"ties": "half", "validation_fraction": 0.5}}, api=True),
+    Case("api training run", "get", "/api/v1/training-runs/{run}/", DATA, api=True),
+    Case("api training run cancel", "post", "/api/v1/training-runs/{run}/cancel/", IMPORTERS,
+         {}, api=True),
+    Case("api reward models", "get", "/api/v1/projects/{project}/reward-models/", DATA,
+         api=True),
+    Case("api reward model promote", "post", "/api/v1/reward-models/{model}/promote/",
+         IMPORTERS, {}, api=True),
 ]  # fmt: skip
 
 
@@ -307,6 +363,8 @@ def _request(case: Case, world: World, who: str) -> Any:
         reward_function=RewardFunctionVersion.objects.get(pk=world.reward_version).function_id,
         version=world.version,
         inspection=world.inspection,
+        run=world.run.pk if world.run else None,
+        model=world.model.pk if world.model else None,
     )
     client = Client()
     if case.api:
@@ -357,6 +415,7 @@ def test_it_sends_anonymous_visitors_away_and_changes_nothing(case: Case) -> Non
         rubric=world.rubric, reward_version=world.reward_version,
         reward_function=RewardFunctionVersion.objects.get(pk=world.reward_version).function_id,
         version=world.version, inspection=world.inspection,
+        run=world.run.pk if world.run else None, model=world.model.pk if world.model else None,
     )  # fmt: skip
 
     response = getattr(Client(), case.method)(path)

@@ -503,6 +503,10 @@ def _label_submit(assignment_id: int, user: User, judgment: Judgment) -> Submitt
     )  # fmt: skip
     if comparison.is_gold:
         gold_check(project=assignment.project, user=user)
+    # The project's "retrain after N new labels" rule, checked by a worker once this commits.
+    from workers.tasks.reward_models import retrain_if_due
+
+    transaction.on_commit(lambda: retrain_if_due.delay(project_id=assignment.project_id))
     return Submitted(label, created=True)
 
 
