@@ -19,11 +19,11 @@ from apps.annotation.schema import Judgment
 from apps.annotation.services import assignment_next, comparisons_generate, label_submit
 from apps.imports.models import ImportJob
 from apps.prompts.models import Prompt
+from apps.reward_models.models import RetrainRule, RewardModel, TrainingRun
 from apps.rewards.models import Inspection, RewardFunction, RewardFunctionVersion
 from apps.rewards.services import reward_function_create
 from apps.rubrics.models import Rubric, RubricVersion
 from apps.rubrics.services import rubric_create, rubric_version_create
-from apps.reward_models.models import RetrainRule, RewardModel, TrainingRun
 from tests.factories import (
     MembershipFactory,
     ProjectFactory,
