@@ -23,11 +23,19 @@ from apps.annotation.schema import Choice
 from apps.core.errors import ApplicationError
 
 BOOTSTRAP_RESAMPLES = 200
+GROUP_INTERVALS = 50
 
 
 def current_labels(*, project: Project) -> QuerySet[Label]:
     """Labels in force: annotators' and imported ones that no later label supersedes."""
     return Label.objects.filter(comparison__project=project, superseded_by__isnull=True)
+
+
+def _request_refresh(project_id: int) -> None:
+    """Reports read consensus and gold answers: queue their recompute (see reports)."""
+    from apps.annotation.reports import agreement_request  # reports builds on this module
+
+    agreement_request(project_id=project_id)
 
 
 # --- gold -------------------------------------------------------------------------------
@@ -99,6 +107,7 @@ def comparison_mark_gold(*, comparison: Comparison, gold_choice: str | None) -> 
     comparison.is_gold = gold_choice is not None
     comparison.gold_choice = gold_choice or ""
     comparison.save(update_fields=["is_gold", "gold_choice", "updated_at"])
+    _request_refresh(comparison.project_id)
     return comparison
 
 
@@ -150,6 +159,7 @@ def review_decide(
     Flag.objects.filter(comparison=comparison, resolved_at__isnull=True).update(
         resolved_at=timezone.now()
     )
+    _request_refresh(comparison.project_id)
     return decision
 
 
@@ -231,6 +241,19 @@ def _estimate(
     return {**asdict(estimate), "interval": list(interval) if interval else None}
 
 
+def _group_estimates(groups: dict[str, list[quality.Judgment]]) -> dict[str, dict[str, Any]]:
+    """Raw agreement per prompt group; the GROUP_INTERVALS largest get a bootstrap interval
+    (a project may have thousands of small groups, and each interval costs resamples)."""
+    sized = sorted(groups, key=lambda name: (-len({j.item for j in groups[name]}), name))
+    with_interval = set(sized[:GROUP_INTERVALS])
+    return {
+        name: _estimate(js, quality.raw_agreement)
+        if name in with_interval
+        else {**asdict(quality.raw_agreement(js)), "interval": None}
+        for name, js in sorted(groups.items())
+    }
+
+
 def agreement_compute(*, project: Project) -> dict[str, Any]:
     """Agreement between annotators over current labels, as JSON-ready figures.
 
@@ -285,7 +308,7 @@ def agreement_compute(*, project: Project) -> dict[str, Any]:
             name: _estimate(js, lambda js: quality.krippendorff_alpha(js, "ordinal"))
             for name, js in sorted(criteria.items())
         },
-        "groups": {name: asdict(quality.raw_agreement(js)) for name, js in sorted(groups.items())},
+        "groups": _group_estimates(groups),
         "kappa": [
             {"annotators": [a, b], **asdict(estimate)}
             for (a, b), estimate in sorted(kappa.pairs.items(), key=lambda kv: str(kv[0]))

@@ -23,6 +23,7 @@ from django.utils import timezone
 from apps.accounts.models import Project, User
 from apps.accounts.settings_schema import AnnotationMode, Pairing
 from apps.annotation.models import Assignment, Comparison, Flag, Label
+from apps.annotation.reports import agreement_request
 from apps.annotation.review import annotator_paused, gold_check
 from apps.annotation.schema import MAX_SECONDS, Choice, Judgment
 from apps.annotation.selectors import label_undoable
@@ -543,6 +544,7 @@ def _label_submit(assignment_id: int, user: User, judgment: Judgment) -> Submitt
         Comparison.objects.filter(pk=comparison.pk).update(labels_done=F("labels_done") + 1)
     if comparison.is_gold:
         gold_check(project=assignment.project, user=user)
+    agreement_request(project_id=assignment.project_id)
     return Submitted(label, created=True)
 
 

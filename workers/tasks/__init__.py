@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from workers.tasks.exports import run_export
 from workers.tasks.imports import run_import
+from workers.tasks.quality import refresh_agreement
 from workers.tasks.rewards import score_items, score_responses
 
-__all__ = ["run_export", "run_import", "score_items", "score_responses"]
+__all__ = ["refresh_agreement", "run_export", "run_import", "score_items", "score_responses"]
