@@ -14,7 +14,7 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from apps.accounts.models import Membership, Project, Role, User
-from apps.annotation.models import Assignment, Flag, Label
+from apps.annotation.models import Assignment, Comparison, Flag, Label, ReviewDecision
 from apps.annotation.schema import Judgment
 from apps.annotation.services import assignment_next, comparisons_generate, label_submit
 from apps.imports.models import ImportJob
@@ -116,6 +116,8 @@ def _state(world: World) -> tuple[Any, ...]:
         sorted(Label.objects.filter(comparison__project=project).values_list("pk", "choice")),
         sorted(Assignment.objects.filter(project=project).values_list("pk", "status")),
         Flag.objects.filter(comparison__project=project).count(),
+        ReviewDecision.objects.filter(comparison__project=project).count(),
+        sorted(Comparison.objects.filter(project=project, is_gold=True).values_list("pk")),
     )
 
 
@@ -160,6 +162,21 @@ CASES = [
          ANNOTATORS, {"reason": "Broken"}, htmx=True),
     Case("page workbench undo", "post", "/projects/matrix/annotate/undo/", ANNOTATORS, {},
          htmx=True),
+    Case("page quality", "get", "/projects/matrix/quality/", DATA),
+    Case("page quality status", "get", "/projects/matrix/quality/status/", DATA),
+    Case("page quality recompute", "post", "/projects/matrix/quality/recompute/", IMPORTERS, {}),
+    Case("page annotators", "get", "/projects/matrix/quality/annotators/", IMPORTERS),
+    Case("page annotator report", "get", "/projects/matrix/quality/annotators/{annotator}/",
+         IMPORTERS | {"annotator"}),
+    Case("page annotator resume", "post",
+         "/projects/matrix/quality/annotators/{annotator}/resume/", ADMINS, {}),
+    Case("page review", "get", "/projects/matrix/review/", IMPORTERS),
+    Case("page review item", "get", "/projects/matrix/review/{comparison}/", IMPORTERS),
+    Case("page review decide", "post", "/projects/matrix/review/{comparison}/decide/",
+         IMPORTERS, {"choice": "a"}),
+    Case("page gold", "get", "/projects/matrix/gold/", IMPORTERS),
+    Case("page gold mark", "post", "/projects/matrix/gold/mark/", IMPORTERS,
+         {"comparison": "{comparison}", "gold_choice": "a"}),
     # API
     Case("api project", "get", "/api/v1/projects/{project}/", ALL, api=True),
     Case("api project patch", "patch", "/api/v1/projects/{project}/", ADMINS,
@@ -197,6 +214,7 @@ def _request(case: Case, world: World, who: str) -> Any:
         job=world.job.pk,
         assignment=world.open_item(who),
         comparison=Assignment.objects.get(pk=world.open_item(who)).comparison_id,
+        annotator=world.users["annotator"].pk,
     )
     client = Client()
     if case.api:
@@ -205,6 +223,13 @@ def _request(case: Case, world: World, who: str) -> Any:
     else:
         client.force_login(world.users[who])
         headers = {"HTTP_HX_REQUEST": "true"} if case.htmx else {}
+    data = case.data
+    if isinstance(data, dict):  # ids in bodies, like "{comparison}", as in paths
+        comparison = Assignment.objects.get(pk=world.open_item(who)).comparison_id
+        data = {
+            key: value.format(comparison=comparison) if value == "{comparison}" else value
+            for key, value in data.items()
+        }
     if case.data == "upload":
         file = upload("rows.jsonl", jsonl_bytes(PROMPT_ROWS))
         return client.post(path, {"file": file}, **headers)
@@ -212,8 +237,8 @@ def _request(case: Case, world: World, who: str) -> Any:
         return client.get(path, **headers)
     if case.api:
         call = getattr(client, case.method)
-        return call(path, case.data, content_type="application/json", **headers)
-    return client.post(path, case.data, **headers)
+        return call(path, data, content_type="application/json", **headers)
+    return client.post(path, data, **headers)
 
 
 @pytest.mark.parametrize("who", [*sorted(ALL), "outsider"])
@@ -244,6 +269,7 @@ def test_it_sends_anonymous_visitors_away_and_changes_nothing(case: Case) -> Non
         project=world.project.pk, target=world.target.pk, target_user=world.target.user_id,
         prompt=world.prompt.pk, job=world.job.pk, assignment=world.open_item("annotator"),
         comparison=Assignment.objects.get(pk=world.open_item("annotator")).comparison_id,
+        annotator=world.users["annotator"].pk,
     )  # fmt: skip
 
     response = getattr(Client(), case.method)(path)

@@ -17,6 +17,8 @@ class Capability(StrEnum):
     DESIGN_REWARDS = "design_rewards"  # reward functions, their versions, score runs
     SCORE_REWARDS = "score_rewards"  # the synchronous scoring endpoint
     EXPORT_DATA = "export_data"  # create and download exports (raw labels name annotators)
+    VIEW_QUALITY = "view_quality"  # agreement figures (the κ matrix names annotators)
+    MANAGE_QUALITY = "manage_quality"  # everyone's reports, review, gold items, recompute
 
 
 _ALL = set(Role)
@@ -31,6 +33,8 @@ ROLE_CAPABILITIES: dict[Capability, set[Role]] = {
     Capability.DESIGN_REWARDS: {Role.ADMIN, Role.DESIGNER},
     Capability.SCORE_REWARDS: {Role.ADMIN, Role.DESIGNER},
     Capability.EXPORT_DATA: {Role.ADMIN, Role.DESIGNER},
+    Capability.VIEW_QUALITY: {Role.ADMIN, Role.DESIGNER, Role.VIEWER},
+    Capability.MANAGE_QUALITY: {Role.ADMIN, Role.DESIGNER},
 }
 
 

@@ -64,6 +64,11 @@ def annotator_paused(*, project: Project, user: User) -> AnnotatorStatus | None:
     ).first()
 
 
+def paused_users(*, project: Project) -> QuerySet[AnnotatorStatus]:
+    """The statuses of the project's annotators whose queue is paused now."""
+    return AnnotatorStatus.objects.filter(project=project, paused_at__isnull=False)
+
+
 def gold_check(*, project: Project, user: User) -> AnnotatorStatus | None:
     """Apply the project's pause rule after a gold judgment; return the status if paused."""
     threshold = project.settings.gold_pause_below
