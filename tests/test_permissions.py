@@ -202,6 +202,17 @@ CASES = [
     Case("api skip", "post", "/api/v1/comparisons/{comparison}/skip/", ANNOTATORS,
          {"reason": "Not my language"}, api=True),
     Case("api labels", "get", "/api/v1/projects/{project}/labels/", ALL, api=True),
+    Case("api agreement", "get", "/api/v1/projects/{project}/agreement/", DATA, api=True),
+    Case("api agreement refresh", "post", "/api/v1/projects/{project}/agreement/refresh/",
+         IMPORTERS, {}, api=True),
+    Case("api annotator reports", "get", "/api/v1/projects/{project}/annotator-reports/",
+         ANNOTATORS, api=True),
+    Case("api review queue", "get", "/api/v1/projects/{project}/review-queue/", IMPORTERS,
+         api=True),
+    Case("api review decide", "post", "/api/v1/comparisons/{comparison}/review/", IMPORTERS,
+         {"choice": "a"}, api=True),
+    Case("api gold", "put", "/api/v1/comparisons/{comparison}/gold/", IMPORTERS,
+         {"gold_choice": "a"}, api=True),
 ]  # fmt: skip
 
 

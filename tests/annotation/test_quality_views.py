@@ -3,13 +3,12 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from apps.accounts.models import Project, Role, User
+from apps.accounts.models import Role, User
 from apps.annotation.models import AgreementReport, AnnotatorStatus, Comparison, ReviewDecision
 from apps.annotation.reports import agreement_refresh
 from apps.annotation.review import review_queue
-from apps.prompts.models import Prompt
 from tests.annotation.test_reports import long_first_pairs, purge_jobs, queued_jobs
-from tests.annotation.test_review import judge, people
+from tests.annotation.test_review import people
 from tests.annotation.test_services import configure
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
@@ -20,19 +19,6 @@ def client_for(user: User) -> Client:
     client = Client()
     client.force_login(user)
     return client
-
-
-@pytest.fixture
-def judged(project: Project) -> tuple[list[User], list[int]]:
-    """Two annotators who agree on the first two pairs and split on the last two."""
-    annotators = people(project, 2)
-    items = long_first_pairs(project, 4)
-    for pk, group in zip(items, ["easy", "easy", "hard", "hard"], strict=True):
-        Prompt.objects.filter(comparisons=pk).update(group=group)
-    judge(project, annotators[0], dict.fromkeys(items, "a"),
-          rationale="<script>alert('x')</script> A is fuller")  # fmt: skip
-    judge(project, annotators[1], dict.fromkeys(items[:2], "a") | dict.fromkeys(items[2:], "b"))
-    return annotators, items
 
 
 def test_the_quality_page_shows_the_stored_figures_and_their_age(project, designer, judged):  # type: ignore[no-untyped-def]
