@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -19,10 +20,11 @@ from apps.accounts.models import Project, User
 from apps.accounts.settings_schema import ConsensusRule
 from apps.annotation import quality
 from apps.annotation.models import AnnotatorStatus, Comparison, Flag, Label, ReviewDecision
+from apps.annotation.quality import resampling
 from apps.annotation.schema import Choice
 from apps.core.errors import ApplicationError
 
-BOOTSTRAP_RESAMPLES = 200
+BOOTSTRAP_RESAMPLES = 1000
 GROUP_INTERVALS = 50
 
 
@@ -229,21 +231,19 @@ def consensus_compute(*, project: Project) -> dict[int, Consensus]:
 # --- agreement --------------------------------------------------------------------------
 
 
-def _estimate(
-    judgments: list[quality.Judgment], statistic: Any, *, seed: int = 0
-) -> dict[str, Any]:
+def _estimate(judgments: list[quality.Judgment], statistic: Any, interval: Any) -> dict[str, Any]:
+    """The statistic, the number of items, and (when defined) its bootstrap interval.
+
+    `interval` is the vectorised bootstrap of the same statistic (see
+    `quality.resampling`): it gives what `quality.bootstrap_interval` gives, much faster.
+    """
     if not judgments:
         return {"value": None, "n_items": 0, "n_pairs": 0, "interval": None}
     estimate = statistic(judgments)
-    interval = None
+    bounds = None
     if estimate.value is not None:
-        interval = quality.bootstrap_interval(
-            judgments,
-            lambda sample: statistic(sample).value,
-            n_resamples=BOOTSTRAP_RESAMPLES,
-            seed=seed,
-        )
-    return {**asdict(estimate), "interval": list(interval) if interval else None}
+        bounds = interval(judgments, n_resamples=BOOTSTRAP_RESAMPLES, seed=0)
+    return {**asdict(estimate), "interval": list(bounds) if bounds else None}
 
 
 def _group_estimates(groups: dict[str, list[quality.Judgment]]) -> dict[str, dict[str, Any]]:
@@ -252,7 +252,7 @@ def _group_estimates(groups: dict[str, list[quality.Judgment]]) -> dict[str, dic
     sized = sorted(groups, key=lambda name: (-len({j.item for j in groups[name]}), name))
     with_interval = set(sized[:GROUP_INTERVALS])
     return {
-        name: _estimate(js, quality.raw_agreement)
+        name: _estimate(js, quality.raw_agreement, resampling.raw_agreement_interval)
         if name in with_interval
         else {**asdict(quality.raw_agreement(js)), "interval": None}
         for name, js in sorted(groups.items())
@@ -302,15 +302,24 @@ def agreement_compute(*, project: Project) -> dict[str, Any]:
         "labels": len(rows),
         "annotators": len({a for _, a, *_ in rows}),
         "choice": {
-            "raw": _estimate(choices, quality.raw_agreement),
-            "alpha": _estimate(choices, lambda js: quality.krippendorff_alpha(js, "nominal")),
+            "raw": _estimate(choices, quality.raw_agreement, resampling.raw_agreement_interval),
+            "alpha": _estimate(
+                choices,
+                partial(quality.krippendorff_alpha, level="nominal"),
+                partial(resampling.alpha_interval, level="nominal"),
+            ),
         },
         "strength": _estimate(
             strengths,
-            lambda js: quality.krippendorff_alpha(js, "ordinal", value_domain=ordinal),
+            partial(quality.krippendorff_alpha, level="ordinal", value_domain=ordinal),
+            partial(resampling.alpha_interval, level="ordinal", value_domain=ordinal),
         ),
         "criteria": {
-            name: _estimate(js, lambda js: quality.krippendorff_alpha(js, "ordinal"))
+            name: _estimate(
+                js,
+                partial(quality.krippendorff_alpha, level="ordinal"),
+                partial(resampling.alpha_interval, level="ordinal"),
+            )
             for name, js in sorted(criteria.items())
         },
         "groups": _group_estimates(groups),
