@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 from apps.accounts.models import Project, User
 from apps.core.models import TimeStampedModel
@@ -260,3 +264,11 @@ class AgreementReport(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"Agreement report of project {self.project_id}"
+
+    @property
+    def is_waiting_for_worker(self) -> bool:
+        """A recompute asked for over a minute past its debounce delay and not started."""
+        if self.requested_at is None:
+            return False
+        late = timedelta(seconds=settings.AGREEMENT_DEBOUNCE_SECONDS + 60)
+        return timezone.now() - self.requested_at > late

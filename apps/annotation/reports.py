@@ -49,7 +49,11 @@ def agreement_request(*, project_id: int, force: bool = False) -> None:
     nothing, and the job waits AGREEMENT_DEBOUNCE_SECONDS so a burst of labels gives one
     recompute. `force` (the "recompute now" button) queues one to run at once.
     """
-    transaction.on_commit(lambda: agreement_enqueue(project_id=project_id, force=force))
+    # Robust: the labels are saved whatever happens here; a broker that is down leaves the
+    # request mark, and the first label after STALE_REQUEST queues the recompute again.
+    transaction.on_commit(
+        lambda: agreement_enqueue(project_id=project_id, force=force), robust=True
+    )
 
 
 def agreement_enqueue(*, project_id: int, force: bool = False) -> bool:

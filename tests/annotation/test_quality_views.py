@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from apps.accounts.models import Role, User
 from apps.annotation.models import AgreementReport, AnnotatorStatus, Comparison, ReviewDecision
@@ -215,3 +218,20 @@ def test_gold_marking_refuses_other_projects_and_bad_answers(project, designer, 
     assert bad.status_code == 400
     assert "Select a valid choice." in bad.content.decode()
     assert Comparison.objects.filter(is_gold=True).count() == 0
+
+
+def test_a_queued_recompute_says_when_no_worker_took_it(project, designer, judged):  # type: ignore[no-untyped-def]
+    (one, _), _ = judged
+    AgreementReport.objects.create(
+        project=project, requested_at=timezone.now() - timedelta(minutes=5)
+    )
+
+    designer_page = client_for(designer).get(f"/projects/{project.slug}/quality/")
+    own_report = client_for(one).get(f"/projects/{project.slug}/quality/annotators/{one.pk}/")
+
+    html = designer_page.content.decode()
+    assert "No worker has picked it up yet." in html
+    assert f'hx-get="/projects/{project.slug}/quality/status/"' in html
+    # An annotator may not read the agreement figures, so their page does not poll them.
+    assert "No worker has picked it up yet." in own_report.content.decode()
+    assert "/quality/status/" not in own_report.content.decode()
