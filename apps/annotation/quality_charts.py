@@ -111,6 +111,7 @@ def kappa_heatmap(figures: dict[str, Any]) -> dict | None:
                     "type": "category",
                     "labels": people,
                     "offset": True,
+                    "reverse": False,  # the plugin reverses y; read the matrix top-down
                     "grid": {"display": False},
                 },
             },  # fmt: skip

@@ -187,10 +187,11 @@ def annotator_reports_compute(*, project: Project) -> dict[str, Any]:
     seconds: dict[int, list[float]] = defaultdict(list)
     per_day: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     gold_days: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    zone = timezone.get_current_timezone()  # read once: it is a context lookup per call
     for (user_id, username, comparison_id, kind, choice, shown_order, spent, created_at,
          is_gold, gold_choice, length_a, length_b) in rows:  # fmt: skip
         people.setdefault(user_id, {"user_id": user_id, "username": username})
-        day = timezone.localtime(created_at).date().isoformat()
+        day = created_at.astimezone(zone).date().isoformat()
         per_day[user_id][day] += 1
         if spent is not None:
             seconds[user_id].append(spent)

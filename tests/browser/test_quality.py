@@ -53,6 +53,7 @@ def test_the_quality_page_draws_its_charts(page):  # type: ignore[no-untyped-def
 
     page.goto(f"/projects/{project.slug}/quality/")
     page.wait_for_function("document.querySelectorAll('canvas[data-chart-drawn]').length === 3")
+    page.wait_for_timeout(1500)  # let Chart.js finish its entry animation
     page.screenshot(path=str(_output_dir() / "agreement.png"), full_page=True)
     assert page.locator("nav.tabs a[aria-current=page]").inner_text() == "Quality"
     assert "Computed" in page.locator("#quality-freshness").inner_text()
@@ -62,6 +63,7 @@ def test_the_quality_page_draws_its_charts(page):  # type: ignore[no-untyped-def
     page.click(f"text={annotators[0].username}")
     page.wait_for_function("document.querySelectorAll('canvas[data-chart-drawn]').length === 1")
     assert "Labels per day" in page.content()
+    page.wait_for_timeout(1500)
     page.screenshot(path=str(_output_dir() / "annotator.png"), full_page=True)
     # Every drawn canvas has pixels on it.
     drawn = page.evaluate(
