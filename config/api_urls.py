@@ -19,6 +19,7 @@ v1 = [
     path("", include("apps.exports.api_urls")),
     path("", include("apps.annotation.api_urls")),
     path("", include("apps.rewards.api_urls")),
+    path("", include("apps.rubrics.api_urls")),
 ]
 
 urlpatterns = [

@@ -11,4 +11,6 @@ urlpatterns = [
     path("", include("apps.imports.urls")),
     path("", include("apps.exports.urls")),
     path("", include("apps.annotation.urls")),
+    path("", include("apps.rubrics.urls")),
+    path("", include("apps.rewards.urls")),
 ]

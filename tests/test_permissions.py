@@ -19,6 +19,9 @@ from apps.annotation.schema import Judgment
 from apps.annotation.services import assignment_next, comparisons_generate, label_submit
 from apps.imports.models import ImportJob
 from apps.prompts.models import Prompt
+from apps.rewards.models import RewardFunction, RewardFunctionVersion
+from apps.rubrics.models import Rubric, RubricVersion
+from apps.rubrics.services import rubric_create, rubric_version_create
 from tests.factories import (
     MembershipFactory,
     ProjectFactory,
@@ -46,6 +49,8 @@ class World:
     prompt: Prompt
     job: ImportJob
     assignments: dict[str, int]  # each annotating role's open item (see _annotation_world)
+    rubric: int = 0  # with two versions
+    reward_version: int = 0
 
     def open_item(self, who: str) -> int:
         """The item `who` acts on; roles that cannot annotate try the annotator's."""
@@ -81,7 +86,14 @@ def _world() -> World:
         project=project, original_name="old.jsonl", file_format="jsonl", status="succeeded"
     )
     assignments = _annotation_world(project, prompt, users)
-    return World(project, users, target, prompt, job, assignments)
+    rubric = rubric_create(project=project, name="Matrix rubric", criteria=[],
+                           error_categories=[])  # fmt: skip
+    rubric_version_create(rubric=rubric, criteria=[], error_categories=[], guidelines="v2")
+    reward = RewardFunctionVersion.objects.create(
+        function=RewardFunction.objects.create(project=project, name="Matrix reward"),
+        number=1, spec=REWARD_SPEC,
+    )  # fmt: skip
+    return World(project, users, target, prompt, job, assignments, rubric.pk, reward.pk)
 
 
 def _annotation_world(project: Project, prompt: Prompt, users: dict[str, User]) -> dict[str, int]:
@@ -118,7 +130,12 @@ def _state(world: World) -> tuple[Any, ...]:
         Flag.objects.filter(comparison__project=project).count(),
         ReviewDecision.objects.filter(comparison__project=project).count(),
         sorted(Comparison.objects.filter(project=project, is_gold=True).values_list("pk")),
-    )
+        sorted(Rubric.objects.filter(project=project).values_list("pk", "name")),
+        sorted(RubricVersion.objects.filter(rubric__project=project).values_list(
+            "pk", "number", "guidelines")),
+        sorted(RewardFunctionVersion.objects.filter(function__project=project).values_list(
+            "pk", "function__name")),
+    )  # fmt: skip
 
 
 SETTINGS_FORM = {
@@ -132,6 +149,18 @@ SETTINGS_FORM = {
     "lease_minutes": "10",
     "ranking_size": "4",
 }
+
+REWARD_SPEC = {
+    "components": [{"name": "cites", "type": "contains", "substrings": ["[1]"]}],
+    "combine": {"op": "weighted_sum", "weights": {"cites": 1.0}},
+}
+RUBRIC_FORM = {"name": "Matrix rubric", "guidelines": "Mine", "criterion-0-name": "c",
+               "criterion-0-min": "1", "criterion-0-max": "3", "criterion-0-weight": "1",
+               "action": "save"}  # fmt: skip
+COMPOSER_FORM = {"c-0-type": "contains", "c-0-name": "cites", "c-0-f-substrings": "[2]",
+                 "c-0-weight": "1", "combine-op": "weighted_sum", "function-name": "New reward",
+                 "action": "save"}  # fmt: skip
+DESIGNERS = {"admin", "designer"}
 
 CASES = [
     # Pages
@@ -177,6 +206,32 @@ CASES = [
     Case("page gold", "get", "/projects/matrix/gold/", IMPORTERS),
     Case("page gold mark", "post", "/projects/matrix/gold/mark/", IMPORTERS,
          {"comparison": "{comparison}", "gold_choice": "a"}),
+    Case("page rubrics", "get", "/projects/matrix/rubrics/", ALL),
+    Case("page rubric", "get", "/projects/matrix/rubrics/{rubric}/", ALL),
+    Case("page rubric diff", "get", "/projects/matrix/rubrics/{rubric}/diff/", ALL),
+    Case("page rubric new", "get", "/projects/matrix/rubrics/new/", DESIGNERS),
+    Case("page rubric create", "post", "/projects/matrix/rubrics/new/", DESIGNERS,
+         {**RUBRIC_FORM, "name": "Another"}),
+    Case("page rubric edit", "get", "/projects/matrix/rubrics/{rubric}/edit/", DESIGNERS),
+    Case("page rubric save", "post", "/projects/matrix/rubrics/{rubric}/edit/", DESIGNERS,
+         RUBRIC_FORM),
+    Case("page rewards", "get", "/projects/matrix/rewards/", DATA),
+    Case("page reward function", "get", "/projects/matrix/rewards/{reward_function}/", DATA),
+    Case("page reward version", "get", "/projects/matrix/rewards/versions/{reward_version}/",
+         DATA),
+    Case("page reward new", "get", "/projects/matrix/rewards/new/", DESIGNERS),
+    Case("page reward create", "post", "/projects/matrix/rewards/new/", DESIGNERS,
+         COMPOSER_FORM),
+    Case("page reward compose", "get", "/projects/matrix/rewards/{reward_function}/compose/",
+         DESIGNERS),
+    Case("page reward compose save", "post",
+         "/projects/matrix/rewards/{reward_function}/compose/", DESIGNERS, COMPOSER_FORM),
+    Case("page reward formula", "post", "/projects/matrix/rewards/formula/", DESIGNERS,
+         {**COMPOSER_FORM, "combine-expression": "cites"}, htmx=True),
+    Case("page reward try", "post", "/projects/matrix/rewards/try/", DESIGNERS,
+         {**COMPOSER_FORM, "try_prompt": ""}, htmx=True),
+    Case("page version try", "post", "/projects/matrix/rewards/versions/{reward_version}/try/",
+         DESIGNERS, {"try_prompt": ""}, htmx=True),
     # API
     Case("api project", "get", "/api/v1/projects/{project}/", ALL, api=True),
     Case("api project patch", "patch", "/api/v1/projects/{project}/", ADMINS,
@@ -213,6 +268,15 @@ CASES = [
          {"choice": "a"}, api=True),
     Case("api gold", "put", "/api/v1/comparisons/{comparison}/gold/", IMPORTERS,
          {"gold_choice": "a"}, api=True),
+    Case("api rubrics", "get", "/api/v1/projects/{project}/rubrics/", ALL, api=True),
+    Case("api rubric create", "post", "/api/v1/projects/{project}/rubrics/", DESIGNERS,
+         {"name": "Another"}, api=True),
+    Case("api rubric", "get", "/api/v1/rubrics/{rubric}/", ALL, api=True),
+    Case("api rubric patch", "patch", "/api/v1/rubrics/{rubric}/", DESIGNERS,
+         {"guidelines": "Mine"}, api=True),
+    Case("api rubric versions", "get", "/api/v1/rubrics/{rubric}/versions/", ALL, api=True),
+    Case("api rubric version create", "post", "/api/v1/rubrics/{rubric}/versions/", DESIGNERS,
+         {"criteria": []}, api=True),
 ]  # fmt: skip
 
 
@@ -226,6 +290,9 @@ def _request(case: Case, world: World, who: str) -> Any:
         assignment=world.open_item(who),
         comparison=Assignment.objects.get(pk=world.open_item(who)).comparison_id,
         annotator=world.users["annotator"].pk,
+        rubric=world.rubric,
+        reward_version=world.reward_version,
+        reward_function=RewardFunctionVersion.objects.get(pk=world.reward_version).function_id,
     )
     client = Client()
     if case.api:
@@ -281,6 +348,8 @@ def test_it_sends_anonymous_visitors_away_and_changes_nothing(case: Case) -> Non
         prompt=world.prompt.pk, job=world.job.pk, assignment=world.open_item("annotator"),
         comparison=Assignment.objects.get(pk=world.open_item("annotator")).comparison_id,
         annotator=world.users["annotator"].pk,
+        rubric=world.rubric, reward_version=world.reward_version,
+        reward_function=RewardFunctionVersion.objects.get(pk=world.reward_version).function_id,
     )  # fmt: skip
 
     response = getattr(Client(), case.method)(path)

@@ -15,6 +15,7 @@ class Capability(StrEnum):
     IMPORT_DATA = "import_data"
     ANNOTATE = "annotate"
     DESIGN_REWARDS = "design_rewards"  # reward functions, their versions, score runs
+    DESIGN_RUBRICS = "design_rubrics"  # rubrics and their versions (everyone reads them)
     SCORE_REWARDS = "score_rewards"  # the synchronous scoring endpoint
     EXPORT_DATA = "export_data"  # create and download exports (raw labels name annotators)
     VIEW_QUALITY = "view_quality"  # agreement figures (the κ matrix names annotators)
@@ -31,6 +32,7 @@ ROLE_CAPABILITIES: dict[Capability, set[Role]] = {
     Capability.IMPORT_DATA: {Role.ADMIN, Role.DESIGNER},
     Capability.ANNOTATE: {Role.ADMIN, Role.DESIGNER, Role.ANNOTATOR},
     Capability.DESIGN_REWARDS: {Role.ADMIN, Role.DESIGNER},
+    Capability.DESIGN_RUBRICS: {Role.ADMIN, Role.DESIGNER},
     Capability.SCORE_REWARDS: {Role.ADMIN, Role.DESIGNER},
     Capability.EXPORT_DATA: {Role.ADMIN, Role.DESIGNER},
     Capability.VIEW_QUALITY: {Role.ADMIN, Role.DESIGNER, Role.VIEWER},

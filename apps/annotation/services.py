@@ -421,7 +421,8 @@ def rubric_version_in_force(project: Project) -> RubricVersion | None:
     rubric_id = project.settings.rubric_id
     if rubric_id is None:
         return None
-    return RubricVersion.objects.filter(rubric_id=rubric_id).order_by("-number").first()
+    versions = RubricVersion.objects.filter(rubric_id=rubric_id).select_related("rubric")
+    return versions.order_by("-number").first()
 
 
 def _check(judgment: Judgment, assignment: Assignment, rubric: RubricVersion | None) -> None:

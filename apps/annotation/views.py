@@ -230,9 +230,12 @@ def workbench(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """The compare page: leases the annotator's next item (or the one they already hold)."""
     project = _annotator_project(request, slug)
     assignment, paused = _next(project, request.user)
-    spec = _rubric_spec(project)
+    rubric_version = services.rubric_version_in_force(project)
+    spec = rubric_version.spec if rubric_version else None
     context = _item_context(project, assignment, spec, paused)
     context.update(_status_context(request, project))
+    # The version new labels are made under (each label keeps it): shown with its guidelines.
+    context["rubric_version"] = rubric_version
     context["rubric_spec"] = spec if (spec and project.settings.rate_criteria) else None
     context["error_categories"] = spec.error_categories if spec else []
     return render(request, "annotation/workbench.html", context)

@@ -307,12 +307,16 @@ def score_items_remote(*, version: RewardFunctionVersion, items: list[dict[str, 
     Raises ApplicationError for a batch above SCORE_MAX_ITEMS or an unfitted version,
     and WorkerTimeout when no worker answers within SCORE_TIMEOUT_SECONDS.
     """
-    from celery.exceptions import TimeoutError as CeleryTimeout
-
     from workers.tasks.rewards import score_items
 
     score_request_check(version=version, count=len(items))
-    result = score_items.delay(version_id=version.pk, items=items)
+    return _answer_of(score_items.delay(version_id=version.pk, items=items))
+
+
+def _answer_of(result: Any) -> dict:
+    """Wait for a scoring task's answer; WorkerTimeout when none comes in time."""
+    from celery.exceptions import TimeoutError as CeleryTimeout
+
     try:
         answer = result.get(timeout=settings.SCORE_TIMEOUT_SECONDS, propagate=True)
     except CeleryTimeout:
@@ -326,6 +330,66 @@ def score_items_remote(*, version: RewardFunctionVersion, items: list[dict[str, 
     if "error" in answer:
         raise ApplicationError(answer["error"])
     return answer
+
+
+# --- Drafts: the composer's "try it" ---------------------------------------------------
+
+
+def reward_spec_check(*, project: Project, spec: Any) -> list[str]:
+    """Every problem with `spec` for this project, as sentences; [] when it can be saved."""
+    try:
+        _valid_spec(project=project, spec=spec)
+    except ApplicationError as exc:
+        return list(exc.extra.get("spec", [exc.message]))
+    return []
+
+
+def draft_version(*, project_id: int, spec: Any) -> RewardFunctionVersion:
+    """An unsaved version holding a valid spec, fitted when its transforms need no data."""
+    parsed = RewardSpec.model_validate(spec)
+    version = RewardFunctionVersion(
+        function=RewardFunction(project_id=project_id), number=0, spec=spec
+    )
+    if not needs_statistics(parsed):
+        version.fitted = fitted_without_data(parsed).model_dump(mode="json")
+    return version
+
+
+def score_draft_compute(
+    *, project_id: int, spec: Any, items: Sequence[ScoreItem], compute: ComputeRaw
+) -> dict[str, Any]:
+    """Score items with an unsaved spec, as `score_items_compute` does for a version.
+
+    A spec whose transforms need statistics from the project (z-score, quantiles) has
+    no total until it is saved and a score run fits them: `reward` is None and
+    `needs_fitting` is true, while each component's raw value is still given."""
+    version = draft_version(project_id=project_id, spec=spec)
+    if version.is_fitted:
+        return {**score_items_compute(version=version, items=items, compute=compute),
+                "needs_fitting": False}  # fmt: skip
+    parsed = version.parsed_spec
+    raw = raw_values(parsed, items, compute)
+    return {
+        "results": [
+            {"reward": None, "components": {n: raw.values[n][i] for n in parsed.names}}
+            for i in range(len(items))
+        ],
+        "needs_fitting": True,
+    }
+
+
+def score_draft_remote(*, project: Project, spec: Any, items: list[dict[str, Any]]) -> dict:
+    """Hand a draft spec and a few items to a worker on the `gpu` queue and wait (web side).
+
+    Raises ApplicationError for a spec that is not valid (every problem under
+    `extra["spec"]`) or too many items, and WorkerTimeout when no worker answers."""
+    from workers.tasks.rewards import score_draft_items
+
+    _valid_spec(project=project, spec=spec)
+    limit = settings.SCORE_MAX_ITEMS
+    if len(items) > limit:
+        raise ApplicationError(f"{len(items)} items is more than {limit} per request.")
+    return _answer_of(score_draft_items.delay(project_id=project.pk, spec=spec, items=items))
 
 
 # --- Score runs ---------------------------------------------------------------------------

@@ -43,6 +43,33 @@ def score_items(*, version_id: int, items: list[dict[str, Any]]) -> dict[str, An
         return {"error": exc.message}
 
 
+@shared_task(ignore_result=False)
+def score_draft_items(
+    *, project_id: int, spec: dict[str, Any], items: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Score a few items with an unsaved spec (the composer's "try it"); answers plain JSON.
+
+    `{"results": [...], "needs_fitting": bool}` or `{"error": message}`. Read-only apart
+    from the embedding cache.
+    """
+    from apps.core.errors import ApplicationError
+    from apps.rewards.services import draft_version, score_draft_compute, scoring_resources
+    from workers.contracts import ScoreItem
+    from workers.ml.scoring import Scorer
+
+    try:
+        version = draft_version(project_id=project_id, spec=spec)
+        scorer = Scorer(version.parsed_spec, scoring_resources(version=version))
+        parsed = [
+            ScoreItem(item["prompt"], item["response"], item.get("reference")) for item in items
+        ]
+        return score_draft_compute(
+            project_id=project_id, spec=spec, items=parsed, compute=scorer.component_values
+        )
+    except ApplicationError as exc:
+        return {"error": exc.message}
+
+
 @shared_task(acks_late=True, ignore_result=True)
 def score_responses(*, run_id: int) -> None:
     """Score every response of a project as a job (see apps.rewards.services.score_run_execute).
