@@ -19,5 +19,6 @@ app.conf.task_routes = {
     "workers.tasks.exports.*": {"queue": Queue.DEFAULT},
     "workers.tasks.quality.*": {"queue": Queue.DEFAULT},
     "workers.tasks.rewards.*": {"queue": Queue.GPU},
+    "workers.tasks.inspection.*": {"queue": Queue.GPU},
 }
 app.autodiscover_tasks(["workers"], related_name="tasks")

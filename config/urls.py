@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("apps.annotation.urls")),
     path("", include("apps.rubrics.urls")),
     path("", include("apps.rewards.urls")),
+    path("", include("apps.rewards.inspection.urls")),
 ]

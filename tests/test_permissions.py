@@ -19,7 +19,8 @@ from apps.annotation.schema import Judgment
 from apps.annotation.services import assignment_next, comparisons_generate, label_submit
 from apps.imports.models import ImportJob
 from apps.prompts.models import Prompt
-from apps.rewards.models import RewardFunction, RewardFunctionVersion
+from apps.rewards.models import Inspection, RewardFunction, RewardFunctionVersion
+from apps.rewards.services import reward_function_create
 from apps.rubrics.models import Rubric, RubricVersion
 from apps.rubrics.services import rubric_create, rubric_version_create
 from tests.factories import (
@@ -51,6 +52,8 @@ class World:
     assignments: dict[str, int]  # each annotating role's open item (see _annotation_world)
     rubric: int = 0  # with two versions
     reward_version: int = 0
+    version: int = 0  # a reward function version with an inspection (see _inspector_world)
+    inspection: int = 0
 
     def open_item(self, who: str) -> int:
         """The item `who` acts on; roles that cannot annotate try the annotator's."""
@@ -93,7 +96,25 @@ def _world() -> World:
         function=RewardFunction.objects.create(project=project, name="Matrix reward"),
         number=1, spec=REWARD_SPEC,
     )  # fmt: skip
-    return World(project, users, target, prompt, job, assignments, rubric.pk, reward.pk)
+    version, inspection = _inspector_world(project)
+    return World(project, users, target, prompt, job, assignments, rubric.pk, reward.pk,
+                 version, inspection)  # fmt: skip
+
+
+def _inspector_world(project: Project) -> tuple[int, int]:
+    """A reward version with a finished inspection (its result recorded from the hand-worked
+    project in tests/rewards/inspection_world.py), for the inspector's rows."""
+    import json
+    from pathlib import Path
+
+    from tests.rewards.inspection_world import SPEC
+
+    version = reward_function_create(project=project, name="matrix", spec=SPEC, created_by=None)
+    result = json.loads((Path(__file__).parent / "rewards/inspection_result.json").read_text())
+    inspection = Inspection.objects.create(
+        version=version, project=project, status=Inspection.Status.SUCCEEDED, result=result
+    )
+    return version.pk, inspection.pk
 
 
 def _annotation_world(project: Project, prompt: Prompt, users: dict[str, User]) -> dict[str, int]:
@@ -135,6 +156,7 @@ def _state(world: World) -> tuple[Any, ...]:
             "pk", "number", "guidelines")),
         sorted(RewardFunctionVersion.objects.filter(function__project=project).values_list(
             "pk", "function__name")),
+        sorted(Inspection.objects.filter(project=project).values_list("pk", "status")),
     )  # fmt: skip
 
 
@@ -232,6 +254,16 @@ CASES = [
          {**COMPOSER_FORM, "try_prompt": ""}, htmx=True),
     Case("page version try", "post", "/projects/matrix/rewards/versions/{reward_version}/try/",
          DESIGNERS, {"try_prompt": ""}, htmx=True),
+    Case("page inspector", "get", "/projects/matrix/inspector/", DATA),
+    Case("page inspector version", "get", "/projects/matrix/inspector/versions/{version}/", DATA),
+    Case("page inspector start", "post",
+         "/projects/matrix/inspector/versions/{version}/inspect/", IMPORTERS, {}),
+    Case("page inspector progress", "get",
+         "/projects/matrix/inspector/inspections/{inspection}/progress/", DATA),
+    Case("page inspector accept", "post",
+         "/projects/matrix/inspector/inspections/{inspection}/accept-weights/", IMPORTERS, {}),
+    Case("page inspector compare", "get",
+         "/projects/matrix/inspector/compare/?first={version}&second={version}", DATA),
     # API
     Case("api project", "get", "/api/v1/projects/{project}/", ALL, api=True),
     Case("api project patch", "patch", "/api/v1/projects/{project}/", ADMINS,
@@ -277,6 +309,15 @@ CASES = [
     Case("api rubric versions", "get", "/api/v1/rubrics/{rubric}/versions/", ALL, api=True),
     Case("api rubric version create", "post", "/api/v1/rubrics/{rubric}/versions/", DESIGNERS,
          {"criteria": []}, api=True),
+    Case("api inspections", "get", "/api/v1/reward-function-versions/{version}/inspections/",
+         DATA, api=True),
+    Case("api inspection start", "post",
+         "/api/v1/reward-function-versions/{version}/inspections/", IMPORTERS, {}, api=True),
+    Case("api inspection", "get", "/api/v1/inspections/{inspection}/", DATA, api=True),
+    Case("api inspection accept", "post", "/api/v1/inspections/{inspection}/accept-weights/",
+         IMPORTERS, {}, api=True),
+    Case("api version compare", "get",
+         "/api/v1/reward-function-versions/{version}/compare/{version}/", DATA, api=True),
 ]  # fmt: skip
 
 
@@ -293,6 +334,8 @@ def _request(case: Case, world: World, who: str) -> Any:
         rubric=world.rubric,
         reward_version=world.reward_version,
         reward_function=RewardFunctionVersion.objects.get(pk=world.reward_version).function_id,
+        version=world.version,
+        inspection=world.inspection,
     )
     client = Client()
     if case.api:
@@ -350,6 +393,7 @@ def test_it_sends_anonymous_visitors_away_and_changes_nothing(case: Case) -> Non
         annotator=world.users["annotator"].pk,
         rubric=world.rubric, reward_version=world.reward_version,
         reward_function=RewardFunctionVersion.objects.get(pk=world.reward_version).function_id,
+        version=world.version, inspection=world.inspection,
     )  # fmt: skip
 
     response = getattr(Client(), case.method)(path)

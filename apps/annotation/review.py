@@ -8,6 +8,7 @@ turns current labels (those no later label supersedes) into their inputs.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any
@@ -184,6 +185,70 @@ class Consensus:
     labels: int
 
 
+def consensus_of_votes(answers: Sequence[str]) -> Consensus:
+    """The majority rule on one item's current answers (one per annotator or imported label).
+
+    The plurality choice, None when two choices share the top count (no tie-break: review
+    decides); the soft label from the vote shares. Plain counting, so exports can apply it
+    item by item to millions of labels.
+    """
+    if not answers:
+        raise ValueError("an item needs at least one answer")
+    counts: dict[str, int] = {}
+    for answer in answers:
+        counts[answer] = counts.get(answer, 0) + 1
+    top = max(counts.values())
+    winners = [answer for answer, count in counts.items() if count == top]
+    n = len(answers)
+    a, b = counts.get("a", 0), counts.get("b", 0)
+    undecided = counts.get("tie", 0) + counts.get("both_bad", 0)
+    return Consensus(
+        choice=winners[0] if len(winners) == 1 else None,
+        p_a=(a + undecided / 2) / n,
+        strength=abs(a - b) / n,
+        rule=ConsensusRule.MAJORITY.value,
+        labels=n,
+    )
+
+
+def consensus_of_judgments(
+    judgments: Sequence[quality.Judgment], *, rule: ConsensusRule
+) -> dict[Hashable, Consensus]:
+    """Each item's consensus under a project's rule, before reviewers' decisions.
+
+    Majority works item by item (`consensus_of_votes`); Dawid–Skene weighs each annotator by
+    the reliability it estimates from all the judgments, so it needs them all at once.
+    """
+    if rule == ConsensusRule.DAWID_SKENE and judgments:
+        counts: dict[Hashable, int] = defaultdict(int)
+        for judgment in judgments:
+            counts[judgment.item] += 1
+        fitted = quality.dawid_skene(judgments, quality.PREFERENCE_CLASSES)
+        result: dict[Hashable, Consensus] = {}
+        for item, posterior in fitted.posteriors.items():
+            soft = quality.soft_label(posterior)
+            best = max(posterior, key=posterior.__getitem__)
+            result[item] = Consensus(best, soft.p_a_preferred, soft.strength,
+                                     ConsensusRule.DAWID_SKENE.value, counts[item])  # fmt: skip
+        return result
+    return {
+        item: consensus_of_votes([str(value) for value in votes.values()])
+        for item, votes in quality.judgments_by_item(judgments).items()
+    }
+
+
+def consensus_of_decision(*, choice: str, labels: int) -> Consensus:
+    """A reviewer's decision as the consensus: it overrides the rule."""
+    p_a = {"a": 1.0, "b": 0.0}.get(choice, 0.5)
+    return Consensus(choice, p_a, abs(2 * p_a - 1), "review", labels)
+
+
+def review_decisions_latest(*, project: Project) -> dict[int, ReviewDecision]:
+    """Each reviewed comparison's latest decision (a later decision replaces an earlier one)."""
+    decisions = ReviewDecision.objects.filter(comparison__project=project).order_by("pk")
+    return {decision.comparison_id: decision for decision in decisions}
+
+
 def consensus_compute(*, project: Project) -> dict[int, Consensus]:
     """Each labelled pair's consensus: the reviewer's decision if any, else the project's rule.
 
@@ -196,36 +261,11 @@ def consensus_compute(*, project: Project) -> dict[int, Consensus]:
         .exclude(choice="")
         .values_list("pk", "comparison_id", "annotator_id", "choice")
     ]
-    counts: dict[int, int] = defaultdict(int)
-    for judgment in judgments:
-        counts[judgment.item] += 1  # type: ignore[index]
-    result: dict[int, Consensus] = {}
-    if project.settings.consensus == ConsensusRule.DAWID_SKENE and judgments:
-        fitted = quality.dawid_skene(judgments, quality.PREFERENCE_CLASSES)
-        for item, posterior in fitted.posteriors.items():
-            soft = quality.soft_label(posterior)
-            best = max(posterior, key=posterior.__getitem__)
-            result[item] = Consensus(best, soft.p_a_preferred, soft.strength,  # type: ignore[index]
-                                     ConsensusRule.DAWID_SKENE.value, counts[item])  # fmt: skip
-    else:
-        by_item = quality.judgments_by_item(judgments)
-        for item, votes in by_item.items():
-            shares = dict.fromkeys(quality.PREFERENCE_CLASSES, 0.0)
-            for value in votes.values():
-                shares[str(value)] += 1 / len(votes)
-            soft = quality.soft_label(shares)
-            votes_of_item = [quality.Judgment(item, a, v) for a, v in votes.items()]
-            result[item] = Consensus(  # type: ignore[index]
-                quality.majority_vote(votes_of_item)[item],  # type: ignore[arg-type]
-                soft.p_a_preferred, soft.strength, ConsensusRule.MAJORITY.value, counts[item],
-            )  # fmt: skip
-    decisions = ReviewDecision.objects.filter(comparison__project=project).order_by("pk")
-    for decision in decisions:
-        p_a = {"a": 1.0, "b": 0.0}.get(decision.choice, 0.5)
-        result[decision.comparison_id] = Consensus(
-            decision.choice, p_a, abs(2 * p_a - 1), "review", counts.get(decision.comparison_id, 0)
-        )
-    return result
+    result = consensus_of_judgments(judgments, rule=project.settings.consensus)
+    for comparison_id, decision in review_decisions_latest(project=project).items():
+        labels = result[comparison_id].labels if comparison_id in result else 0
+        result[comparison_id] = consensus_of_decision(choice=decision.choice, labels=labels)
+    return result  # type: ignore[return-value]
 
 
 # --- agreement --------------------------------------------------------------------------

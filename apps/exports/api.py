@@ -97,6 +97,18 @@ def _export_for(user: User, export_id: int) -> Export:
 
 
 class ExportListApi(GenericAPIView):
+    @extend_schema_serializer(component_name="ExportFilter")
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(
+            choices=Export.Status.choices, required=False, help_text="Only exports in this state."
+        )
+        # Not `format`: DRF reads `?format=` as the renderer to answer with.
+        export_format = serializers.ChoiceField(
+            choices=Export.Format.choices,
+            required=False,
+            help_text="Only exports of this dataset format (the export's `format`).",
+        )
+
     @extend_schema_serializer(component_name="ExportCreate")
     class InputSerializer(serializers.Serializer):
         format = serializers.ChoiceField(choices=Export.Format.choices)
@@ -117,13 +129,21 @@ class ExportListApi(GenericAPIView):
         operation_id="export_list",
         tags=["exports"],
         summary="A project's exports, newest first (admin, designer)",
-        responses={200: ExportOutputSerializer(many=True), **error_responses(401, 403, 404)},
+        parameters=[FilterSerializer],
+        responses={200: ExportOutputSerializer(many=True), **error_responses(400, 401, 403, 404)},
     )
     def get(self, request: Request, project_id: int) -> Response:
         project = project_for_user(
             user=request.user, capability=Capability.EXPORT_DATA, pk=project_id
         )
-        page = self.paginate_queryset(export_list(project=project))
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        data = filters.validated_data
+        page = self.paginate_queryset(
+            export_list(
+                project=project, status=data.get("status"), export_format=data.get("export_format")
+            )
+        )
         return self.get_paginated_response(ExportOutputSerializer(page, many=True).data)
 
     @extend_schema(

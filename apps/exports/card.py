@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from apps.exports.consensus import CONSENSUS_RULE
+from apps.accounts.settings_schema import ConsensusRule
+from apps.exports.consensus import consensus_rule_text
 from apps.exports.formats import Stats
 from apps.exports.options import ExportOptions
 
@@ -53,6 +54,7 @@ def card_render(
     reward_version: str | None,
     created_at: datetime,
     export_id: int | None,
+    consensus_rule: ConsensusRule = ConsensusRule.MAJORITY,
 ) -> str:
     """The README.md text: front matter naming the splits for the Hugging Face Hub, then prose."""
     lines = ["---", "configs:", "- config_name: default", "  data_files:"]
@@ -78,7 +80,14 @@ def card_render(
         if options.margin:
             lines.append(
                 "- `margin`: mean of (strength index + 1) / scale size over the labels that voted "
-                "for the consensus; 0 where they gave no strength, and for ties and both-bad."
+                "for the consensus (a reviewer's own strength when they gave one); 0 where none "
+                "gave a strength, and for ties and both-bad."
+            )
+        if options.soft_label:
+            lines.append(
+                "- `p_chosen`: the consensus probability that `chosen` is preferred: vote shares "
+                "(a tie or both-bad counts half each way), Dawid–Skene's posterior, or 1 for a "
+                "reviewer's decision (0.5 for a reviewed tie or both-bad)."
             )
     if export_format == "labels-raw":
         who = (
@@ -99,7 +108,9 @@ def card_render(
         ]
     lines += ["", "## How labels became rows", ""]
     if export_format in ("trl-preference", "labels-raw"):
-        lines += [CONSENSUS_RULE, ""]
+        lines += [consensus_rule_text(consensus_rule), ""]
+        if export_format == "trl-preference":
+            lines += [f"Items decided by a reviewer: {stats.reviewed_items}.", ""]
     filters = options.filters_applied(export_format)
     lines.append("Filters: " + ("; ".join(filters) + "." if filters else "none."))
     for reason, count in sorted(stats.skipped.items()):

@@ -1,31 +1,41 @@
 """What each export format writes: its columns and its rows, streamed from the database.
 
-Each format reads with `.iterator(chunk_size=CHUNK)` (a server-side cursor on Postgres),
-so memory depends on the chunk, not on the size of the project.
+Labels are read as plain values (no model instances) through a server-side cursor on
+Postgres (`selectors.export_value_batches`), ordered by comparison, so memory depends on
+the batch, not on the size of the project; each comparison's labels are resolved together.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from itertools import islice
 from typing import Any, TypeVar
 
+import orjson
 import pyarrow as pa
 from django.db.models import Q
 from django.utils.crypto import salted_hmac
 
 from apps.accounts.models import Project
-from apps.annotation.models import Comparison, Label
 from apps.core.errors import ApplicationError
 from apps.exports import selectors
-from apps.exports.consensus import AgreementTally, Vote, consensus, ranking_votes
+from apps.exports.consensus import (
+    AgreementTally,
+    Ballot,
+    ConsensusResolver,
+    ItemConsensus,
+    ItemKey,
+    ranking_ballots,
+)
 from apps.exports.options import ExportOptions
 from apps.exports.writers import MESSAGES, Column
 from apps.prompts.models import Prompt
 from apps.rewards.models import RewardFunctionVersion
 
 CHUNK = 2000
+BATCH = 10_000  # label rows per fetch from the server-side cursor
 T = TypeVar("T")
 
 
@@ -38,17 +48,18 @@ class Stats:
     imported_labels: int = 0
     rubric_versions: set[int] = field(default_factory=set)
     skipped: dict[str, int] = field(default_factory=dict)
+    reviewed_items: int = 0
 
     def skip(self, reason: str, count: int = 1) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + count
 
-    def count_label(self, label: Label) -> None:
-        if label.annotator_id is None:
+    def count_label(self, annotator_id: int | None, rubric_version_id: int | None) -> None:
+        if annotator_id is None:
             self.imported_labels += 1
         else:
-            self.annotators.add(label.annotator_id)
-        if label.rubric_version_id is not None:
-            self.rubric_versions.add(label.rubric_version_id)
+            self.annotators.add(annotator_id)
+        if rubric_version_id is not None:
+            self.rubric_versions.add(rubric_version_id)
 
 
 @dataclass
@@ -63,6 +74,7 @@ class Scope:
     advance: Callable[[int], None]
     reward_version: RewardFunctionVersion | None = None
     stats: Stats = field(default_factory=Stats)
+    _pseudonyms: dict[int, str] = field(default_factory=dict)
 
     @property
     def scale(self) -> list[str]:
@@ -70,14 +82,20 @@ class Scope:
 
     def prompt_value(self, prompt: Prompt) -> str | list[dict[str, Any]]:
         """The prompt in the export's form: a string, or a list of messages."""
+        return self.prompt_from_input(prompt.pk, prompt.input)
+
+    def prompt_from_input(self, prompt_id: int, value: Any) -> str | list[dict[str, Any]]:
+        """The prompt's stored input (a string or a list of messages) in the export's form."""
         if self.conversational:
-            return [{"role": m["role"], "content": m["content"]} for m in prompt.messages]
-        if prompt.is_chat:
+            if isinstance(value, list):
+                return [{"role": m["role"], "content": m["content"]} for m in value]
+            return [{"role": "user", "content": value}]
+        if isinstance(value, list):
             raise ApplicationError(
-                f"Prompt {prompt.pk} is a chat transcript, which TRL's standard form cannot "
+                f"Prompt {prompt_id} is a chat transcript, which TRL's standard form cannot "
                 "hold: export in conversational form."
             )
-        return str(prompt.input)
+        return str(value)
 
     def prompt_type(self) -> pa.DataType:
         return MESSAGES if self.conversational else pa.string()
@@ -85,12 +103,10 @@ class Scope:
     def completion(self, text: str) -> str | list[dict[str, str]]:
         return [{"role": "assistant", "content": text}] if self.conversational else text
 
-    def annotator(self, label: Label) -> str | None:
-        if label.annotator_id is None:
-            return None
-        if self.options.pseudonymise_annotators:
-            return annotator_pseudonym(label.annotator_id)
-        return label.annotator.username
+    def pseudonym(self, annotator_id: int) -> str:
+        if (name := self._pseudonyms.get(annotator_id)) is None:
+            name = self._pseudonyms[annotator_id] = annotator_pseudonym(annotator_id)
+        return name
 
 
 def annotator_pseudonym(user_id: int) -> str:
@@ -106,48 +122,163 @@ def batched(iterable: Iterable[T], size: int) -> Iterator[list[T]]:
         yield batch
 
 
-Row = tuple[Prompt, dict[str, Any]]
+# A row and the content hash of its prompt, which decides its split.
+Row = tuple[str, dict[str, Any]]
 
 
 # --- comparisons: trl-preference and labels-raw ------------------------------------------
 
-
-def _voter(label: Label) -> object:
-    return label.annotator_id if label.annotator_id is not None else ("import", label.pk)
-
-
-def _items(comparison: Comparison) -> dict[tuple[int, int], list[tuple[Label, Vote]]]:
-    """The comparison's items (pairs of response ids, low first) with their votes."""
-    items: dict[tuple[int, int], list[tuple[Label, Vote]]] = {}
-    for label in comparison.usable_labels:  # type: ignore[attr-defined]
-        if comparison.kind == Comparison.Kind.PAIR and label.choice:
-            key = (comparison.response_a_id, comparison.response_b_id)
-            vote = Vote(_voter(label), label.choice, label.strength)
-            items.setdefault(key, []).append((label, vote))  # type: ignore[arg-type]
-        elif comparison.kind == Comparison.Kind.RANKING and label.ranking:
-            for key, vote in ranking_votes(_voter(label), label.ranking):
-                items.setdefault(key, []).append((label, vote))
-    return items
+# Columns read for every label, in this order; labels-raw adds RAW_FIELDS (and a name).
+BASE_FIELDS = (
+    "id", "comparison_id", "annotator_id", "choice", "strength", "ranking", "rubric_version_id",
+)  # fmt: skip
+RAW_FIELDS = (
+    "source", "ratings", "spans", "rationale", "shown_order", "seconds_spent", "created_at",
+)  # fmt: skip
+(ID, COMPARISON, ANNOTATOR, CHOICE, STRENGTH, RANKING, RUBRIC, SOURCE, RATINGS, SPANS, RATIONALE,
+ SHOWN, SECONDS, CREATED, USERNAME) = range(15)  # fmt: skip
+# Columns of a comparison (selectors.COMPARISON_FIELDS).
+C_ID, C_KIND, C_GOLD, C_PROMPT_ID, C_INPUT, C_HASH, C_A, C_B, C_A_TEXT, C_B_TEXT = range(10)
+_PAIR = "pair"
 
 
-def _texts(comparison: Comparison) -> dict[int, str]:
-    if comparison.kind == Comparison.Kind.PAIR:
-        return {r.pk: r.text for r in (comparison.response_a, comparison.response_b) if r}
-    # Prefetched whenever the project has rankings (see _comparisons).
-    return {r.pk: r.text for r in comparison.ranked_responses.all()}
+def _json(value: Any, empty: Any) -> Any:
+    """A JSON column as read from the cursor: text (Postgres jsonb, SQLite) or a value."""
+    if isinstance(value, str | bytes):
+        return empty if value in ("{}", "[]") else orjson.loads(value)
+    return empty if value is None else value
 
 
-def _comparisons(scope: Scope) -> Iterator[Comparison]:
-    queryset = selectors.export_comparisons(
-        project=scope.project,
-        label_filter=scope.label_filter,
-        prompt_filter=scope.prompt_filter,
-        with_rankings=selectors.project_has_rankings(project=scope.project),
-        with_annotators=not scope.options.pseudonymise_annotators,
-    )
-    for comparison in queryset.iterator(chunk_size=CHUNK):
-        yield comparison
-        scope.advance(1)
+def _timestamp(value: Any) -> str:
+    """An aware datetime's isoformat(): from Postgres' ISO text (with its `+00` offset) or
+    SQLite's naive UTC datetime."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:  # SQLite keeps UTC without an offset
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat()
+
+
+@dataclass(slots=True)
+class _Group:
+    """One comparison: its row of values, its current labels (value rows, by id), its
+    prompt in the export's form, its response texts and its items with their ballots."""
+
+    comparison: tuple[Any, ...]
+    labels: list[tuple[Any, ...]]
+    prompt: Any
+    texts: dict[int, str]
+    items: dict[tuple[int, int], dict[Any, Ballot]]
+
+
+class _ComparisonReader:
+    """Streams an export's labels grouped by comparison, each with its items and votes.
+
+    Two server-side cursors in step: the labels (narrow rows, by comparison and id) and the
+    comparisons they belong to (prompt and texts, once per comparison, by id). Both apply
+    the same filters, so every label group finds its comparison by walking forward.
+    """
+
+    def __init__(self, scope: Scope, fields: tuple[str, ...]) -> None:
+        self.scope = scope
+        self.fields = fields
+        self.has_rankings = selectors.project_has_rankings(project=scope.project)
+        self._prompt_cache: tuple[int, Any] = (0, None)
+
+    def resolver(self) -> ConsensusResolver:
+        """The project's consensus over this export's labels (Dawid–Skene sees them all)."""
+        scope = self.scope
+        resolver = ConsensusResolver(project=scope.project, scale_size=len(scope.scale))
+        if resolver.needs_all_judgments:
+            resolver = ConsensusResolver(
+                project=scope.project, scale_size=len(scope.scale), judgments=self._judgments()
+            )
+        return resolver
+
+    def _judgments(self) -> Iterator[tuple[ItemKey, Any, str]]:
+        reader = _ComparisonReader(self.scope, BASE_FIELDS)
+        for group in reader.groups(advance=False):
+            comparison_id = group.comparison[C_ID]
+            for (low, high), ballots in group.items.items():
+                for voter, (choice, _) in ballots.items():
+                    yield (comparison_id, low, high), voter, choice
+
+    def _label_groups(self) -> Iterator[list[tuple[Any, ...]]]:
+        scope = self.scope
+        queryset = selectors.export_label_values(
+            project=scope.project,
+            label_filter=scope.label_filter,
+            prompt_filter=selectors.export_prompt_filter(
+                options=scope.options, prefix="comparison__prompt__"
+            ),
+            fields=self.fields,
+        )
+        rows: list[tuple[Any, ...]] = []
+        current = None
+        for batch in selectors.export_value_batches(queryset, size=BATCH):
+            for row in batch:
+                if row[COMPARISON] != current:
+                    if rows:
+                        yield rows
+                    rows, current = [row], row[COMPARISON]
+                else:
+                    rows.append(row)
+        if rows:
+            yield rows
+
+    def _comparisons(self) -> Iterator[list[tuple[Any, ...]]]:
+        queryset = selectors.export_comparison_values(
+            project=self.scope.project,
+            label_filter=self.scope.label_filter,
+            prompt_filter=self.scope.prompt_filter,
+        )
+        for batch in selectors.export_value_batches(queryset, size=BATCH):
+            if self.has_rankings:
+                ranked = [row[C_ID] for row in batch if row[C_KIND] != _PAIR]
+                texts = selectors.export_ranked_texts(comparison_ids=set(ranked)) if ranked else {}
+                batch = [(*row, texts.get(row[C_ID], {})) for row in batch]
+            yield batch
+
+    def groups(self, *, advance: bool = True) -> Iterator[_Group]:
+        comparisons = (row for batch in self._comparisons() for row in batch)
+        step = self.scope.advance if advance else None
+        for labels in self._label_groups():
+            comparison_id = labels[0][COMPARISON]
+            # Walk forward: a comparison labelled between the two reads has no label group.
+            comparison = next(comparisons, None)
+            while comparison is not None and comparison[C_ID] != comparison_id:
+                comparison = next(comparisons, None)
+            if comparison is None:  # deleted between the two reads
+                return
+            yield self._group(comparison, labels)
+            if step is not None:
+                step(1)
+
+    def _group(self, comparison: tuple[Any, ...], rows: list[tuple[Any, ...]]) -> _Group:
+        prompt_id = comparison[C_PROMPT_ID]
+        if self._prompt_cache[0] != prompt_id:
+            value = self.scope.prompt_from_input(prompt_id, _json(comparison[C_INPUT], None))
+            self._prompt_cache = (prompt_id, value)
+        items: dict[tuple[int, int], dict[Any, Ballot]] = {}
+        if comparison[C_KIND] == _PAIR:
+            texts = {comparison[C_A]: comparison[C_A_TEXT], comparison[C_B]: comparison[C_B_TEXT]}
+            ballots: dict[Any, Ballot] = {}
+            for row in rows:
+                if row[CHOICE]:
+                    voter = row[ANNOTATOR] if row[ANNOTATOR] is not None else ("import", row[ID])
+                    ballots[voter] = (row[CHOICE], row[STRENGTH])
+            if ballots:
+                items[(comparison[C_A], comparison[C_B])] = ballots
+        else:
+            texts = comparison[-1]
+            for row in rows:
+                ranking = _json(row[RANKING], [])
+                if not ranking:
+                    continue
+                voter = row[ANNOTATOR] if row[ANNOTATOR] is not None else ("import", row[ID])
+                for key, choice in ranking_ballots(ranking):
+                    items.setdefault(key, {})[voter] = (choice, None)
+        return _Group(comparison, rows, self._prompt_cache[1], texts, items)
 
 
 def _comparison_total(scope: Scope) -> int:
@@ -161,49 +292,73 @@ def _comparison_total(scope: Scope) -> int:
 
 
 class TrlPreference:
-    """`{"prompt", "chosen", "rejected"}` (+ `margin`): one row per item with a consensus."""
+    """`{"prompt", "chosen", "rejected"}` (+ `margin`, `p_chosen`): one row per item with a
+    consensus."""
 
     def columns(self, scope: Scope) -> list[Column]:
         text = scope.prompt_type()
         columns = [Column("prompt", text), Column("chosen", text), Column("rejected", text)]
         if scope.options.margin:
             columns.append(Column("margin", pa.float64()))
+        if scope.options.soft_label:
+            columns.append(Column("p_chosen", pa.float64()))
         return columns
 
     items_total = staticmethod(_comparison_total)
 
     def rows(self, scope: Scope) -> Iterator[Row]:
-        options, scale_size = scope.options, len(scope.scale)
-        for comparison in _comparisons(scope):
-            texts = _texts(comparison)
-            prompt = scope.prompt_value(comparison.prompt)
-            for (low, high), voted in _items(comparison).items():
-                votes = [vote for _, vote in voted]
-                result = consensus(votes, scale_size=scale_size)
-                if result.choice is None:
-                    scope.stats.skip("no consensus (votes split evenly)")
+        options, stats = scope.options, scope.stats
+        reader = _ComparisonReader(scope, BASE_FIELDS)
+        resolver = reader.resolver()
+        completion = scope.completion
+        for group in reader.groups():
+            comparison_id = group.comparison[C_ID]
+            is_pair = group.comparison[C_KIND] == _PAIR
+            content_hash = group.comparison[C_HASH]
+            counted = False
+            for (low, high), ballots in group.items.items():
+                votes = list(ballots.values())
+                result = resolver.resolve((comparison_id, low, high), votes, is_pair=is_pair)
+                if not self._keep(result, options, stats):
                     continue
-                if options.min_agreement is not None and result.agreement < options.min_agreement:
-                    scope.stats.skip("agreement below the minimum")
-                    continue
-                if result.choice == "tie" and options.ties == "exclude":
-                    scope.stats.skip("consensus is a tie")
-                    continue
-                if result.choice == "both_bad" and options.both_bad == "exclude":
-                    scope.stats.skip("consensus is both bad")
-                    continue
-                scope.stats.agreement.add((comparison.pk, low, high), votes)
-                for label, _ in voted:
-                    scope.stats.count_label(label)
+                stats.agreement.add([choice for choice, _ in votes])
+                if result.reviewed:
+                    stats.reviewed_items += 1
+                if not counted:
+                    counted = True
+                    for label in group.labels:
+                        stats.count_label(label[ANNOTATOR], label[RUBRIC])
                 chosen, rejected = (high, low) if result.choice == "b" else (low, high)
                 row: dict[str, Any] = {
-                    "prompt": prompt,
-                    "chosen": scope.completion(texts[chosen]),
-                    "rejected": scope.completion(texts[rejected]),
+                    "prompt": group.prompt,
+                    "chosen": completion(group.texts[chosen]),
+                    "rejected": completion(group.texts[rejected]),
                 }
                 if options.margin:
                     row["margin"] = result.margin if result.choice in ("a", "b") else 0.0
-                yield comparison.prompt, row
+                if options.soft_label:
+                    row["p_chosen"] = result.p_a if chosen == low else 1.0 - result.p_a
+                yield content_hash, row
+
+    @staticmethod
+    def _keep(result: ItemConsensus, options: ExportOptions, stats: Stats) -> bool:
+        if result.choice is None:
+            stats.skip("no consensus (votes split evenly)")
+            return False
+        if (
+            options.min_agreement is not None
+            and not result.reviewed
+            and result.agreement < options.min_agreement
+        ):
+            stats.skip("agreement below the minimum")
+            return False
+        if result.choice == "tie" and options.ties == "exclude":
+            stats.skip("consensus is a tie")
+            return False
+        if result.choice == "both_bad" and options.both_bad == "exclude":
+            stats.skip("consensus is both bad")
+            return False
+        return True
 
 
 RATING = pa.struct([("response_id", pa.int64()), ("criterion", pa.string()), ("value", pa.int64())])
@@ -250,53 +405,76 @@ class LabelsRaw:
     items_total = staticmethod(_comparison_total)
 
     def rows(self, scope: Scope) -> Iterator[Row]:
-        options, scale = scope.options, scope.scale
-        for comparison in _comparisons(scope):
-            items = _items(comparison)
-            if options.min_agreement is not None:
-                shares = [
-                    consensus([vote for _, vote in voted], scale_size=len(scale)).agreement
-                    for voted in items.values()
+        options, scale, stats = scope.options, scope.scale, scope.stats
+        names = not options.pseudonymise_annotators
+        reader = _ComparisonReader(
+            scope, BASE_FIELDS + RAW_FIELDS + (("annotator__username",) if names else ())
+        )
+        resolver = reader.resolver() if options.min_agreement is not None else None
+        steps = len(scale)
+        for group in reader.groups():
+            comparison = group.comparison
+            comparison_id = comparison[C_ID]
+            if resolver is not None:
+                results = [
+                    resolver.resolve(
+                        (comparison_id, *key),
+                        list(ballots.values()),
+                        is_pair=comparison[C_KIND] == _PAIR,
+                    )
+                    for key, ballots in group.items.items()
                 ]
-                if not shares or sum(shares) / len(shares) < options.min_agreement:
-                    scope.stats.skip("comparison agreement below the minimum")
+                reviewed = any(result.reviewed for result in results)
+                shares = [result.agreement for result in results]
+                if not reviewed and (
+                    not shares or sum(shares) / len(shares) < options.min_agreement  # type: ignore[operator]
+                ):
+                    stats.skip("comparison agreement below the minimum")
                     continue
-            for key, voted in items.items():
-                scope.stats.agreement.add((comparison.pk, *key), [vote for _, vote in voted])
-            texts = _texts(comparison)
-            prompt = scope.prompt_value(comparison.prompt)
-            response_ids = sorted(texts)
-            for label in comparison.usable_labels:  # type: ignore[attr-defined]
-                scope.stats.count_label(label)
-                strength = label.strength
+            for ballots in group.items.values():
+                stats.agreement.add([choice for choice, _ in ballots.values()])
+            response_ids = sorted(group.texts)
+            responses = [group.texts[pk] for pk in response_ids]
+            kind, is_gold, prompt = comparison[C_KIND], bool(comparison[C_GOLD]), group.prompt
+            prompt_id, content_hash = comparison[C_PROMPT_ID], comparison[C_HASH]
+            for label in group.labels:
+                annotator_id, strength = label[ANNOTATOR], label[STRENGTH]
+                stats.count_label(annotator_id, label[RUBRIC])
+                if annotator_id is None:
+                    annotator = None
+                elif names:
+                    annotator = label[USERNAME]
+                else:
+                    annotator = scope.pseudonym(annotator_id)
+                ranking = _json(label[RANKING], [])
+                ratings = _json(label[RATINGS], {})
+                spans = _json(label[SPANS], [])
                 yield (
-                    comparison.prompt,
+                    content_hash,
                     {
-                        "label_id": label.pk,
-                        "comparison_id": comparison.pk,
-                        "kind": comparison.kind,
-                        "is_gold": comparison.is_gold,
-                        "prompt_id": comparison.prompt_id,
+                        "label_id": label[ID],
+                        "comparison_id": comparison_id,
+                        "kind": kind,
+                        "is_gold": is_gold,
+                        "prompt_id": prompt_id,
                         "prompt": prompt,
                         "response_ids": response_ids,
-                        "responses": [texts[pk] for pk in response_ids],
-                        "annotator": scope.annotator(label),
-                        "source": label.source,
-                        "choice": label.choice,
+                        "responses": responses,
+                        "annotator": annotator,
+                        "source": label[SOURCE],
+                        "choice": label[CHOICE],
                         "strength": strength,
                         "strength_label": (
-                            scale[strength]
-                            if strength is not None and strength < len(scale)
-                            else None
+                            scale[strength] if strength is not None and strength < steps else None
                         ),
-                        "ranking": [int(pk) for pk in label.ranking],
+                        "ranking": [int(pk) for pk in ranking] if ranking else [],
                         "ratings": [
                             {"response_id": int(pk), "criterion": name, "value": value}
-                            for pk, values in sorted(
-                                label.ratings.items(), key=lambda kv: int(kv[0])
-                            )
+                            for pk, values in sorted(ratings.items(), key=lambda kv: int(kv[0]))
                             for name, value in sorted(values.items())
-                        ],
+                        ]
+                        if ratings
+                        else [],
                         "spans": [
                             {
                                 "response": span["response"],
@@ -305,13 +483,15 @@ class LabelsRaw:
                                 "category": span.get("category", ""),
                                 "note": span.get("note", ""),
                             }
-                            for span in label.spans
-                        ],
-                        "rationale": label.rationale,
-                        "shown_order": label.shown_order,
-                        "seconds_spent": label.seconds_spent,
-                        "rubric_version_id": label.rubric_version_id,
-                        "created_at": label.created_at.isoformat(),
+                            for span in spans
+                        ]
+                        if spans
+                        else [],
+                        "rationale": label[RATIONALE],
+                        "shown_order": label[SHOWN],
+                        "seconds_spent": label[SECONDS],
+                        "rubric_version_id": label[RUBRIC],
+                        "created_at": _timestamp(label[CREATED]),
                     },
                 )
 
@@ -380,7 +560,7 @@ class Ratings:
                         sums[pk][name][0] += value
                         sums[pk][name][1] += 1
                 if used:
-                    scope.stats.count_label(label)
+                    scope.stats.count_label(label.annotator_id, label.rubric_version_id)
             for response in batch:
                 scope.advance(1)
                 key = str(response.pk)
@@ -392,7 +572,7 @@ class Ratings:
                     total, count = sums.get(key, {}).get(name, (0, 0))
                     row[name] = total / count if count else None
                     row[f"{name}_count"] = count
-                yield response.prompt, row
+                yield response.prompt.content_hash, row
 
     @staticmethod
     def _base(scope: Scope, response: Any) -> dict[str, Any]:
@@ -448,7 +628,7 @@ class Rewards:
                 name: None if score.components.get(name) is None else float(score.components[name])
                 for name in names
             }
-            yield score.response.prompt, row
+            yield score.response.prompt.content_hash, row
 
 
 FORMATS: dict[str, TrlPreference | LabelsRaw | Ratings | Rewards] = {

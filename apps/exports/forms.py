@@ -64,6 +64,9 @@ class ExportForm(forms.Form):
         choices=_HANDLING, initial="exclude", label="Both bad", help_text=_help("both_bad")
     )
     margin = forms.BooleanField(required=False, help_text=_help("margin"))
+    soft_label = forms.BooleanField(
+        required=False, label="Soft label (p_chosen)", help_text=_help("soft_label")
+    )
     pseudonymise_annotators = forms.BooleanField(
         required=False,
         initial=True,

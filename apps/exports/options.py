@@ -65,6 +65,12 @@ class ExportOptions(BaseModel):
     margin: bool = Field(
         default=False, description="trl-preference: add a `margin` column from the strength."
     )
+    soft_label: bool = Field(
+        default=False,
+        description="trl-preference: add a `p_chosen` column, the consensus probability that "
+        "the chosen response is preferred (vote shares, or Dawid–Skene's posterior; 1 or 0.5 "
+        "for a reviewer's decision).",
+    )
     prompt_form: PromptForm = Field(
         default="auto",
         description="`standard`: prompts as strings; `conversational`: as message lists; "

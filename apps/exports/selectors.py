@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, time, timedelta
+from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
@@ -16,9 +19,17 @@ from apps.rewards.models import RewardFunctionVersion, Score
 from apps.rubrics.models import RubricVersion
 
 
-def export_list(*, project: Project) -> QuerySet[Export]:
-    """A project's exports, newest first, with who started them."""
-    return Export.objects.filter(project=project).select_related("created_by")
+def export_list(
+    *, project: Project, status: str | None = None, export_format: str | None = None
+) -> QuerySet[Export]:
+    """A project's exports, newest first, with who started them; optionally one status or
+    one dataset format."""
+    exports = Export.objects.filter(project=project).select_related("created_by")
+    if status is not None:
+        exports = exports.filter(status=status)
+    if export_format is not None:
+        exports = exports.filter(format=export_format)
+    return exports
 
 
 def export_get(*, project: Project, pk: int) -> Export | None:
@@ -71,7 +82,9 @@ def _day_start(day: datetime | object) -> datetime:
 
 def export_label_filter(*, options: ExportOptions, excluded_annotators: set[int]) -> Q:
     """The labels an export may use: current ones, in the date range, by kept annotators."""
-    q = Q(superseded_by__isnull=True)
+    # NOT EXISTS rather than `superseded_by__isnull` (a LEFT JOIN): Postgres plans it as an
+    # anti-join with a sound row estimate, which matters for the export's one big read.
+    q = Q(~Exists(Label.objects.filter(supersedes_id=OuterRef("pk"))))
     if options.labelled_from:
         q &= Q(created_at__gte=_day_start(options.labelled_from))
     if options.labelled_to:
@@ -120,6 +133,79 @@ def export_comparisons(
         .prefetch_related(*prefetches)
         .order_by("id")
     )
+
+
+def export_label_values(
+    *, project: Project, label_filter: Q, prompt_filter: Q, fields: tuple[str, ...]
+) -> QuerySet[Label]:
+    """The usable labels of an export as value rows of `fields`, by comparison then label id.
+
+    `prompt_filter` is seen from the label (prefix `comparison__prompt__`). Only label
+    columns: the texts come once per comparison from `export_comparison_values`.
+    """
+    return (
+        Label.objects.filter(label_filter, comparison__project=project)
+        .filter(prompt_filter)
+        .order_by("comparison_id", "id")
+        .values_list(*fields)
+    )
+
+
+COMPARISON_FIELDS = (
+    "id", "kind", "is_gold", "prompt_id", "prompt__input", "prompt__content_hash",
+    "response_a_id", "response_b_id", "response_a__text", "response_b__text",
+)  # fmt: skip
+
+
+def export_comparison_values(
+    *, project: Project, label_filter: Q, prompt_filter: Q
+) -> QuerySet[Comparison]:
+    """Comparisons with a usable label as value rows of COMPARISON_FIELDS, in id order:
+    the same comparisons, in the same order, as the labels of `export_label_values`.
+
+    `prompt_filter` is seen from the comparison (prefix `prompt__`).
+    """
+    return (
+        Comparison.objects.filter(project=project)
+        .filter(prompt_filter)
+        .filter(Exists(Label.objects.filter(label_filter, comparison=OuterRef("pk"))))
+        .order_by("id")
+        .values_list(*COMPARISON_FIELDS)
+    )
+
+
+def export_value_batches(queryset: QuerySet[Any], *, size: int) -> Iterator[list[tuple[Any, ...]]]:
+    """The queryset's rows as raw tuples, `size` at a time, from a server-side cursor.
+
+    The queryset's own SQL runs on `chunked_cursor()` (a named cursor on Postgres), so no
+    model instance or field converter is built per row: JSON and timestamp columns come back
+    as text and the caller decodes only what it needs. Memory holds one batch.
+    """
+    sql, params = queryset.query.sql_with_params()
+    with connection.chunked_cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Timestamps as their text: Django's loader builds each aware datetime in Python,
+            # the slowest column of an export; the caller parses only what it writes.
+            from psycopg.types.string import TextLoader
+
+            cursor.cursor.adapters.register_loader("timestamptz", TextLoader)
+        cursor.execute(sql, params)
+        while batch := cursor.fetchmany(size):
+            yield batch
+
+
+def export_ranked_texts(*, comparison_ids: set[int]) -> dict[int, dict[int, str]]:
+    """Each ranking comparison's responses: comparison id → response id → text."""
+    through = Comparison.ranked_responses.through
+    rows = (
+        through.objects.filter(comparison_id__in=comparison_ids)
+        .order_by("comparison_id", "response_id")
+        .values_list("comparison_id", "response_id", "response__text")
+    )
+    result: dict[int, dict[int, str]] = {}
+    for comparison_id, response_id, text in rows:
+        result.setdefault(comparison_id, {})[response_id] = text
+    return result
 
 
 def project_has_rankings(*, project: Project) -> bool:

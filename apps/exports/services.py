@@ -24,7 +24,6 @@ from apps.exports.models import Export
 from apps.exports.options import ExportOptions
 from apps.exports.outbox import StorageOutbox
 from apps.exports.writers import RowWriter, file_sha256, open_writer
-from apps.prompts.models import Prompt
 from apps.rewards.models import RewardFunctionVersion
 
 logger = logging.getLogger(__name__)
@@ -66,7 +65,7 @@ def export_splits(options: ExportOptions) -> list[str]:
     return ["train", "test"] if options.test_share > 0 else ["train"]
 
 
-def split_of(prompt: Prompt, options: ExportOptions) -> str:
+def split_of(content_hash: str, options: ExportOptions) -> str:
     """`test` for a share `test_share` of prompts, chosen by a hash of content and seed.
 
     Decided per prompt (by its content hash), so a prompt's rows never straddle splits and
@@ -74,7 +73,7 @@ def split_of(prompt: Prompt, options: ExportOptions) -> str:
     """
     if options.test_share <= 0:
         return "train"
-    digest = hashlib.sha256(f"{options.seed}:{prompt.content_hash}".encode()).digest()
+    digest = hashlib.sha256(f"{options.seed}:{content_hash}".encode()).digest()
     return "test" if int.from_bytes(digest[:8], "big") / 2**64 < options.test_share else "train"
 
 
@@ -280,8 +279,16 @@ def export_write(
         splits = export_splits(options)
         for split in splits:
             writers[split] = open_writer(file_format, outbox.temp_path(split), columns)
-        for prompt, row in kind.rows(scope):
-            writers[split_of(prompt, options)].write(row)
+        if len(splits) == 1:
+            write = writers[splits[0]].write
+            for _, row in kind.rows(scope):
+                write(row)
+        else:
+            last_hash, split = None, splits[0]
+            for content_hash, row in kind.rows(scope):
+                if content_hash != last_hash:  # rows come grouped by prompt, mostly
+                    last_hash, split = content_hash, split_of(content_hash, options)
+                writers[split].write(row)
         for writer in writers.values():
             writer.close()
         card_files = [
@@ -306,6 +313,7 @@ def export_write(
             reward_version=str(reward_version) if reward_version else None,
             created_at=now or timezone.now(),
             export_id=export_id,
+            consensus_rule=project.settings.consensus,
         )
         outbox.temp_path("card").write_text(card, encoding="utf-8")
         sizes = {f.split: outbox.temp_path(f.split).stat().st_size for f in card_files}

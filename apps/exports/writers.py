@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -42,15 +43,20 @@ class RowWriter(Protocol):
 
 
 class JsonlWriter:
-    """One JSON object per line, UTF-8, keys in column order."""
+    """One compact JSON object per line, UTF-8, keys in column order.
+
+    orjson rather than json.dumps: several times faster, which the export's throughput
+    target needs (tests/benchmarks/bench_export.py).
+    """
 
     def __init__(self, path: Path, columns: list[Column]) -> None:
         self.rows = 0
-        self._handle: IO[str] = path.open("w", encoding="utf-8", newline="\n")
+        self._handle: IO[bytes] = path.open("wb", buffering=1024 * 1024)
+        self._dumps = orjson.dumps
+        self._newline = orjson.OPT_APPEND_NEWLINE
 
     def write(self, row: dict[str, Any]) -> None:
-        self._handle.write(json.dumps(row, ensure_ascii=False))
-        self._handle.write("\n")
+        self._handle.write(self._dumps(row, option=self._newline))
         self.rows += 1
 
     def close(self) -> None:
@@ -74,7 +80,13 @@ class ParquetWriter:
 
     def _flush(self) -> None:
         if self._buffer:
-            self._writer.write_table(pa.Table.from_pylist(self._buffer, schema=self._schema))
+            # Column by column: about twice as fast as Table.from_pylist over the row dicts.
+            rows = self._buffer
+            arrays = [
+                pa.array([row.get(field.name) for row in rows], type=field.type)
+                for field in self._schema
+            ]
+            self._writer.write_table(pa.Table.from_arrays(arrays, schema=self._schema))
             self._buffer = []
 
     def close(self) -> None:
@@ -99,6 +111,7 @@ class CsvWriter:
         if value is None:
             return ""
         if name in self._nested:
+            # json.dumps' spacing is this format's published form: keep it.
             return json.dumps(value, ensure_ascii=False)
         if isinstance(value, bool):
             return "true" if value else "false"

@@ -6,29 +6,6 @@
 (function () {
   "use strict";
 
-  // Heat maps (chartjs-chart-matrix) need cell sizes as functions of the chart area,
-  // which JSON cannot carry: cells fill the area unless the config sizes them.
-  function sizeMatrixCells(config) {
-    if (config.type !== "matrix") return;
-    var scales = (config.options && config.options.scales) || {};
-    var columns = ((scales.x || {}).labels || []).length || 1;
-    var rows = ((scales.y || {}).labels || []).length || 1;
-    (config.data.datasets || []).forEach(function (dataset) {
-      if (dataset.width === undefined) {
-        dataset.width = function (context) {
-          var area = context.chart.chartArea;
-          return area ? Math.max(area.width / columns - 2, 1) : 0;
-        };
-      }
-      if (dataset.height === undefined) {
-        dataset.height = function (context) {
-          var area = context.chart.chartArea;
-          return area ? Math.max(area.height / rows - 2, 1) : 0;
-        };
-      }
-    });
-  }
-
   function draw(root) {
     if (typeof Chart === "undefined") return;
     root.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
@@ -41,9 +18,30 @@
       config.options.maintainAspectRatio = false;
       // Polled partials redraw every second: no entry animation each time.
       if (canvas.hasAttribute("data-chart-static")) config.options.animation = false;
-      sizeMatrixCells(config);
+      if (config.type === "matrix") fitCells(config);
       new Chart(canvas, config);
       canvas.dataset.chartDrawn = "true";
+    });
+  }
+
+  // Heat-map cells without a size fill the chart area: the JSON config cannot carry
+  // the functions chartjs-chart-matrix needs for that.
+  function fitCells(config) {
+    (config.data.datasets || []).forEach(function (dataset) {
+      if (dataset.width === undefined) {
+        dataset.width = function (context) {
+          var area = context.chart.chartArea;
+          var count = context.chart.scales.x.ticks.length || 1;
+          return area ? Math.max(area.width / count - 2, 1) : 0;
+        };
+      }
+      if (dataset.height === undefined) {
+        dataset.height = function (context) {
+          var area = context.chart.chartArea;
+          var count = context.chart.scales.y.ticks.length || 1;
+          return area ? Math.max(area.height / count - 2, 1) : 0;
+        };
+      }
     });
   }
 

@@ -2,10 +2,18 @@
 
 Run with Postgres at DATABASE_URL: `python tests/benchmarks/bench_export.py [LABELS ...]`
 (default 60,000 and 300,000 labels; the issue's goal is stated for 1,000,000). It creates a
-throw-away database, fills two projects (3 labels per pair, one prompt per pair), runs
-`export_write` (what the worker runs) for `labels-raw` and `trl-preference` to JSONL and
-Parquet, and prints rows per second and the peak growth of resident memory, so the two
-sizes can be compared side by side: memory should not grow with the project.
+throw-away database, fills projects (3 labels per pair, one prompt per pair; ANALYZE after,
+as autovacuum would), and prints:
+
+- the writers alone: one labels-raw-shaped row written N times (serialisation and disk);
+- end to end through the worker path: `export_run` (the body of the `run_export` task:
+  claim, stream, progress updates, storage outbox, card) for `labels-raw` (one row per
+  label) and `trl-preference` (one row per pair) to JSONL and Parquet.
+
+Each line gives rows per second of wall time, labels read per second, the worker's CPU
+seconds (wall time on a busy machine includes waiting for a core), and peak resident
+memory of the process (absolute, and its growth during the run), so sizes can be compared
+side by side: memory should not grow with the project.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import random
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -30,11 +39,11 @@ from apps.accounts.models import Project, User  # noqa: E402
 from apps.accounts.services import project_create  # noqa: E402
 from apps.annotation.models import Comparison, Label  # noqa: E402
 from apps.exports.options import ExportOptions  # noqa: E402
-from apps.exports.outbox import DirectoryOutbox  # noqa: E402
-from apps.exports.services import export_write  # noqa: E402
+from apps.exports.services import export_create, export_run  # noqa: E402
+from apps.exports.writers import open_writer  # noqa: E402
 from apps.imports.copy import insert_rows  # noqa: E402
 from apps.prompts.models import Prompt, Response  # noqa: E402
-from tests.benchmarks.bench_import import PeakRss, _sentence  # noqa: E402
+from tests.benchmarks.bench_import import PeakRss, _rss_bytes, _sentence  # noqa: E402
 
 LABELS_PER_PAIR = 3
 BATCH = 5000
@@ -98,46 +107,91 @@ def _last(model: type[Prompt], project: Project) -> int:
     return _LAST.get(project.pk, 0)
 
 
-def bench(project: Project, export_format: str, file_format: str, tmp: Path, label: str) -> None:
-    names = {"train": f"{label}-{export_format}.{file_format}", "card": f"{label}.README.md"}
-    with PeakRss() as memory:
-        started = time.perf_counter()
-        result = export_write(
-            project=project,
-            export_format=export_format,
-            file_format=file_format,
-            options=ExportOptions(),
-            outbox=DirectoryOutbox(tmp, names),
-            advance=lambda n: None,
-        )
-        elapsed = time.perf_counter() - started
-    rows = result.row_counts["train"]
-    size_mib = result.files[0]["size_bytes"] / 2**20
+def _line(label: str, what: str, rows: int, labels: int, elapsed: float, cpu: float,
+          memory: PeakRss, size_bytes: int) -> None:  # fmt: skip
     print(
-        f"{label:>6} {export_format:>14} {file_format:>7}: {rows:>8} rows ({size_mib:6.1f} MiB) "
-        f"in {elapsed:6.2f} s = {rows / elapsed:8.0f} rows/s; "
-        f"peak RSS growth {memory.growth_mib:6.1f} MiB"
+        f"{label:>8} {what:>24}: {rows:>8} rows ({size_bytes / 2**20:6.1f} MiB) in "
+        f"{elapsed:6.2f} s = {rows / elapsed:8.0f} rows/s, {labels / elapsed:8.0f} labels/s; "
+        f"CPU {cpu:6.2f} s ({rows / cpu:8.0f} rows/CPU-s); peak RSS {memory.peak / 2**20:6.1f} "
+        f"MiB (+{memory.growth_mib:5.1f})",
+        flush=True,
     )
 
 
+def bench_writer(file_format: str, rows: int, tmp: Path) -> None:
+    """The writer alone: a labels-raw-shaped row, `rows` times."""
+    from apps.exports.formats import LabelsRaw, Scope
+
+    row = {
+        "label_id": 123456, "comparison_id": 65432, "kind": "pair", "is_gold": False,
+        "prompt_id": 4321, "prompt": "[4321] " + " ".join(["word"] * 20),
+        "response_ids": [8641, 8642],
+        "responses": ["(0) " + " ".join(["answer"] * 40), "(1) " + " ".join(["reply"] * 40)],
+        "annotator": "annotator-0123456789abcdef", "source": "annotator", "choice": "a",
+        "strength": 2, "strength_label": "clearly better", "ranking": [], "ratings": [],
+        "spans": [], "rationale": "", "shown_order": "ab", "seconds_spent": 12.0,
+        "rubric_version_id": None, "created_at": datetime.now(UTC).isoformat(),
+    }  # fmt: skip
+    scope = Scope.__new__(Scope)
+    scope.conversational = False
+    columns = LabelsRaw().columns(scope)
+    path = tmp / f"writer.{file_format}"
+    with PeakRss() as memory:
+        started, cpu = time.perf_counter(), time.process_time()
+        writer = open_writer(file_format, path, columns)
+        for _ in range(rows):
+            writer.write(row)
+        writer.close()
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    _line("writer", f"labels-raw {file_format}", rows, rows, elapsed, cpu, memory,
+          path.stat().st_size)  # fmt: skip
+    path.unlink()
+
+
+def bench(project: Project, export_format: str, file_format: str, labels: int) -> None:
+    """End to end through the worker's function, files published to MEDIA_ROOT."""
+    export = export_create(
+        project=project, user=None, export_format=export_format, file_format=file_format,
+        options=ExportOptions(), enqueue=False,
+    )  # fmt: skip
+    with PeakRss() as memory:
+        started, cpu = time.perf_counter(), time.process_time()
+        export = export_run(export_id=export.pk)  # type: ignore[assignment]
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    assert export.status == "succeeded", export.error
+    _line(str(labels), f"{export_format} {file_format}", export.row_counts["train"], labels,
+          elapsed, cpu, memory, export.files[0]["size_bytes"])  # fmt: skip
+
+
 def main() -> None:
+    from django.conf import settings
+
     if connection.vendor != "postgresql":
         sys.exit("Set DATABASE_URL to a PostgreSQL server (the benchmark targets Postgres).")
     sizes = [int(arg) for arg in sys.argv[1:]] or [60_000, 300_000]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    # Its own database: the test suite's (test_<name>) may be in use at the same time.
+    connection.settings_dict["TEST"]["NAME"] = f"bench_export_{connection.settings_dict['NAME']}"
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False, serialize=False)
     try:
         owner = User.objects.create(username="bench")
         annotators = [User.objects.create(username=f"annotator{i}").pk for i in range(20)]
-        print(f"PostgreSQL {connection.pg_version}, Python {sys.version.split()[0]}")
+        print(f"PostgreSQL {connection.pg_version}, Python {sys.version.split()[0]}, "
+              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
+              f"RSS at start {_rss_bytes() / 2**20:.1f} MiB")  # fmt: skip
         with tempfile.TemporaryDirectory() as tmp:
+            settings.MEDIA_ROOT = Path(tmp) / "media"
+            for file_format in ("jsonl", "parquet"):
+                bench_writer(file_format, max(sizes), Path(tmp))
             for number, labels in enumerate(sizes):
                 project = project_create(name=f"bench {labels}", created_by=owner)
                 started = time.perf_counter()
                 fill(project, annotators, labels, seed=number)
+                with connection.cursor() as cursor:
+                    cursor.execute("ANALYZE")
                 print(f"filled {labels} labels in {time.perf_counter() - started:.1f} s")
                 for export_format in ("labels-raw", "trl-preference"):
                     for file_format in ("jsonl", "parquet"):
-                        bench(project, export_format, file_format, Path(tmp), str(labels))
+                        bench(project, export_format, file_format, labels)
     finally:
         connection.creation.destroy_test_db(connection.settings_dict["NAME"], verbosity=0)
 

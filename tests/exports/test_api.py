@@ -113,3 +113,28 @@ def test_it_has_nothing_to_download_before_the_export_succeeds(project, designer
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_it_filters_the_export_list_by_status_and_format(project, designer):
+    comparison, _, _ = pair(project, "Q", "good", "bad")
+    label(comparison, UserFactory(), "a")
+    done = Export.objects.create(project=project, format="trl-preference", file_format="jsonl")
+    export_run(export_id=done.pk)
+    queued_raw = Export.objects.create(project=project, format="labels-raw", file_format="csv")
+    queued_trl = Export.objects.create(project=project, format="trl-preference", file_format="csv")
+    client = token_client(designer)
+    url = f"/api/v1/projects/{project.pk}/exports/"
+
+    def ids(query: str) -> list[int]:
+        response = client.get(url + query)
+        assert response.status_code == 200, response.json()
+        return [item["id"] for item in response.json()["results"]]
+
+    assert ids("?status=succeeded") == [done.pk]
+    assert sorted(ids("?status=queued")) == sorted([queued_raw.pk, queued_trl.pk])
+    assert ids("?status=queued&export_format=labels-raw") == [queued_raw.pk]
+    assert sorted(ids("?export_format=trl-preference")) == sorted([done.pk, queued_trl.pk])
+    bad = client.get(url + "?status=lost")
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "invalid"
+    assert list(bad.json()["error"]["details"]) == ["status"]

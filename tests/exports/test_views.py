@@ -94,3 +94,22 @@ def test_it_shows_the_form_again_with_the_problem(client, project, designer):
     assert response.status_code == 400
     assert b"Line 1: write key=value." in response.content
     assert not Export.objects.exists()
+
+
+def test_the_form_asks_for_a_soft_label(client, project, designer):
+    client.force_login(designer)
+
+    page = client.get(f"/projects/{project.slug}/exports/")
+    created = client.post(
+        f"/projects/{project.slug}/exports/new/",
+        {
+            "format": "trl-preference", "file_format": "jsonl", "prompt_form": "auto",
+            "test_share": "0", "seed": "0", "ties": "exclude", "both_bad": "exclude",
+            "metadata": "", "margin": "on", "soft_label": "on",
+        },
+    )  # fmt: skip
+
+    assert b"Soft label (p_chosen)" in page.content
+    assert created.status_code == 302
+    options = Export.objects.get().options
+    assert (options["soft_label"], options["margin"]) == (True, True)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from workers.tasks.exports import run_export
 from workers.tasks.imports import run_import
+from workers.tasks.inspection import inspect_reward
 from workers.tasks.quality import refresh_agreement
 from workers.tasks.rewards import score_items, score_responses
 
-__all__ = ["refresh_agreement", "run_export", "run_import", "score_items", "score_responses"]
+__all__ = [
+    "inspect_reward",
+    "refresh_agreement",
+    "run_export",
+    "run_import",
+    "score_items",
+    "score_responses",
+]
