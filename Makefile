@@ -76,6 +76,7 @@ bench: install services
 	$(TEST_ENV) $(BIN)/python tests/benchmarks/bench_scoring.py
 	$(TEST_ENV) $(BIN)/python tests/benchmarks/bench_export.py
 	$(TEST_ENV) $(BIN)/python tests/benchmarks/bench_composer.py
+	$(TEST_ENV) $(BIN)/python tests/benchmarks/bench_quality.py
 
 clean:
 	rm -rf var/broker var/cache

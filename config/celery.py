@@ -17,6 +17,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_routes = {
     "workers.tasks.imports.*": {"queue": Queue.DEFAULT},
     "workers.tasks.exports.*": {"queue": Queue.DEFAULT},
+    "workers.tasks.quality.*": {"queue": Queue.DEFAULT},
     "workers.tasks.rewards.*": {"queue": Queue.GPU},
     "workers.tasks.inspection.*": {"queue": Queue.GPU},
     "workers.tasks.reward_models.train_reward_model": {"queue": Queue.GPU},

@@ -208,6 +208,8 @@ STORAGES = {
 # Uploads: the import limit is ours; Django's in-memory threshold stays small so
 # big files spool to disk instead of RAM.
 IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 1024**3)
+# Labels arriving within this many seconds share one agreement recompute.
+AGREEMENT_DEBOUNCE_SECONDS = env_int("AGREEMENT_DEBOUNCE_SECONDS", 10)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 

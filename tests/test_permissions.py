@@ -14,7 +14,7 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from apps.accounts.models import Membership, Project, Role, User
-from apps.annotation.models import Assignment, Comparison, Flag, Label
+from apps.annotation.models import Assignment, Comparison, Flag, Label, ReviewDecision
 from apps.annotation.schema import Judgment
 from apps.annotation.services import assignment_next, comparisons_generate, label_submit
 from apps.imports.models import ImportJob
@@ -175,6 +175,8 @@ def _state(world: World) -> tuple[Any, ...]:
         sorted(Label.objects.filter(comparison__project=project).values_list("pk", "choice")),
         sorted(Assignment.objects.filter(project=project).values_list("pk", "status")),
         Flag.objects.filter(comparison__project=project).count(),
+        ReviewDecision.objects.filter(comparison__project=project).count(),
+        sorted(Comparison.objects.filter(project=project, is_gold=True).values_list("pk")),
         sorted(Rubric.objects.filter(project=project).values_list("pk", "name")),
         sorted(RubricVersion.objects.filter(rubric__project=project).values_list(
             "pk", "number", "guidelines")),
@@ -184,7 +186,7 @@ def _state(world: World) -> tuple[Any, ...]:
         sorted(
             TrainingRun.objects.filter(project=project).values_list(
                 "pk", "status", "cancel_requested"
-            )  # fmt: skip
+            )
         ),
         sorted(RewardModel.objects.filter(project=project).values_list("pk", "is_promoted")),
         RetrainRule.objects.filter(project=project).count(),
@@ -244,6 +246,21 @@ CASES = [
          ANNOTATORS, {"reason": "Broken"}, htmx=True),
     Case("page workbench undo", "post", "/projects/matrix/annotate/undo/", ANNOTATORS, {},
          htmx=True),
+    Case("page quality", "get", "/projects/matrix/quality/", DATA),
+    Case("page quality status", "get", "/projects/matrix/quality/status/", DATA),
+    Case("page quality recompute", "post", "/projects/matrix/quality/recompute/", IMPORTERS, {}),
+    Case("page annotators", "get", "/projects/matrix/quality/annotators/", IMPORTERS),
+    Case("page annotator report", "get", "/projects/matrix/quality/annotators/{annotator}/",
+         IMPORTERS | {"annotator"}),
+    Case("page annotator resume", "post",
+         "/projects/matrix/quality/annotators/{annotator}/resume/", ADMINS, {}),
+    Case("page review", "get", "/projects/matrix/review/", IMPORTERS),
+    Case("page review item", "get", "/projects/matrix/review/{comparison}/", IMPORTERS),
+    Case("page review decide", "post", "/projects/matrix/review/{comparison}/decide/",
+         IMPORTERS, {"choice": "a"}),
+    Case("page gold", "get", "/projects/matrix/gold/", IMPORTERS),
+    Case("page gold mark", "post", "/projects/matrix/gold/mark/", IMPORTERS,
+         {"comparison": "{comparison}", "gold_choice": "a"}),
     Case("page rubrics", "get", "/projects/matrix/rubrics/", ALL),
     Case("page rubric", "get", "/projects/matrix/rubrics/{rubric}/", ALL),
     Case("page rubric diff", "get", "/projects/matrix/rubrics/{rubric}/diff/", ALL),
@@ -318,6 +335,17 @@ CASES = [
     Case("api skip", "post", "/api/v1/comparisons/{comparison}/skip/", ANNOTATORS,
          {"reason": "Not my language"}, api=True),
     Case("api labels", "get", "/api/v1/projects/{project}/labels/", ALL, api=True),
+    Case("api agreement", "get", "/api/v1/projects/{project}/agreement/", DATA, api=True),
+    Case("api agreement refresh", "post", "/api/v1/projects/{project}/agreement/refresh/",
+         IMPORTERS, {}, api=True),
+    Case("api annotator reports", "get", "/api/v1/projects/{project}/annotator-reports/",
+         ANNOTATORS, api=True),
+    Case("api review queue", "get", "/api/v1/projects/{project}/review-queue/", IMPORTERS,
+         api=True),
+    Case("api review decide", "post", "/api/v1/comparisons/{comparison}/review/", IMPORTERS,
+         {"choice": "a"}, api=True),
+    Case("api gold", "put", "/api/v1/comparisons/{comparison}/gold/", IMPORTERS,
+         {"gold_choice": "a"}, api=True),
     Case("api rubrics", "get", "/api/v1/projects/{project}/rubrics/", ALL, api=True),
     Case("api rubric create", "post", "/api/v1/projects/{project}/rubrics/", DESIGNERS,
          {"name": "Another"}, api=True),
@@ -358,6 +386,7 @@ def _request(case: Case, world: World, who: str) -> Any:
         job=world.job.pk,
         assignment=world.open_item(who),
         comparison=Assignment.objects.get(pk=world.open_item(who)).comparison_id,
+        annotator=world.users["annotator"].pk,
         rubric=world.rubric,
         reward_version=world.reward_version,
         reward_function=RewardFunctionVersion.objects.get(pk=world.reward_version).function_id,
@@ -373,6 +402,13 @@ def _request(case: Case, world: World, who: str) -> Any:
     else:
         client.force_login(world.users[who])
         headers = {"HTTP_HX_REQUEST": "true"} if case.htmx else {}
+    data = case.data
+    if isinstance(data, dict):  # ids in bodies, like "{comparison}", as in paths
+        comparison = Assignment.objects.get(pk=world.open_item(who)).comparison_id
+        data = {
+            key: value.format(comparison=comparison) if value == "{comparison}" else value
+            for key, value in data.items()
+        }
     if case.data == "upload":
         file = upload("rows.jsonl", jsonl_bytes(PROMPT_ROWS))
         return client.post(path, {"file": file}, **headers)
@@ -380,8 +416,8 @@ def _request(case: Case, world: World, who: str) -> Any:
         return client.get(path, **headers)
     if case.api:
         call = getattr(client, case.method)
-        return call(path, case.data, content_type="application/json", **headers)
-    return client.post(path, case.data, **headers)
+        return call(path, data, content_type="application/json", **headers)
+    return client.post(path, data, **headers)
 
 
 @pytest.mark.parametrize("who", [*sorted(ALL), "outsider"])
@@ -412,6 +448,7 @@ def test_it_sends_anonymous_visitors_away_and_changes_nothing(case: Case) -> Non
         project=world.project.pk, target=world.target.pk, target_user=world.target.user_id,
         prompt=world.prompt.pk, job=world.job.pk, assignment=world.open_item("annotator"),
         comparison=Assignment.objects.get(pk=world.open_item("annotator")).comparison_id,
+        annotator=world.users["annotator"].pk,
         rubric=world.rubric, reward_version=world.reward_version,
         reward_function=RewardFunctionVersion.objects.get(pk=world.reward_version).function_id,
         version=world.version, inspection=world.inspection,

@@ -18,6 +18,8 @@ class Capability(StrEnum):
     DESIGN_RUBRICS = "design_rubrics"  # rubrics and their versions (everyone reads them)
     SCORE_REWARDS = "score_rewards"  # the synchronous scoring endpoint
     EXPORT_DATA = "export_data"  # create and download exports (raw labels name annotators)
+    VIEW_QUALITY = "view_quality"  # agreement figures (the κ matrix names annotators)
+    MANAGE_QUALITY = "manage_quality"  # everyone's reports, review, gold items, recompute
 
 
 _ALL = set(Role)
@@ -33,6 +35,8 @@ ROLE_CAPABILITIES: dict[Capability, set[Role]] = {
     Capability.DESIGN_RUBRICS: {Role.ADMIN, Role.DESIGNER},
     Capability.SCORE_REWARDS: {Role.ADMIN, Role.DESIGNER},
     Capability.EXPORT_DATA: {Role.ADMIN, Role.DESIGNER},
+    Capability.VIEW_QUALITY: {Role.ADMIN, Role.DESIGNER, Role.VIEWER},
+    Capability.MANAGE_QUALITY: {Role.ADMIN, Role.DESIGNER},
 }
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from apps.annotation.models import (
+    AgreementReport,
     AnnotatorStatus,
     Assignment,
     Comparison,
@@ -69,3 +70,17 @@ class AnnotatorStatusAdmin(admin.ModelAdmin):
     list_display = ["id", "project", "user", "paused_at", "pause_reason", "resumed_at"]
     list_filter = ["project"]
     raw_id_fields = ["project", "user", "resumed_by"]
+
+
+@admin.register(AgreementReport)
+class AgreementReportAdmin(admin.ModelAdmin):
+    """Written by the worker only: readable here, never edited."""
+
+    list_display = ["id", "project", "computed_at", "compute_seconds", "requested_at"]
+    raw_id_fields = ["project"]
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False

@@ -119,3 +119,39 @@ class JudgmentForm(forms.Form):
             return Judgment.model_validate(payload)
         except ValidationError as error:
             raise ApplicationError(" ".join(format_validation_error(error))) from None
+
+
+CHOICES = [
+    ("a", "A is better"),
+    ("b", "B is better"),
+    ("tie", "Tie"),
+    ("both_bad", "Both bad"),
+]
+
+
+class ReviewForm(forms.Form):
+    """A reviewer's final judgment of a pair (a/b as stored, not as any annotator saw it)."""
+
+    choice = forms.ChoiceField(choices=CHOICES, widget=forms.RadioSelect)
+    strength = forms.TypedChoiceField(
+        choices=[], coerce=int, required=False, empty_value=None, label="Strength (a or b)"
+    )
+    note = forms.CharField(
+        required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Why; annotators' labels stay as they are.",
+    )  # fmt: skip
+
+    def __init__(self, *args: Any, strength_scale: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["strength"].choices = [("", "—")] + [
+            (str(index), name) for index, name in enumerate(strength_scale)
+        ]
+
+
+class GoldForm(forms.Form):
+    """Mark a pair as a gold item with its known answer, or (empty answer) unmark it."""
+
+    comparison = forms.IntegerField(min_value=1, label="Comparison id")
+    gold_choice = forms.ChoiceField(
+        choices=[("", "Not gold"), *CHOICES], required=False, label="Known answer"
+    )

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 from apps.accounts.models import Project, User
 from apps.core.models import TimeStampedModel
@@ -236,3 +240,35 @@ class AnnotatorStatus(TimeStampedModel):
     def __str__(self) -> str:
         state = "paused" if self.paused_at else "active"
         return f"{self.user_id} in project {self.project_id}: {state}"
+
+
+class AgreementReport(TimeStampedModel):
+    """A project's label-quality figures as a worker last computed them.
+
+    `figures` holds the agreement figures (see `review.agreement_compute`), `annotators`
+    one report per annotator (see `reports.annotator_reports_compute`). `requested_at` is
+    set while a recompute is queued, so a burst of labels enqueues one job.
+    """
+
+    project = models.OneToOneField(
+        Project, on_delete=models.CASCADE, related_name="agreement_report"
+    )
+    figures = models.JSONField(default=dict, blank=True)
+    annotators = models.JSONField(default=dict, blank=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+    compute_seconds = models.FloatField(null=True, blank=True)
+    requested_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"Agreement report of project {self.project_id}"
+
+    @property
+    def is_waiting_for_worker(self) -> bool:
+        """A recompute asked for over a minute past its debounce delay and not started."""
+        if self.requested_at is None:
+            return False
+        late = timedelta(seconds=settings.AGREEMENT_DEBOUNCE_SECONDS + 60)
+        return timezone.now() - self.requested_at > late

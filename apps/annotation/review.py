@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -20,15 +21,24 @@ from apps.accounts.models import Project, User
 from apps.accounts.settings_schema import ConsensusRule
 from apps.annotation import quality
 from apps.annotation.models import AnnotatorStatus, Comparison, Flag, Label, ReviewDecision
+from apps.annotation.quality import resampling
 from apps.annotation.schema import Choice
 from apps.core.errors import ApplicationError
 
-BOOTSTRAP_RESAMPLES = 200
+BOOTSTRAP_RESAMPLES = 1000
+GROUP_INTERVALS = 50
 
 
 def current_labels(*, project: Project) -> QuerySet[Label]:
     """Labels in force: annotators' and imported ones that no later label supersedes."""
     return Label.objects.filter(comparison__project=project, superseded_by__isnull=True)
+
+
+def _request_refresh(project_id: int) -> None:
+    """Reports read consensus and gold answers: queue their recompute (see reports)."""
+    from apps.annotation.reports import agreement_request  # reports builds on this module
+
+    agreement_request(project_id=project_id)
 
 
 # --- gold -------------------------------------------------------------------------------
@@ -55,6 +65,11 @@ def annotator_paused(*, project: Project, user: User) -> AnnotatorStatus | None:
     return AnnotatorStatus.objects.filter(
         project=project, user=user, paused_at__isnull=False
     ).first()
+
+
+def paused_users(*, project: Project) -> QuerySet[AnnotatorStatus]:
+    """The statuses of the project's annotators whose queue is paused now."""
+    return AnnotatorStatus.objects.filter(project=project, paused_at__isnull=False)
 
 
 def gold_check(*, project: Project, user: User) -> AnnotatorStatus | None:
@@ -100,6 +115,7 @@ def comparison_mark_gold(*, comparison: Comparison, gold_choice: str | None) -> 
     comparison.is_gold = gold_choice is not None
     comparison.gold_choice = gold_choice or ""
     comparison.save(update_fields=["is_gold", "gold_choice", "updated_at"])
+    _request_refresh(comparison.project_id)
     return comparison
 
 
@@ -151,6 +167,7 @@ def review_decide(
     Flag.objects.filter(comparison=comparison, resolved_at__isnull=True).update(
         resolved_at=timezone.now()
     )
+    _request_refresh(comparison.project_id)
     return decision
 
 
@@ -254,21 +271,32 @@ def consensus_compute(*, project: Project) -> dict[int, Consensus]:
 # --- agreement --------------------------------------------------------------------------
 
 
-def _estimate(
-    judgments: list[quality.Judgment], statistic: Any, *, seed: int = 0
-) -> dict[str, Any]:
+def _estimate(judgments: list[quality.Judgment], statistic: Any, interval: Any) -> dict[str, Any]:
+    """The statistic, the number of items, and (when defined) its bootstrap interval.
+
+    `interval` is the vectorised bootstrap of the same statistic (see
+    `quality.resampling`): it gives what `quality.bootstrap_interval` gives, much faster.
+    """
     if not judgments:
         return {"value": None, "n_items": 0, "n_pairs": 0, "interval": None}
     estimate = statistic(judgments)
-    interval = None
+    bounds = None
     if estimate.value is not None:
-        interval = quality.bootstrap_interval(
-            judgments,
-            lambda sample: statistic(sample).value,
-            n_resamples=BOOTSTRAP_RESAMPLES,
-            seed=seed,
-        )
-    return {**asdict(estimate), "interval": list(interval) if interval else None}
+        bounds = interval(judgments, n_resamples=BOOTSTRAP_RESAMPLES, seed=0)
+    return {**asdict(estimate), "interval": list(bounds) if bounds else None}
+
+
+def _group_estimates(groups: dict[str, list[quality.Judgment]]) -> dict[str, dict[str, Any]]:
+    """Raw agreement per prompt group; the GROUP_INTERVALS largest get a bootstrap interval
+    (a project may have thousands of small groups, and each interval costs resamples)."""
+    sized = sorted(groups, key=lambda name: (-len({j.item for j in groups[name]}), name))
+    with_interval = set(sized[:GROUP_INTERVALS])
+    return {
+        name: _estimate(js, quality.raw_agreement, resampling.raw_agreement_interval)
+        if name in with_interval
+        else {**asdict(quality.raw_agreement(js)), "interval": None}
+        for name, js in sorted(groups.items())
+    }
 
 
 def agreement_compute(*, project: Project) -> dict[str, Any]:
@@ -314,18 +342,27 @@ def agreement_compute(*, project: Project) -> dict[str, Any]:
         "labels": len(rows),
         "annotators": len({a for _, a, *_ in rows}),
         "choice": {
-            "raw": _estimate(choices, quality.raw_agreement),
-            "alpha": _estimate(choices, lambda js: quality.krippendorff_alpha(js, "nominal")),
+            "raw": _estimate(choices, quality.raw_agreement, resampling.raw_agreement_interval),
+            "alpha": _estimate(
+                choices,
+                partial(quality.krippendorff_alpha, level="nominal"),
+                partial(resampling.alpha_interval, level="nominal"),
+            ),
         },
         "strength": _estimate(
             strengths,
-            lambda js: quality.krippendorff_alpha(js, "ordinal", value_domain=ordinal),
+            partial(quality.krippendorff_alpha, level="ordinal", value_domain=ordinal),
+            partial(resampling.alpha_interval, level="ordinal", value_domain=ordinal),
         ),
         "criteria": {
-            name: _estimate(js, lambda js: quality.krippendorff_alpha(js, "ordinal"))
+            name: _estimate(
+                js,
+                partial(quality.krippendorff_alpha, level="ordinal"),
+                partial(resampling.alpha_interval, level="ordinal"),
+            )
             for name, js in sorted(criteria.items())
         },
-        "groups": {name: asdict(quality.raw_agreement(js)) for name, js in sorted(groups.items())},
+        "groups": _group_estimates(groups),
         "kappa": [
             {"annotators": [a, b], **asdict(estimate)}
             for (a, b), estimate in sorted(kappa.pairs.items(), key=lambda kv: str(kv[0]))

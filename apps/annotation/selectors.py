@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Exists, F, OuterRef, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -209,3 +209,44 @@ def label_list(
     if until is not None:
         labels = labels.filter(created_at__lt=until)
     return labels.order_by("pk")
+
+
+# --- label quality ----------------------------------------------------------------------
+
+
+def review_item_get(*, project: Project, pk: int) -> Comparison:
+    """A pair of the project with what the review page shows; else 404."""
+    return get_object_or_404(
+        Comparison.objects.select_related("prompt", "response_a", "response_b"),
+        pk=pk,
+        project=project,
+        kind=Comparison.Kind.PAIR,
+    )
+
+
+def review_item_labels(*, comparison: Comparison) -> QuerySet[Label]:
+    """The labels in force on a comparison (annotators' and imported), oldest first."""
+    return (
+        Label.objects.filter(comparison=comparison, superseded_by__isnull=True)
+        .select_related("annotator")
+        .order_by("created_at", "pk")
+    )
+
+
+def gold_list(*, project: Project) -> QuerySet[Comparison]:
+    """The project's gold items with how many current annotator labels match their answer."""
+    current = Label.objects.filter(
+        comparison=OuterRef("pk"), superseded_by__isnull=True, source=Label.Source.ANNOTATOR
+    )
+    return (
+        Comparison.objects.filter(project=project, is_gold=True)
+        .select_related("prompt")
+        .annotate(
+            answered=Count("labels", filter=Q(labels__in=current.values("pk"))),
+            correct=Count(
+                "labels",
+                filter=Q(labels__in=current.values("pk"), labels__choice=F("gold_choice")),
+            ),
+        )
+        .order_by("pk")
+    )

@@ -23,6 +23,7 @@ from apps.accounts.models import Project, User
 from apps.accounts.settings_schema import AnnotationMode, Pairing
 from apps.annotation import queue_sql
 from apps.annotation.models import Assignment, Comparison, Flag, Label
+from apps.annotation.reports import agreement_request
 from apps.annotation.review import annotator_paused, gold_check
 from apps.annotation.schema import MAX_SECONDS, Choice, Judgment
 from apps.annotation.selectors import label_undoable
@@ -507,6 +508,7 @@ def _label_submit(assignment_id: int, user: User, judgment: Judgment) -> Submitt
     from workers.tasks.reward_models import retrain_if_due
 
     transaction.on_commit(lambda: retrain_if_due.delay(project_id=assignment.project_id))
+    agreement_request(project_id=assignment.project_id)
     return Submitted(label, created=True)
 
 

@@ -165,12 +165,25 @@ def _can_undo(project: Project, user: User) -> bool:
 
 
 def _item_context(
-    project: Project, assignment: Assignment | None, spec: RubricSpec | None = None
+    project: Project,
+    assignment: Assignment | None,
+    spec: RubricSpec | None = None,
+    paused: str = "",
 ) -> dict[str, Any]:
     if assignment is not None and spec is None:
         spec = _rubric_spec(project)
     item = _item(project, assignment, spec) if assignment else None
-    return project_page_context(project=project, tab="annotate", item=item)
+    return project_page_context(project=project, tab="annotate", item=item, paused=paused)
+
+
+def _next(
+    project: Project, user: User, exclude: list[int] | None = None
+) -> tuple[Assignment | None, str]:
+    """The next lease, or None with the reason when the queue is paused (gold accuracy)."""
+    try:
+        return services.assignment_next(project=project, user=user, exclude=exclude or ()), ""
+    except ApplicationError as error:
+        return None, error.message
 
 
 def _status_context(request: HtmxHttpRequest, project: Project) -> dict[str, Any]:
@@ -185,12 +198,12 @@ def _annotator_project(request: HtmxHttpRequest, slug: str) -> Project:
 
 
 def _show(
-    request: HtmxHttpRequest, project: Project, assignment: Assignment | None
+    request: HtmxHttpRequest, project: Project, assignment: Assignment | None, paused: str = ""
 ) -> HttpResponse:
     """The item and, out of band, the status bar: what every item action answers with."""
     if not request.htmx:
         return redirect("annotation:workbench", slug=project.slug)
-    context = _item_context(project, assignment)
+    context = _item_context(project, assignment, paused=paused)
     context.update(_status_context(request, project))
     return render(request, "annotation/workbench.html#swap", context)
 
@@ -216,10 +229,10 @@ def _reason(request: HtmxHttpRequest) -> str:
 def workbench(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """The compare page: leases the annotator's next item (or the one they already hold)."""
     project = _annotator_project(request, slug)
-    assignment = services.assignment_next(project=project, user=request.user)
+    assignment, paused = _next(project, request.user)
     rubric_version = services.rubric_version_in_force(project)
     spec = rubric_version.spec if rubric_version else None
-    context = _item_context(project, assignment, spec)
+    context = _item_context(project, assignment, spec, paused)
     context.update(_status_context(request, project))
     # The version new labels are made under (each label keeps it): shown with its guidelines.
     context["rubric_version"] = rubric_version
@@ -234,8 +247,9 @@ def item_next(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """The item after the one on screen, leased now so the page can prefetch it."""
     project = _annotator_project(request, slug)
     exclude = [int(pk) for pk in request.GET.getlist("exclude") if pk.isdigit()]
-    assignment = services.assignment_next(project=project, user=request.user, exclude=exclude)
-    return render(request, "annotation/workbench.html#item", _item_context(project, assignment))
+    assignment, paused = _next(project, request.user, exclude)
+    context = _item_context(project, assignment, paused=paused)
+    return render(request, "annotation/workbench.html#item", context)
 
 
 @require_POST
@@ -250,7 +264,7 @@ def label_submit(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
         services.label_submit(assignment=assignment, user=request.user, judgment=judgment)
     except ApplicationError as error:
         return _refuse(request, project, error.message)
-    return _show(request, project, services.assignment_next(project=project, user=request.user))
+    return _show(request, project, *_next(project, request.user))
 
 
 @require_POST
@@ -262,7 +276,7 @@ def item_skip(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
         services.assignment_skip(assignment=assignment, user=request.user, reason=_reason(request))
     except ApplicationError as error:
         return _refuse(request, project, error.message)
-    return _show(request, project, services.assignment_next(project=project, user=request.user))
+    return _show(request, project, *_next(project, request.user))
 
 
 @require_POST

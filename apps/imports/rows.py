@@ -3,7 +3,8 @@
 Two shapes, told apart per row:
   (a) `{"prompt", "responses": [{"text", "model", ...}], "reference"?, "metadata"?, "group"?}`
   (b) preference pairs as TRL writes them: `{"prompt"?, "chosen", "rejected"}`, standard
-      (strings) or conversational (lists of `{role, content}`).
+      (strings) or conversational (lists of `{role, content}`); `"gold": true` makes the
+      pair a gold item whose known answer is `chosen`.
 Validation is Pydantic; every problem becomes a `RowError` that names the row and field.
 No Django here: the writer in services.py turns records into rows.
 """
@@ -75,6 +76,9 @@ class PairRecord:
     chosen: ResponseRecord
     rejected: ResponseRecord
     label_metadata: dict[str, Any] = field(default_factory=dict)
+    # A gold pair: `chosen` is the known answer annotators are measured against; it
+    # becomes a gold comparison, not an imported label.
+    is_gold: bool = False
 
 
 Record = PromptRecord | PairRecord
@@ -150,6 +154,7 @@ class _PairRowIn(BaseModel):
     rejected: Any
     metadata: dict[str, Any] = Field(default_factory=dict)
     group: str | int | None = None
+    gold: bool = False
 
     @field_validator("prompt")
     @classmethod
@@ -309,4 +314,5 @@ def _parse_pair(row: int, data: dict[str, Any]) -> PairRecord | list[RowError]:
         chosen=ResponseRecord(chosen_text),
         rejected=ResponseRecord(rejected_text),
         label_metadata=_jsonable(dict(parsed.model_extra or {})),
+        is_gold=parsed.gold,
     )

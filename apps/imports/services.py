@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Project, User
 from apps.annotation.models import Comparison, Label
+from apps.annotation.reports import agreement_request
 from apps.annotation.services import comparisons_generate
 from apps.core.errors import ApplicationError
 from apps.imports.copy import insert_rows
@@ -107,6 +108,7 @@ class _Counts:
     responses: int = 0
     comparisons: int = 0
     labels: int = 0
+    gold: int = 0
 
 
 class _Rejected(Exception):
@@ -220,6 +222,8 @@ def _import_rows(job: ImportJob, handle: IO[bytes], reporter: ProgressReporter) 
             writer.counts.comparisons += comparisons_generate(
                 project=job.project, prompt_ids=writer.prompts_with_responses
             )
+        if writer.counts.labels or writer.counts.gold:
+            agreement_request(project_id=job.project_id)
     return writer.counts
 
 
@@ -231,6 +235,8 @@ class _Writer:
         self.project_id = job.project_id
         self.counts = _Counts()
         self.prompts_with_responses: set[int] = set()
+        # (response a, response b) -> (gold answer, row), to refuse contradicting rows.
+        self.gold_answers: dict[tuple[int, int], tuple[str, int]] = {}
 
     def write(self, records: list[Record]) -> None:
         if not records:
@@ -328,6 +334,17 @@ class _Writer:
             ).hexdigest()
             resolved.append((pair, prompt_id, chosen, rejected, f"import:{key}"))
 
+        gold: dict[tuple[int, int], str] = {}
+        for pair, _, chosen, rejected, _ in resolved:
+            if not pair.is_gold:
+                continue
+            key_pair = (min(chosen, rejected), max(chosen, rejected))
+            answer = Label.Choice.A if chosen == key_pair[0] else Label.Choice.B
+            earlier = self.gold_answers.setdefault(key_pair, (answer, pair.row))
+            if earlier[0] != answer:
+                reason = f"row {earlier[1]} has this gold pair with chosen and rejected swapped"
+                raise _Rejected([RowError(pair.row, "gold", reason)], 1, self.counts.rows)
+            gold[key_pair] = answer
         wanted_pairs = {(min(c, r), max(c, r)): prompt_id for _, prompt_id, c, r, _ in resolved}
         comparison_ids = {
             (a, b): pk
@@ -344,12 +361,23 @@ class _Writer:
                 response_a_id=a,
                 response_b_id=b,
                 labels_wanted=0,
+                is_gold=(a, b) in gold,
+                gold_choice=gold.get((a, b), ""),
             )  # fmt: skip
             for (a, b), prompt_id in wanted_pairs.items()
             if (a, b) not in comparison_ids
         ]
+        for answer in (Label.Choice.A, Label.Choice.B):  # existing pairs marked gold now
+            Comparison.objects.filter(
+                pk__in=[
+                    comparison_ids[p]
+                    for p, g in gold.items()
+                    if g == answer and p in comparison_ids
+                ]
+            ).update(is_gold=True, gold_choice=answer, updated_at=timezone.now())
         Comparison.objects.bulk_create(new_comparisons, batch_size=1000)
         self.counts.comparisons += len(new_comparisons)
+        self.counts.gold += len(gold)
         comparison_ids.update(((c.response_a_id, c.response_b_id), c.pk) for c in new_comparisons)
 
         keys = {key for *_, key in resolved}
@@ -358,7 +386,7 @@ class _Writer:
         )
         new_labels: dict[str, Label] = {}
         for pair, _, chosen, rejected, key in resolved:
-            if key in existing_keys or key in new_labels:
+            if pair.is_gold or key in existing_keys or key in new_labels:
                 continue
             a, b = min(chosen, rejected), max(chosen, rejected)
             new_labels[key] = Label(

@@ -174,3 +174,28 @@ def test_agreement_figures_count_the_items_they_use(project, items):  # type: ig
     assert figures["choice"]["alpha"]["n_items"] == 4
     assert figures["strength"]["n_items"] == 4
     assert len(figures["kappa"]) == 3
+
+
+def test_the_review_queue_holds_exactly_the_disagreeing_undecided_pairs(project, items):  # type: ignore[no-untyped-def]
+    one, two, _ = people(project, 3)
+    tie_vs_bad, single, split, agreeing = items
+    Comparison.objects.filter(pk=single).update(labels_wanted=1)  # full after one label
+    judge(project, one, {tie_vs_bad: "tie", single: "a", split: "a", agreeing: "b"})
+    judge(project, two, {tie_vs_bad: "both_bad", split: "b", agreeing: "b"})
+    # Undo: `two` changes the last judgment to disagree; only current labels count.
+    from apps.annotation.services import label_undo
+
+    reopened = label_undo(project=project, user=two)
+    assert reopened.comparison_id == agreeing
+    label_submit(assignment=reopened, user=two,
+                 judgment=Judgment(idempotency_key="two-agreeing-again", choice="a"))  # fmt: skip
+
+    # tie vs both-bad disagree; one label alone does not; the changed judgment now does.
+    assert list(review_queue(project=project).values_list("pk", flat=True)) == [
+        tie_vs_bad, split, agreeing,
+    ]  # fmt: skip
+
+    review_decide(comparison=Comparison.objects.get(pk=split), reviewer=one, choice="a")
+    assert list(review_queue(project=project).values_list("pk", flat=True)) == [
+        tie_vs_bad, agreeing,
+    ]  # fmt: skip

@@ -128,7 +128,7 @@ def test_a_designer_edits_a_rubric_in_use_and_reads_the_diff(page):  # type: ign
     log_in(page, "designer-rubric", PASSWORD)
     page.goto(f"/projects/{project.slug}/")
     page.get_by_role("link", name="Rubrics", exact=True).click()
-    page.get_by_role("link", name="Quality").click()
+    page.get_by_role("table").get_by_role("link", name="Quality").click()
     page.get_by_role("link", name="Edit").click()
     page.get_by_text("saving makes version 2").wait_for()
     page.get_by_role("button", name="Add criterion").click()

@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+from kombu import Connection
+
+from apps.accounts.models import Project, Role
+from apps.annotation.models import AgreementReport, Comparison, Label
+from apps.annotation.reports import agreement_refresh, annotator_reports_compute
+from apps.annotation.review import comparison_mark_gold
+from apps.prompts.models import Prompt, Response
+from tests.annotation.test_review import judge, people
+from tests.annotation.test_services import configure
+from tests.conftest import wait_for
+from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+
+LONG, SHORT = "A long answer, with details.", "Short."
+
+
+def long_first_pairs(project: Project, n: int) -> list[int]:
+    """`n` pairs whose response a (the lower id) is the longer one."""
+    configure(project, overlap=2)
+    prompts = Prompt.objects.bulk_create(
+        Prompt(project=project, input=f"Q{i}?", content_hash=f"{project.pk}-q{i}") for i in range(n)
+    )
+    for prompt in prompts:
+        Response.objects.create(prompt=prompt, text=LONG, content_hash=f"{prompt.pk}-long")
+        Response.objects.create(prompt=prompt, text=SHORT, content_hash=f"{prompt.pk}-short")
+    from apps.annotation.services import comparisons_generate
+
+    comparisons_generate(project=project)
+    return list(Comparison.objects.filter(project=project).values_list("pk", flat=True))
+
+
+def queued_jobs() -> int:
+    with Connection(settings.CELERY_BROKER_URL) as broker:
+        return broker.default_channel.client.llen("default")
+
+
+def purge_jobs() -> None:
+    with Connection(settings.CELERY_BROKER_URL) as broker:
+        broker.default_channel.queue_purge("default")
+
+
+@pytest.mark.django_db
+def test_annotator_reports_compare_each_person_with_the_team(project):  # type: ignore[no-untyped-def]
+    one, two = people(project, 2)
+    items = long_first_pairs(project, 12)
+    judge(project, one, dict.fromkeys(items[:10], "a") | {items[10]: "tie", items[11]: "both_bad"},
+          seconds_spent=4)  # fmt: skip
+    judge(project, two, dict.fromkeys(items[:5], "a") | dict.fromkeys(items[5:10], "b")
+          | {items[10]: "tie", items[11]: "tie"}, seconds_spent=20)  # fmt: skip
+    # Everyone saw response a on the left: "a" is a left choice.
+    Label.objects.update(shown_order="ab")
+    for pk in (items[0], items[5]):
+        comparison_mark_gold(comparison=Comparison.objects.get(pk=pk), gold_choice="a")
+
+    reports = annotator_reports_compute(project=project)
+
+    today = timezone.localdate().isoformat()
+    first, second = reports["people"]
+    assert (first["username"], second["username"]) == (one.username, two.username)
+    assert first["labels"] == 12
+    assert first["per_day"] == [{"day": today, "labels": 12}]
+    assert (first["median_seconds"], second["median_seconds"]) == (4, 20)
+    # Consensus: items 0-4 "a", item 10 "tie"; the split items have none.
+    assert first["consensus"] == {"count": 6, "n": 6, "share": 1.0}
+    assert second["consensus"] == {"count": 6, "n": 6, "share": 1.0}
+    assert first["gold"] == {"count": 2, "n": 2, "share": 1.0}
+    assert second["gold"] == {"count": 1, "n": 2, "share": 0.5}
+    assert second["gold_by_day"] == [{"day": today, "correct": 1, "total": 2, "running": 0.5}]
+    assert (first["tie"]["count"], first["both_bad"]["count"]) == (1, 1)
+    assert (second["tie"]["count"], second["both_bad"]["count"]) == (2, 0)
+    assert first["longer"] == {"count": 10, "n": 10, "share": 1.0}
+    assert second["longer"] == {"count": 5, "n": 10, "share": 0.5}
+    assert (first["position"]["left"], first["position"]["n"]) == (10, 10)
+    assert first["position"]["p_value"] == pytest.approx(2 / 1024)
+    assert (second["position"]["share"], second["position"]["p_value"]) == (0.5, 1.0)
+    assert first["flags"] == [
+        "share choosing the longer response 100% vs team 50%",
+        "left response chosen 100% (p=0.002)",
+        "median 4s per item vs team 20s",
+    ]
+    assert second["flags"] == [
+        "share choosing the longer response 50% vs team 100%",
+        "median 20s per item vs team 4s",
+    ]
+    team = reports["team"]
+    assert (team["labels"], team["median_seconds"]) == (24, 12)
+    assert team["longer"] == {"count": 15, "n": 20, "share": 0.75}
+    assert team["tie"] == {"count": 3, "n": 24, "share": 0.125}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_labels_queues_one_recompute(project):  # type: ignore[no-untyped-def]
+    purge_jobs()
+    one, two = people(project, 2)
+    items = long_first_pairs(project, 3)
+
+    judge(project, one, dict.fromkeys(items, "a"))
+    judge(project, two, dict.fromkeys(items, "b"))
+
+    try:
+        assert queued_jobs() == 1
+        report = AgreementReport.objects.get(project=project)
+        assert report.requested_at is not None
+        assert report.computed_at is None
+    finally:
+        purge_jobs()
+
+
+def test_the_worker_recomputes_agreement_after_new_labels(celery_worker_process, settings):  # type: ignore[no-untyped-def]
+    settings.AGREEMENT_DEBOUNCE_SECONDS = 1
+    project = ProjectFactory()
+    one, two = people(project, 2)
+    items = long_first_pairs(project, 4)
+
+    judge(project, one, dict.fromkeys(items, "a"))
+    judge(project, two, dict.fromkeys(items[:3], "a") | {items[3]: "b"})
+
+    def computed(labels: int) -> AgreementReport | None:
+        report = AgreementReport.objects.filter(project=project).first()
+        done = report and report.requested_at is None and report.figures.get("labels") == labels
+        return report if done else None
+
+    report = wait_for(lambda: computed(8), timeout=60)
+    assert report.figures["choice"]["raw"]["value"] == 0.75
+    assert report.figures["choice"]["raw"]["n_items"] == 4
+    assert [p["labels"] for p in report.annotators["people"]] == [4, 4]
+    assert report.figures["annotator_names"] == {str(one.pk): one.username,
+                                                 str(two.pk): two.username}  # fmt: skip
+    first_computed = report.computed_at
+
+    three = UserFactory(username="third")
+    MembershipFactory(project=project, user=three, role=Role.ANNOTATOR)
+    configure(project, overlap=3)
+    Comparison.objects.filter(project=project).update(labels_wanted=3)
+    judge(project, three, dict.fromkeys(items, "a"))
+
+    report = wait_for(lambda: computed(12), timeout=60)
+    assert report.computed_at > first_computed
+    # Pairs agreeing: three items 3/3, the last 1/3 → 10/12.
+    assert report.figures["choice"]["raw"]["value"] == pytest.approx(10 / 12)
+
+
+@pytest.mark.django_db
+def test_refreshing_a_deleted_project_does_nothing(project):  # type: ignore[no-untyped-def]
+    pk = project.pk
+    project.delete()
+
+    assert agreement_refresh(project_id=pk) is None
+    assert AgreementReport.objects.count() == 0
