@@ -49,6 +49,7 @@ from workers.ml.training.data import (
     checked_rated,
     embed_all,
     feature_texts,
+    pair_feature_texts,
     pair_texts,
     stack_features,
     stop_now,
@@ -257,10 +258,7 @@ def _train_head(
     groups: dict[str, object] = {}
     for name, group in (("train", train), ("validation", validation)):
         prompts, chosen, rejected = pair_texts(group)
-        groups[name] = (
-            feature_texts(settings.features, prompts, chosen, embedder),
-            feature_texts(settings.features, prompts, rejected, embedder),
-        )
+        groups[name] = pair_feature_texts(settings.features, prompts, chosen, rejected, embedder)
     for name, group_rated in (("rated_train", rated_train), ("rated_validation", rated_validation)):
         groups[name] = feature_texts(
             settings.features,

@@ -105,17 +105,43 @@ class FeatureTexts:
 
 
 def feature_texts(
-    features: Features, prompts: Sequence[str], responses: Sequence[str], embedder: Embedder
+    features: Features,
+    prompts: Sequence[str],
+    responses: Sequence[str],
+    embedder: Embedder,
+    *,
+    tails: list[str] | None = None,
 ) -> FeatureTexts:
+    """What to embed for each (prompt, response). `tails`, when given, are the prompts
+    already cut by `prompt_tails` (a pair's two sides share them: tokenise once)."""
     if features == "context_response":
         encoder = embedder.encoder
         texts = context_texts(prompts, responses, encoder.model.tokenizer, encoder.context_tokens)
         return FeatureTexts(texts, None)
     if features == "prompt_response":
-        encoder = embedder.encoder
-        tails = prompt_tails(prompts, encoder.model.tokenizer, encoder.context_tokens)
+        if tails is None:
+            encoder = embedder.encoder
+            tails = prompt_tails(prompts, encoder.model.tokenizer, encoder.context_tokens)
         return FeatureTexts(list(responses), tails)
     return FeatureTexts(list(responses), None)
+
+
+def pair_feature_texts(
+    features: Features,
+    prompts: Sequence[str],
+    chosen: Sequence[str],
+    rejected: Sequence[str],
+    embedder: Embedder,
+) -> tuple[FeatureTexts, FeatureTexts]:
+    """Feature texts for both sides of pairs; the prompts are cut once for both."""
+    tails = None
+    if features == "prompt_response":
+        encoder = embedder.encoder
+        tails = prompt_tails(prompts, encoder.model.tokenizer, encoder.context_tokens)
+    return (
+        feature_texts(features, prompts, chosen, embedder, tails=tails),
+        feature_texts(features, prompts, rejected, embedder, tails=tails),
+    )
 
 
 def embed_all(
