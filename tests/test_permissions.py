@@ -19,7 +19,7 @@ from apps.annotation.schema import Judgment
 from apps.annotation.services import assignment_next, comparisons_generate, label_submit
 from apps.imports.models import ImportJob
 from apps.prompts.models import Prompt
-from apps.rewards.models import RewardFunction, RewardFunctionVersion
+from apps.rewards.models import RewardFunction, RewardFunctionVersion, ScoreRun
 from apps.rubrics.models import Rubric, RubricVersion
 from apps.rubrics.services import rubric_create, rubric_version_create
 from tests.factories import (
@@ -51,6 +51,7 @@ class World:
     assignments: dict[str, int]  # each annotating role's open item (see _annotation_world)
     rubric: int = 0  # with two versions
     reward_version: int = 0
+    spare_prompt: int = 0  # nobody has judged it, so it may be deleted
 
     def open_item(self, who: str) -> int:
         """The item `who` acts on; roles that cannot annotate try the annotator's."""
@@ -93,7 +94,8 @@ def _world() -> World:
         function=RewardFunction.objects.create(project=project, name="Matrix reward"),
         number=1, spec=REWARD_SPEC,
     )  # fmt: skip
-    return World(project, users, target, prompt, job, assignments, rubric.pk, reward.pk)
+    spare = PromptFactory(project=project, input="Nobody judged me.")
+    return World(project, users, target, prompt, job, assignments, rubric.pk, reward.pk, spare.pk)
 
 
 def _annotation_world(project: Project, prompt: Prompt, users: dict[str, User]) -> dict[str, int]:
@@ -133,6 +135,7 @@ def _state(world: World) -> tuple[Any, ...]:
             "pk", "number", "guidelines")),
         sorted(RewardFunctionVersion.objects.filter(function__project=project).values_list(
             "pk", "function__name")),
+        ScoreRun.objects.filter(project=project).count(),
     )  # fmt: skip
 
 
@@ -227,12 +230,16 @@ CASES = [
     Case("api member remove", "delete", "/api/v1/projects/{project}/members/{target_user}/",
          ADMINS, api=True),
     Case("api prompts", "get", "/api/v1/projects/{project}/prompts/", DATA, api=True),
+    Case("api prompt create", "post", "/api/v1/projects/{project}/prompts/", IMPORTERS,
+         {"prompt": "Matrix new", "responses": [{"text": "A"}, {"text": "B"}]}, api=True),
     Case("api prompt", "get", "/api/v1/prompts/{prompt}/", DATA, api=True),
+    Case("api prompt delete", "delete", "/api/v1/prompts/{spare_prompt}/", IMPORTERS, api=True),
     Case("api imports", "get", "/api/v1/projects/{project}/imports/", DATA, api=True),
     Case("api import upload", "post", "/api/v1/projects/{project}/imports/", IMPORTERS, "upload",
          api=True),
     Case("api import", "get", "/api/v1/imports/{job}/", DATA, api=True),
     Case("api comparisons", "get", "/api/v1/projects/{project}/comparisons/", DATA, api=True),
+    Case("api comparison", "get", "/api/v1/comparisons/{comparison}/", ALL, api=True),
     Case("api comparison next", "post", "/api/v1/projects/{project}/comparisons/next/",
          ANNOTATORS, {}, api=True),
     Case("api label", "post", "/api/v1/comparisons/{comparison}/labels/", ANNOTATORS,
@@ -249,6 +256,28 @@ CASES = [
     Case("api rubric versions", "get", "/api/v1/rubrics/{rubric}/versions/", ALL, api=True),
     Case("api rubric version create", "post", "/api/v1/rubrics/{rubric}/versions/", DESIGNERS,
          {"criteria": []}, api=True),
+    Case("api reward functions", "get", "/api/v1/projects/{project}/reward-functions/", DATA,
+         api=True),
+    Case("api reward function create", "post", "/api/v1/projects/{project}/reward-functions/",
+         DESIGNERS, {"name": "New reward", "spec": REWARD_SPEC}, api=True),
+    Case("api reward function", "get", "/api/v1/reward-functions/{reward_function}/", DATA,
+         api=True),
+    Case("api reward function patch", "patch", "/api/v1/reward-functions/{reward_function}/",
+         DESIGNERS, {"name": "Renamed reward", "description": "New"}, api=True),
+    Case("api reward versions", "get", "/api/v1/reward-functions/{reward_function}/versions/",
+         DATA, api=True),
+    Case("api reward version create", "post",
+         "/api/v1/reward-functions/{reward_function}/versions/", DESIGNERS,
+         {"spec": REWARD_SPEC}, api=True),
+    Case("api reward version", "get", "/api/v1/reward-function-versions/{reward_version}/",
+         DATA, api=True),
+    Case("api scores", "get", "/api/v1/reward-function-versions/{reward_version}/scores/", DATA,
+         api=True),
+    Case("api score runs", "get",
+         "/api/v1/reward-function-versions/{reward_version}/score-runs/", DATA, api=True),
+    Case("api score run create", "post",
+         "/api/v1/reward-function-versions/{reward_version}/score-runs/", DESIGNERS, {},
+         api=True),
 ]  # fmt: skip
 
 
@@ -264,6 +293,7 @@ def _request(case: Case, world: World, who: str) -> Any:
         rubric=world.rubric,
         reward_version=world.reward_version,
         reward_function=RewardFunctionVersion.objects.get(pk=world.reward_version).function_id,
+        spare_prompt=world.spare_prompt,
     )
     client = Client()
     if case.api:
@@ -313,6 +343,7 @@ def test_it_sends_anonymous_visitors_away_and_changes_nothing(case: Case) -> Non
         comparison=Assignment.objects.get(pk=world.open_item("annotator")).comparison_id,
         rubric=world.rubric, reward_version=world.reward_version,
         reward_function=RewardFunctionVersion.objects.get(pk=world.reward_version).function_id,
+        spare_prompt=world.spare_prompt,
     )  # fmt: skip
 
     response = getattr(Client(), case.method)(path)

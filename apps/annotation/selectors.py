@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, F, OuterRef, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -184,6 +185,28 @@ def comparison_list(
     elif needs_labels is False:
         items = items.filter(labels_done__gte=F("labels_wanted"))
     return items.order_by("-priority", "pk")
+
+
+def comparison_get(*, project: Project, user: User, pk: int) -> Comparison | None:
+    """One comparison of the project with its prompt and responses, as the user may see it.
+
+    Roles that see the data get any comparison. An annotator gets only one they were
+    given (leased, judged or skipped), else PermissionDenied; what an annotator may not
+    learn (gold answers, model names) is left out by the API's serializer.
+    """
+    if not role_can(project.user_role, Capability.VIEW_DATA):
+        given = Assignment.objects.filter(project=project, comparison_id=pk, annotator=user)
+        if not given.exists():
+            raise PermissionDenied(
+                "Annotators see only the comparisons they were given: lease one with "
+                "comparisons/next/."
+            )
+    return (
+        Comparison.objects.filter(project=project, pk=pk)
+        .select_related("prompt", "response_a", "response_b")
+        .prefetch_related("ranked_responses")
+        .first()
+    )
 
 
 def label_list(

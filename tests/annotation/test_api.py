@@ -274,3 +274,74 @@ def test_next_and_submit_take_few_sql_statements(  # type: ignore[no-untyped-def
             format="json",
         )
     assert response.status_code == 201
+
+
+def _detail(comparison, a, b, *, blind):  # type: ignore[no-untyped-def]
+    return {
+        "id": comparison.pk,
+        "project": comparison.project_id,
+        "kind": "pair",
+        "prompt": {
+            "id": comparison.prompt_id,
+            "input": [{"role": "user", "content": "Hi <b>there</b>"}],
+        },
+        "responses": [
+            {"id": a.pk, "text": "First answer", "model": None if blind else "secret-model-a"},
+            {"id": b.pk, "text": "Second answer", "model": None if blind else "secret-model-b"},
+        ],
+        "priority": 0,
+        "labels_wanted": 3,
+        "labels_done": 1,
+        "labels_needed": 2,
+        "is_gold": None if blind else True,
+        "gold_choice": None if blind else "b",
+        "created_at": comparison.created_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def test_a_comparison_reads_in_full_for_viewers_and_blind_for_its_annotator(  # type: ignore[no-untyped-def]
+    project, pair, annotator, viewer
+):
+    comparison, a, b = pair
+    client = token_client(annotator)
+    lease(client, project)
+    labelled = client.post(
+        f"/api/v1/comparisons/{comparison.pk}/labels/",
+        {"idempotency_key": "detail-0001", "choice": "a"},
+        format="json",
+    )
+    assert labelled.status_code == 201
+    Comparison.objects.filter(pk=comparison.pk).update(is_gold=True, gold_choice="b")
+    comparison.refresh_from_db()
+    url = f"/api/v1/comparisons/{comparison.pk}/"
+
+    full = token_client(viewer).get(url)
+    blind = client.get(url)
+
+    assert full.status_code == 200
+    assert full.json() == _detail(comparison, a, b, blind=False)
+    assert blind.status_code == 200
+    assert blind.json() == _detail(comparison, a, b, blind=True)
+    assert "secret-model" not in blind.content.decode()
+    assert "detail-0001" not in full.content.decode()  # labels are listed elsewhere
+
+
+def test_an_annotator_reads_only_comparisons_they_were_given(  # type: ignore[no-untyped-def]
+    project, pair, annotator, outsider
+):
+    comparison, _, _ = pair
+    url = f"/api/v1/comparisons/{comparison.pk}/"
+
+    refused = token_client(annotator).get(url)
+
+    assert refused.status_code == 403
+    assert refused.json() == {
+        "error": {
+            "code": "permission_denied",
+            "message": "Annotators see only the comparisons they were given: lease one with "
+            "comparisons/next/.",
+            "details": {},
+        }
+    }
+    assert token_client(outsider).get(url).json() == NOT_FOUND
+    assert token_client(annotator).get("/api/v1/comparisons/999999/").json() == NOT_FOUND
