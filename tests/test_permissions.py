@@ -14,7 +14,7 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from apps.accounts.models import Membership, Project, Role, User
-from apps.annotation.models import Assignment, Flag, Label
+from apps.annotation.models import Assignment, Comparison, Flag, Label
 from apps.annotation.schema import Judgment
 from apps.annotation.services import assignment_next, comparisons_generate, label_submit
 from apps.imports.models import ImportJob
@@ -136,6 +136,8 @@ def _state(world: World) -> tuple[Any, ...]:
         sorted(RewardFunctionVersion.objects.filter(function__project=project).values_list(
             "pk", "function__name")),
         ScoreRun.objects.filter(project=project).count(),
+        sorted(Comparison.objects.filter(project=project).values_list(
+            "pk", "priority", "labels_wanted", "is_gold")),
     )  # fmt: skip
 
 
@@ -240,6 +242,8 @@ CASES = [
     Case("api import", "get", "/api/v1/imports/{job}/", DATA, api=True),
     Case("api comparisons", "get", "/api/v1/projects/{project}/comparisons/", DATA, api=True),
     Case("api comparison", "get", "/api/v1/comparisons/{comparison}/", ALL, api=True),
+    Case("api comparison patch", "patch", "/api/v1/comparisons/{comparison}/", IMPORTERS,
+         {"priority": 3, "labels_wanted": 1}, api=True),
     Case("api comparison next", "post", "/api/v1/projects/{project}/comparisons/next/",
          ANNOTATORS, {}, api=True),
     Case("api label", "post", "/api/v1/comparisons/{comparison}/labels/", ANNOTATORS,

@@ -31,6 +31,9 @@ from apps.core.errors import ApplicationError
 from apps.prompts.api import PromptInputField
 from apps.prompts.models import Response as ApiResponseRow
 
+# The column is a 32-bit integer: larger numbers would be a database error, not a 400.
+PRIORITY_MIN, PRIORITY_MAX = -(2**31), 2**31 - 1
+
 
 def _judgment_errors(exc: PydanticValidationError) -> dict[str, list[str]]:
     details: dict[str, list[str]] = {}
@@ -64,6 +67,9 @@ class ComparisonOutputSerializer(serializers.Serializer):
 
 class ComparisonListApi(GenericAPIView):
     class FilterSerializer(serializers.Serializer):
+        prompt = serializers.IntegerField(
+            required=False, allow_null=True, default=None, help_text="Only this prompt's."
+        )
         is_gold = serializers.BooleanField(required=False, allow_null=True, default=None)
         needs_labels = serializers.BooleanField(
             required=False,
@@ -80,7 +86,9 @@ class ComparisonListApi(GenericAPIView):
             max_length=10,
             help_text="Two response ids make a pair; three or more a ranking item.",
         )
-        priority = serializers.IntegerField(default=0)
+        priority = serializers.IntegerField(
+            default=0, min_value=PRIORITY_MIN, max_value=PRIORITY_MAX
+        )
         labels_wanted = serializers.IntegerField(
             min_value=0, max_value=50, required=False, help_text="Default: the project's overlap."
         )
@@ -280,6 +288,55 @@ class ComparisonDetailApi(APIView):
             raise Http404("No such comparison.")
         blind = not role_can(project.user_role, Capability.VIEW_DATA)
         return ApiResponse(ComparisonDetailSerializer(comparison, context={"blind": blind}).data)
+
+    @extend_schema_serializer(component_name="ComparisonUpdate")
+    class UpdateSerializer(serializers.Serializer):
+        priority = serializers.IntegerField(
+            required=False, min_value=PRIORITY_MIN, max_value=PRIORITY_MAX
+        )
+        labels_wanted = serializers.IntegerField(required=False, min_value=0, max_value=50)
+        gold_choice = serializers.ChoiceField(
+            choices=["a", "b", "tie", "both_bad"],
+            required=False,
+            allow_null=True,
+            help_text="Make a pair gold with this answer; null makes it an ordinary item again.",
+        )
+
+    @extend_schema(
+        operation_id="comparison_update",
+        tags=["annotation"],
+        summary="Change a comparison's priority, wanted labels or gold answer (admin, designer)",
+        description=(
+            "The responses a comparison compares never change. Labels already given are kept;"
+            " wanting fewer labels than are done only stops new leases. Only pairs can be gold."
+        ),
+        request=UpdateSerializer,
+        responses={200: ComparisonDetailSerializer, **error_responses(400, 401, 403, 404)},
+    )
+    def patch(self, request: Request, comparison_id: int) -> ApiResponse:
+        project_id = (
+            Comparison.objects.filter(pk=comparison_id).values_list("project_id", flat=True).first()
+        )
+        if project_id is None:
+            raise Http404("No such comparison.")
+        project = project_for_user(
+            user=request.user, capability=Capability.IMPORT_DATA, pk=project_id
+        )
+        data = self.UpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        comparison = selectors.comparison_get(project=project, user=request.user, pk=comparison_id)
+        if comparison is None:  # deleted in between
+            raise Http404("No such comparison.")
+        services.comparison_update(
+            comparison=comparison,
+            priority=fields.get("priority"),
+            labels_wanted=fields.get("labels_wanted"),
+            gold_choice=fields.get("gold_choice"),
+            set_gold="gold_choice" in fields,
+        )
+        comparison = selectors.comparison_get(project=project, user=request.user, pk=comparison_id)
+        return ApiResponse(ComparisonDetailSerializer(comparison).data)
 
 
 class ComparisonNextApi(APIView):

@@ -174,10 +174,16 @@ def label_list_recent(*, user: User, limit: int = 20) -> QuerySet[Label]:
 
 
 def comparison_list(
-    *, project: Project, is_gold: bool | None = None, needs_labels: bool | None = None
+    *,
+    project: Project,
+    prompt: int | None = None,
+    is_gold: bool | None = None,
+    needs_labels: bool | None = None,
 ) -> QuerySet[Comparison]:
     """A project's comparisons for the API, with the ids a client needs."""
     items = Comparison.objects.filter(project=project).prefetch_related("ranked_responses")
+    if prompt is not None:
+        items = items.filter(prompt_id=prompt)
     if is_gold is not None:
         items = items.filter(is_gold=is_gold)
     if needs_labels is True:
