@@ -14,3 +14,7 @@ urlpatterns = [
     path("", include("apps.rubrics.urls")),
     path("", include("apps.rewards.urls")),
 ]
+
+# Under /api/ the answers of paths no view matches, and of crashes, keep the API's error shape.
+handler404 = "apps.core.api.not_found"
+handler500 = "apps.core.api.server_error"
