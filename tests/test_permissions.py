@@ -17,6 +17,7 @@ from apps.accounts.models import Membership, Project, Role, User
 from apps.annotation.models import Assignment, Comparison, Flag, Label
 from apps.annotation.schema import Judgment
 from apps.annotation.services import assignment_next, comparisons_generate, label_submit
+from apps.exports.models import Export
 from apps.imports.models import ImportJob
 from apps.prompts.models import Prompt
 from apps.rewards.models import RewardFunction, RewardFunctionVersion, ScoreRun
@@ -138,6 +139,7 @@ def _state(world: World) -> tuple[Any, ...]:
         ScoreRun.objects.filter(project=project).count(),
         sorted(Comparison.objects.filter(project=project).values_list(
             "pk", "priority", "labels_wanted", "is_gold")),
+        Export.objects.filter(project=project).count(),
     )  # fmt: skip
 
 
@@ -279,6 +281,9 @@ CASES = [
          api=True),
     Case("api score runs", "get",
          "/api/v1/reward-function-versions/{reward_version}/score-runs/", DATA, api=True),
+    Case("api exports", "get", "/api/v1/projects/{project}/exports/", DESIGNERS, api=True),
+    Case("api export create", "post", "/api/v1/projects/{project}/exports/", DESIGNERS,
+         {"format": "trl-preference", "file_format": "jsonl"}, api=True),
     Case("api score run create", "post",
          "/api/v1/reward-function-versions/{reward_version}/score-runs/", DESIGNERS, {},
          api=True),
