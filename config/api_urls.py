@@ -20,6 +20,8 @@ v1 = [
     path("", include("apps.annotation.api_urls")),
     path("", include("apps.rewards.api_urls")),
     path("", include("apps.rubrics.api_urls")),
+    path("", include("apps.rewards.inspection.api_urls")),
+    path("", include("apps.reward_models.api_urls")),
 ]
 
 urlpatterns = [

@@ -18,5 +18,8 @@ app.conf.task_routes = {
     "workers.tasks.imports.*": {"queue": Queue.DEFAULT},
     "workers.tasks.exports.*": {"queue": Queue.DEFAULT},
     "workers.tasks.rewards.*": {"queue": Queue.GPU},
+    "workers.tasks.inspection.*": {"queue": Queue.GPU},
+    "workers.tasks.reward_models.train_reward_model": {"queue": Queue.GPU},
+    "workers.tasks.reward_models.*": {"queue": Queue.DEFAULT},
 }
 app.autodiscover_tasks(["workers"], related_name="tasks")

@@ -264,7 +264,7 @@ CELERY_TASK_ALWAYS_EAGER = False
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "apps.accounts.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -290,7 +290,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # One name for a judgment's choice wherever it appears (labels, gold answers).
-    "ENUM_NAME_OVERRIDES": {"LabelChoiceEnum": ["a", "b", "tie", "both_bad"]},
+    "ENUM_NAME_OVERRIDES": {
+        "LabelChoiceEnum": ["a", "b", "tie", "both_bad"],
+        "StatusEnum": "apps.core.models.JobStatus",
+        "TrainingRunStatusEnum": "apps.reward_models.models.TrainingRun.Status",
+    },
 }
 
 # Security headers. The CSP allows no inline script or style: JavaScript lives in

@@ -13,6 +13,8 @@ urlpatterns = [
     path("", include("apps.annotation.urls")),
     path("", include("apps.rubrics.urls")),
     path("", include("apps.rewards.urls")),
+    path("", include("apps.rewards.inspection.urls")),
+    path("", include("apps.reward_models.urls")),
 ]
 
 # Under /api/ the answers of paths no view matches, and of crashes, keep the API's error shape.

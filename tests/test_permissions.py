@@ -20,7 +20,9 @@ from apps.annotation.services import assignment_next, comparisons_generate, labe
 from apps.exports.models import Export
 from apps.imports.models import ImportJob
 from apps.prompts.models import Prompt
-from apps.rewards.models import RewardFunction, RewardFunctionVersion, ScoreRun
+from apps.reward_models.models import RetrainRule, RewardModel, TrainingRun
+from apps.rewards.models import Inspection, RewardFunction, RewardFunctionVersion, ScoreRun
+from apps.rewards.services import reward_function_create
 from apps.rubrics.models import Rubric, RubricVersion
 from apps.rubrics.services import rubric_create, rubric_version_create
 from tests.factories import (
@@ -52,6 +54,10 @@ class World:
     assignments: dict[str, int]  # each annotating role's open item (see _annotation_world)
     rubric: int = 0  # with two versions
     reward_version: int = 0
+    version: int = 0  # a reward function version with an inspection (see _inspector_world)
+    inspection: int = 0
+    run: TrainingRun | None = None  # a queued training run
+    model: RewardModel | None = None  # a reward model that is not promoted
     spare_prompt: int = 0  # nobody has judged it, so it may be deleted
 
     def open_item(self, who: str) -> int:
@@ -88,6 +94,17 @@ def _world() -> World:
         project=project, original_name="old.jsonl", file_format="jsonl", status="succeeded"
     )
     assignments = _annotation_world(project, prompt, users)
+    for number in range(4):  # imported judgments on more prompts: enough to train on
+        other = PromptFactory(project=project, input=f"Matrix question {number}?")
+        low, high = ResponseFactory(prompt=other), ResponseFactory(prompt=other)
+        comparison = Comparison.objects.create(
+            project=project, prompt=other, response_a=low, response_b=high
+        )
+        Label.objects.create(comparison=comparison, choice="a", source=Label.Source.IMPORT)
+    run = TrainingRun.objects.create(project=project, settings={})
+    model = RewardModel.objects.create(
+        project=project, name="m", head_kind="linear", artifact_path="reward_models/none"
+    )
     rubric = rubric_create(project=project, name="Matrix rubric", criteria=[],
                            error_categories=[])  # fmt: skip
     rubric_version_create(rubric=rubric, criteria=[], error_categories=[], guidelines="v2")
@@ -96,7 +113,38 @@ def _world() -> World:
         number=1, spec=REWARD_SPEC,
     )  # fmt: skip
     spare = PromptFactory(project=project, input="Nobody judged me.")
-    return World(project, users, target, prompt, job, assignments, rubric.pk, reward.pk, spare.pk)
+    version, inspection = _inspector_world(project)
+    return World(
+        project,
+        users,
+        target,
+        prompt,
+        job,
+        assignments,
+        rubric=rubric.pk,
+        reward_version=reward.pk,
+        version=version,
+        inspection=inspection,
+        run=run,
+        model=model,
+        spare_prompt=spare.pk,
+    )
+
+
+def _inspector_world(project: Project) -> tuple[int, int]:
+    """A reward version with a finished inspection (its result recorded from the hand-worked
+    project in tests/rewards/inspection_world.py), for the inspector's rows."""
+    import json
+    from pathlib import Path
+
+    from tests.rewards.inspection_world import SPEC
+
+    version = reward_function_create(project=project, name="matrix", spec=SPEC, created_by=None)
+    result = json.loads((Path(__file__).parent / "rewards/inspection_result.json").read_text())
+    inspection = Inspection.objects.create(
+        version=version, project=project, status=Inspection.Status.SUCCEEDED, result=result
+    )
+    return version.pk, inspection.pk
 
 
 def _annotation_world(project: Project, prompt: Prompt, users: dict[str, User]) -> dict[str, int]:
@@ -140,6 +188,14 @@ def _state(world: World) -> tuple[Any, ...]:
         sorted(Comparison.objects.filter(project=project).values_list(
             "pk", "priority", "labels_wanted", "is_gold")),
         Export.objects.filter(project=project).count(),
+        sorted(Inspection.objects.filter(project=project).values_list("pk", "status")),
+        sorted(
+            TrainingRun.objects.filter(project=project).values_list(
+                "pk", "status", "cancel_requested"
+            )  # fmt: skip
+        ),
+        sorted(RewardModel.objects.filter(project=project).values_list("pk", "is_promoted")),
+        RetrainRule.objects.filter(project=project).count(),
     )  # fmt: skip
 
 
@@ -222,6 +278,29 @@ CASES = [
          {**COMPOSER_FORM, "try_prompt": ""}, htmx=True),
     Case("page version try", "post", "/projects/matrix/rewards/versions/{reward_version}/try/",
          DESIGNERS, {"try_prompt": ""}, htmx=True),
+    Case("page inspector", "get", "/projects/matrix/inspector/", DATA),
+    Case("page inspector version", "get", "/projects/matrix/inspector/versions/{version}/", DATA),
+    Case("page inspector start", "post",
+         "/projects/matrix/inspector/versions/{version}/inspect/", IMPORTERS, {}),
+    Case("page inspector progress", "get",
+         "/projects/matrix/inspector/inspections/{inspection}/progress/", DATA),
+    Case("page inspector accept", "post",
+         "/projects/matrix/inspector/inspections/{inspection}/accept-weights/", IMPORTERS, {}),
+    Case("page inspector compare", "get",
+         "/projects/matrix/inspector/compare/?first={version}&second={version}", DATA),
+    Case("page reward models", "get", "/projects/matrix/reward-models/", DATA),
+    Case("page reward model promote", "post", "/projects/matrix/reward-models/{model}/promote/",
+         IMPORTERS, {}),
+    Case("page training runs", "get", "/projects/matrix/training-runs/", DATA),
+    Case("page training run create", "post", "/projects/matrix/training-runs/new/", IMPORTERS,
+         {"ties": "half", "validation_fraction": "0.5"}),
+    Case("page retrain rule", "post", "/projects/matrix/training-runs/rule/", IMPORTERS,
+         {"after_labels": "10"}),
+    Case("page training run", "get", "/projects/matrix/training-runs/{run}/", DATA),
+    Case("page training run progress", "get", "/projects/matrix/training-runs/{run}/progress/",
+         DATA, htmx=True),
+    Case("page training run cancel", "post", "/projects/matrix/training-runs/{run}/cancel/",
+         IMPORTERS, {}),
     # API
     Case("api project", "get", "/api/v1/projects/{project}/", ALL, api=True),
     Case("api project patch", "patch", "/api/v1/projects/{project}/", ADMINS,
@@ -287,6 +366,25 @@ CASES = [
     Case("api score run create", "post",
          "/api/v1/reward-function-versions/{reward_version}/score-runs/", DESIGNERS, {},
          api=True),
+    Case("api inspections", "get", "/api/v1/reward-function-versions/{version}/inspections/",
+         DATA, api=True),
+    Case("api inspection start", "post",
+         "/api/v1/reward-function-versions/{version}/inspections/", IMPORTERS, {}, api=True),
+    Case("api inspection", "get", "/api/v1/inspections/{inspection}/", DATA, api=True),
+    Case("api inspection accept", "post", "/api/v1/inspections/{inspection}/accept-weights/",
+         IMPORTERS, {}, api=True),
+    Case("api version compare", "get",
+         "/api/v1/reward-function-versions/{version}/compare/{version}/", DATA, api=True),
+    Case("api training runs", "get", "/api/v1/projects/{project}/training-runs/", DATA, api=True),
+    Case("api training run create", "post", "/api/v1/projects/{project}/training-runs/",
+         IMPORTERS, {"settings": {"ties": "half", "validation_fraction": 0.5}}, api=True),
+    Case("api training run", "get", "/api/v1/training-runs/{run}/", DATA, api=True),
+    Case("api training run cancel", "post", "/api/v1/training-runs/{run}/cancel/", IMPORTERS,
+         {}, api=True),
+    Case("api reward models", "get", "/api/v1/projects/{project}/reward-models/", DATA,
+         api=True),
+    Case("api reward model promote", "post", "/api/v1/reward-models/{model}/promote/",
+         IMPORTERS, {}, api=True),
 ]  # fmt: skip
 
 
@@ -303,6 +401,10 @@ def _request(case: Case, world: World, who: str) -> Any:
         reward_version=world.reward_version,
         reward_function=RewardFunctionVersion.objects.get(pk=world.reward_version).function_id,
         spare_prompt=world.spare_prompt,
+        version=world.version,
+        inspection=world.inspection,
+        run=world.run.pk if world.run else None,
+        model=world.model.pk if world.model else None,
     )
     client = Client()
     if case.api:
@@ -353,6 +455,8 @@ def test_it_sends_anonymous_visitors_away_and_changes_nothing(case: Case) -> Non
         rubric=world.rubric, reward_version=world.reward_version,
         reward_function=RewardFunctionVersion.objects.get(pk=world.reward_version).function_id,
         spare_prompt=world.spare_prompt,
+        version=world.version, inspection=world.inspection,
+        run=world.run.pk if world.run else None, model=world.model.pk if world.model else None,
     )  # fmt: skip
 
     response = getattr(Client(), case.method)(path)

@@ -35,6 +35,12 @@ OPERATIONS = {
     ("/api/v1/imports/{import_id}/", "get", "import_retrieve"),
     ("/api/v1/tokens/me/", "get", "token_retrieve"),
     ("/api/v1/tokens/me/", "post", "token_rotate"),
+    ("/api/v1/projects/{project_id}/training-runs/", "get", "training_run_list"),
+    ("/api/v1/projects/{project_id}/training-runs/", "post", "training_run_create"),
+    ("/api/v1/training-runs/{run_id}/", "get", "training_run_retrieve"),
+    ("/api/v1/training-runs/{run_id}/cancel/", "post", "training_run_cancel"),
+    ("/api/v1/projects/{project_id}/reward-models/", "get", "reward_model_list"),
+    ("/api/v1/reward-models/{model_id}/promote/", "post", "reward_model_promote"),
 }
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 

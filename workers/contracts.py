@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 # A saved reward head is a folder (or storage prefix) with these two files:
 # the JSON config and the torch state dict (see workers/ml/heads.py).
@@ -110,3 +110,72 @@ class ScoringResources:
 
 class ScoringError(ValueError):
     """A component cannot score with what it was given (a missing head, an unknown backbone)."""
+
+
+# Training reward models (issue 8): what the Celery task hands to
+# workers.ml.training.train_reward_model, and what it gets back.
+
+Turns = tuple[tuple[str, str], ...]  # (role, content); a plain prompt is (("user", text),)
+
+
+def prompt_as_text(turns: Turns) -> str:
+    """A prompt's turns as one string, exactly as `Prompt.text` renders it for scoring:
+    a plain prompt (one user turn) is its text; a transcript joins `role: content` turns."""
+    if len(turns) == 1 and turns[0][0] == "user":
+        return turns[0][1]
+    return "\n\n".join(f"{role}: {content}" for role, content in turns)
+
+
+@dataclass(frozen=True)
+class TrainingPair:
+    """One human preference, as training sees it."""
+
+    pair_id: int  # the label (or consensus comparison) id, for reports
+    prompt_id: int  # the split key: a prompt is never in two splits
+    prompt: Turns
+    chosen: str
+    rejected: str
+    split: Literal["train", "validation"]
+    target: float = 1.0  # P(chosen preferred): 1.0, 0.5 for a kept tie, or a soft label
+    strength: int | None = None  # index on the project's strength scale
+    agreement: float | None = None  # share of annotators agreeing with the consensus
+
+
+@dataclass(frozen=True)
+class RatedResponse:
+    """A response with per-criterion mean ratings (per-criterion regression heads)."""
+
+    prompt_id: int
+    prompt: Turns
+    response: str
+    split: Literal["train", "validation"]
+    ratings: Mapping[str, float]  # criterion name -> mean rating, scaled to 0..1
+
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    """Where a training run is; `fraction` covers the whole run, 0..1."""
+
+    stage: str  # "embedding" | "training" | "evaluating"
+    fraction: float
+    epoch: int | None = None
+    train_loss: float | None = None
+    validation_loss: float | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    """A finished run: the saved head's folder and files, and its metrics on validation."""
+
+    head_directory: str  # a folder with HEAD_FILES (+ any extra files listed in `files`)
+    files: tuple[str, ...]  # every file name in head_directory to copy to storage
+    head_kind: str  # "linear" | "mlp" | "ensemble" | "finetune"
+    backbone: str
+    metrics: Mapping[str, object]  # JSON-able; keys in workers.ml.training.metrics
+    baseline_metrics: Mapping[str, object] | None  # the same for `baseline_head`, same split
+    history: tuple[Mapping[str, float], ...]  # per epoch: epoch, train_loss, validation_loss
+
+
+class TrainingCancelled(Exception):
+    """`should_stop` said stop: the run ends without a head."""

@@ -38,6 +38,24 @@ def project_for_user(
     return project
 
 
+def project_for_member(*, user: User, capability: Capability, pk: int) -> Project:
+    """`project_for_user` by id in one statement written out, for the annotation hot path:
+    the same project (with `user_role`), the same 404 and 403."""
+    if not user.is_authenticated:
+        raise Http404("No such project.")
+    sql = (
+        f"SELECT p.*, m.role AS user_role FROM {Project._meta.db_table} p "  # noqa: S608 - our tables
+        f"JOIN {Membership._meta.db_table} m ON m.project_id = p.id AND m.user_id = %s "
+        "WHERE p.id = %s"
+    )
+    project = next(iter(Project.objects.raw(sql, [user.pk, pk])), None)
+    if project is None:
+        raise Http404("No such project.")
+    if not role_can(project.user_role, capability):
+        raise PermissionDenied("Your role in this project does not allow this.")
+    return project
+
+
 def membership_list(*, project: Project) -> QuerySet[Membership]:
     return project.memberships.select_related("user").order_by("user__username")
 

@@ -7,6 +7,7 @@ from django.utils.text import slugify
 from pydantic import ValidationError as PydanticValidationError
 from rest_framework.authtoken.models import Token
 
+from apps.accounts.authentication import token_forget
 from apps.accounts.models import Membership, Project, Role, User
 from apps.accounts.settings_schema import AnnotationSettings, format_validation_error
 from apps.core.errors import ApplicationError
@@ -144,6 +145,11 @@ def membership_remove(*, membership: Membership) -> None:
 def token_issue(*, user: User, rotate: bool = False) -> Token:
     """The user's API token, created if missing; `rotate` replaces it with a new key."""
     if rotate:
+        old = list(Token.objects.filter(user=user).values_list("key", flat=True))
         Token.objects.filter(user=user).delete()
+        for key in old:
+            token_forget(key)
+            # Again once the deletion is visible, in case a request cached it meanwhile.
+            transaction.on_commit(lambda key=key: token_forget(key))  # type: ignore[misc]
     token, _ = Token.objects.get_or_create(user=user)
     return token

@@ -7,6 +7,7 @@ key, so a retried request never makes a second label.
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from drf_spectacular.utils import (
     OpenApiResponse,
@@ -22,8 +23,8 @@ from rest_framework.response import Response as ApiResponse
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import Capability, role_can
-from apps.accounts.selectors import project_for_user
-from apps.annotation import selectors, services
+from apps.accounts.selectors import project_for_member, project_for_user
+from apps.annotation import queue_sql, selectors, services
 from apps.annotation.models import Assignment, Comparison
 from apps.annotation.schema import Judgment
 from apps.core.api_permissions import error_responses
@@ -368,7 +369,9 @@ class ComparisonNextApi(APIView):
         },
     )
     def post(self, request: Request, project_id: int) -> ApiResponse:
-        project = project_for_user(user=request.user, capability=Capability.ANNOTATE, pk=project_id)
+        project = project_for_member(
+            user=request.user, capability=Capability.ANNOTATE, pk=project_id
+        )
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         assignment = services.assignment_next(
@@ -385,12 +388,9 @@ def _leased_to_caller(request: Request, comparison_id: int) -> Assignment:
     404 for a comparison they cannot see, 403 for a role that may not annotate, and 400
     when they hold no lease on it.
     """
-    assignment = (
-        Assignment.objects.filter(comparison_id=comparison_id, annotator=request.user)
-        .only("pk", "project_id")
-        .first()
-    )
-    if assignment is None:
+    # One statement on the hot path: the assignment and the caller's role in its project.
+    found = queue_sql.lease_with_role(comparison_id=comparison_id, user_id=request.user.pk)
+    if found is None:
         project_id = (
             Comparison.objects.filter(pk=comparison_id).values_list("project_id", flat=True).first()
         )
@@ -400,8 +400,13 @@ def _leased_to_caller(request: Request, comparison_id: int) -> Assignment:
         raise ApplicationError(
             "This comparison is not leased to you: ask for it with comparisons/next/."
         )
-    project_for_user(user=request.user, capability=Capability.ANNOTATE, pk=assignment.project_id)
-    return assignment
+    assignment_id, project_id, role = found
+    # As project_for_user answers: not a member is 404, a role that may not annotate 403.
+    if role is None:
+        raise Http404("No such project.")
+    if not role_can(role, Capability.ANNOTATE):
+        raise PermissionDenied("Your role in this project does not allow this.")
+    return Assignment(pk=assignment_id, project_id=project_id)
 
 
 @extend_schema_serializer(component_name="Label")

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from apps.accounts.models import Project, User
 from apps.accounts.settings_schema import AnnotationMode, Pairing
+from apps.annotation import queue_sql
 from apps.annotation.models import Assignment, Comparison, Flag, Label
 from apps.annotation.review import annotator_paused, comparison_mark_gold, gold_check
 from apps.annotation.schema import MAX_SECONDS, Choice, Judgment
@@ -270,36 +270,10 @@ def comparison_update(
 # --- the queue ------------------------------------------------------------------------
 
 
-def _open_to(user: User, project: Project, *, gold: bool, now: datetime) -> QuerySet[Comparison]:
-    """Comparisons this person may be handed now, best first (not yet locked)."""
-    active = (
-        Assignment.objects.filter(
-            comparison=OuterRef("pk"), status=Assignment.Status.LEASED, expires_at__gt=now
-        )
-        .values("comparison")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    # Theirs unless it is a lease that ran out: those come back to the same person too.
-    taken = Assignment.objects.filter(comparison=OuterRef("pk"), annotator=user).exclude(
-        status=Assignment.Status.LEASED, expires_at__lte=now
-    )
-    items = Comparison.objects.filter(project=project, is_gold=gold).filter(~Exists(taken))
-    if not gold:
-        items = items.annotate(
-            leased=Coalesce(Subquery(active, output_field=IntegerField()), 0)
-        ).filter(
-            labels_done__lt=F("labels_wanted"), labels_wanted__gt=F("labels_done") + F("leased")
-        )
-    return items.order_by("-priority", "pk")
-
-
 def _lease(
-    candidate: tuple[int, str, int | None, int | None, int, bool],
-    project: Project,
-    user: User,
-    now: datetime,
-) -> Assignment:
+    candidate: queue_sql.Candidate, project: Project, user: User, now: datetime
+) -> Assignment | None:
+    """Lease the locked candidate if it is still open; None if its room went meanwhile."""
     comparison_id, kind, response_a_id, response_b_id, prompt_id, is_gold = candidate
     if kind == Comparison.Kind.PAIR:
         order = [response_a_id, response_b_id]
@@ -311,31 +285,26 @@ def _lease(
             .values_list("response_id", flat=True)
         )
     _random.shuffle(order)
-    # One statement: a new lease, or the renewal of this person's lease that ran out.
-    (assignment,) = Assignment.objects.bulk_create(
-        [
-            Assignment(
-                project=project,
-                comparison_id=comparison_id,
-                annotator=user,
-                status=Assignment.Status.LEASED,
-                display_order=order,
-                leased_at=now,
-                expires_at=now + timedelta(minutes=project.settings.lease_minutes),
-                created_at=now,
-                updated_at=now,
-            )  # fmt: skip
-        ],
-        update_conflicts=True,
-        unique_fields=["comparison", "annotator"],
-        update_fields=["status", "display_order", "leased_at", "expires_at", "updated_at"],
-    )
-    # What callers show, without reading the row we just locked again.
-    assignment.comparison = Comparison(
-        pk=comparison_id, project=project, prompt_id=prompt_id, kind=kind,
-        response_a_id=response_a_id, response_b_id=response_b_id, is_gold=is_gold,
+    expires_at = now + timedelta(minutes=project.settings.lease_minutes)
+    # One statement: checks the room again (the candidate query's snapshot may predate
+    # a lease committed just before we got the lock) and makes the lease, or renews
+    # this person's lease that ran out.
+    assignment_id = queue_sql.lease_insert(
+        project_id=project.pk, user_id=user.pk, comparison_id=comparison_id, gold=is_gold,
+        order=order, now=now, expires_at=expires_at,
     )  # fmt: skip
-    return assignment
+    if assignment_id is None:
+        return None
+    # What callers show, without reading the row we just locked again.
+    return Assignment(
+        pk=assignment_id, project=project, annotator=user, status=Assignment.Status.LEASED,
+        display_order=order, leased_at=now, expires_at=expires_at, created_at=now,
+        updated_at=now,
+        comparison=Comparison(
+            pk=comparison_id, project=project, prompt_id=prompt_id, kind=kind,
+            response_a_id=response_a_id, response_b_id=response_b_id, is_gold=is_gold,
+        ),
+    )  # fmt: skip
 
 
 @transaction.atomic
@@ -352,16 +321,11 @@ def assignment_next(
     times than it has room for. Gold items are drawn at the project's gold rate.
     """
     now = now or timezone.now()
-    held = (
-        Assignment.objects.filter(
-            project=project, annotator=user, status=Assignment.Status.LEASED, expires_at__gt=now
-        )
-        .exclude(pk__in=list(exclude))
-        .select_related("comparison")
-        .order_by("leased_at", "pk")
-        .first()
+    held_id = queue_sql.lease_held_id(
+        project_id=project.pk, user_id=user.pk, now=now, exclude=list(exclude)
     )
-    if held is not None:
+    if held_id is not None:
+        held = Assignment.objects.select_related("comparison").get(pk=held_id)
         held.project = project
         return held
     if project.settings.gold_pause_below is not None and (
@@ -374,21 +338,15 @@ def assignment_next(
     gold_rate = project.settings.gold_rate
     kinds = [True, False] if gold_rate and _random.random() < gold_rate else [False]
     for gold in kinds:
-        open_items = _open_to(user, project, gold=gold, now=now)
         tried: list[int] = []
         for _ in range(MAX_CANDIDATE_TRIES):
-            candidates = open_items.exclude(pk__in=tried) if tried else open_items
-            candidate = (
-                candidates.select_for_update(skip_locked=True, of=("self",))
-                .values_list("pk", "kind", "response_a_id", "response_b_id", "prompt_id", "is_gold")
-                .first()
+            candidate = queue_sql.candidate_lock(
+                project_id=project.pk, user_id=user.pk, gold=gold, now=now, tried=tried
             )
             if candidate is None:
                 break
-            # The candidate query's snapshot may predate a lease committed just before we
-            # got the lock; this statement sees it.
-            if open_items.filter(pk=candidate[0]).exists():
-                return _lease(candidate, project, user, now)
+            if (assignment := _lease(candidate, project, user, now)) is not None:
+                return assignment
             tried.append(candidate[0])
     return None
 
@@ -527,10 +485,10 @@ def _label_submit(assignment_id: int, user: User, judgment: Judgment) -> Submitt
     # After the lock, so that a concurrent double submit sees the first one's label. One
     # query finds both a label with this key and the judgment an undo reopened.
     previous = None
-    for label in Label.objects.filter(
-        Q(idempotency_key=judgment.idempotency_key)
-        | Q(assignment=assignment, superseded_by__isnull=True)
-    ):
+    standing = queue_sql.labels_standing(
+        idempotency_key=judgment.idempotency_key, assignment_id=assignment.pk
+    )
+    for label in Label.objects.filter(pk__in=standing) if standing else ():
         if label.idempotency_key == judgment.idempotency_key:
             if label.annotator_id != user.pk or label.assignment_id != assignment.pk:
                 raise ApplicationError("idempotency_key: already used for another judgment.")
@@ -568,12 +526,17 @@ def _label_submit(assignment_id: int, user: User, judgment: Judgment) -> Submitt
         supersedes=previous,
     )
     assignment.status = Assignment.Status.DONE
-    assignment.finished_at = now
-    assignment.save(update_fields=["status", "finished_at", "updated_at"])
-    if previous is None:
-        Comparison.objects.filter(pk=comparison.pk).update(labels_done=F("labels_done") + 1)
+    assignment.finished_at = assignment.updated_at = now
+    queue_sql.judgment_recorded(
+        assignment_id=assignment.pk, comparison_id=comparison.pk, finished_at=now,
+        counts=previous is None,
+    )  # fmt: skip
     if comparison.is_gold:
         gold_check(project=assignment.project, user=user)
+    # The project's "retrain after N new labels" rule, checked by a worker once this commits.
+    from workers.tasks.reward_models import retrain_if_due
+
+    transaction.on_commit(lambda: retrain_if_due.delay(project_id=assignment.project_id))
     return Submitted(label, created=True)
 
 

@@ -2,7 +2,14 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from apps.rewards.models import Embedding, RewardFunction, RewardFunctionVersion, Score, ScoreRun
+from apps.rewards.models import (
+    Embedding,
+    Inspection,
+    RewardFunction,
+    RewardFunctionVersion,
+    Score,
+    ScoreRun,
+)
 
 
 @admin.register(RewardFunction)
@@ -56,6 +63,19 @@ class EmbeddingAdmin(admin.ModelAdmin):
     list_filter = ["backbone"]
     search_fields = ["text_hash"]
     readonly_fields = [field.name for field in Embedding._meta.fields]
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(Inspection)
+class InspectionAdmin(admin.ModelAdmin):
+    """Inspections are jobs written by workers; shown read-only."""
+
+    list_display = ["id", "version", "status", "stage", "created_at", "finished_at"]
+    list_filter = ["status", "project"]
+    list_select_related = ["version__function"]
+    readonly_fields = [field.name for field in Inspection._meta.fields]
 
     def has_add_permission(self, request):  # type: ignore[no-untyped-def]
         return False

@@ -14,6 +14,8 @@ from workers.rewards.fitting import FittedTransforms
 from workers.rewards.spec import RewardSpec
 
 WORKER_GRACE = timedelta(seconds=30)
+# A running inspection reports each stage; one silent for this long lost its worker.
+INSPECTION_STALE_AFTER = timedelta(hours=1)
 
 
 class RewardFunction(TimeStampedModel):
@@ -162,3 +164,55 @@ class Embedding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.backbone}:{self.text_hash[:12]}"
+
+
+class Inspection(TimeStampedModel):
+    """A job and its stored result: how one version agrees with the project's human labels,
+    what drives it, and how it can be gamed (see apps.rewards.inspection).
+
+    `result` is written once, when the job succeeds; a recompute is a new row, and the
+    pages show the newest finished one with when it was computed.
+    """
+
+    Status = JobStatus
+
+    version = models.ForeignKey(
+        RewardFunctionVersion, on_delete=models.CASCADE, related_name="inspections"
+    )
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="inspections")
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    stage = models.CharField(max_length=100, blank=True, help_text="What the job is doing now.")
+    progress = models.FloatField(default=0.0, help_text="0 to 1.")
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["version", "-created_at"], name="inspection_by_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Inspection {self.pk} of {self.version_id}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+    @property
+    def is_waiting_for_worker(self) -> bool:
+        """Queued for longer than a worker normally takes to pick a job up."""
+        return self.status == self.Status.QUEUED and timezone.now() - self.created_at > WORKER_GRACE
+
+    @property
+    def is_stale(self) -> bool:
+        """Running, but no progress reported for INSPECTION_STALE_AFTER (its worker died)."""
+        return (
+            self.status == self.Status.RUNNING
+            and timezone.now() - self.updated_at > INSPECTION_STALE_AFTER
+        )

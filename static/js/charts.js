@@ -18,8 +18,30 @@
       config.options.maintainAspectRatio = false;
       // Polled partials redraw every second: no entry animation each time.
       if (canvas.hasAttribute("data-chart-static")) config.options.animation = false;
+      if (config.type === "matrix") fitCells(config);
       new Chart(canvas, config);
       canvas.dataset.chartDrawn = "true";
+    });
+  }
+
+  // Heat-map cells without a size fill the chart area: the JSON config cannot carry
+  // the functions chartjs-chart-matrix needs for that.
+  function fitCells(config) {
+    (config.data.datasets || []).forEach(function (dataset) {
+      if (dataset.width === undefined) {
+        dataset.width = function (context) {
+          var area = context.chart.chartArea;
+          var count = context.chart.scales.x.ticks.length || 1;
+          return area ? Math.max(area.width / count - 2, 1) : 0;
+        };
+      }
+      if (dataset.height === undefined) {
+        dataset.height = function (context) {
+          var area = context.chart.chartArea;
+          var count = context.chart.scales.y.ticks.length || 1;
+          return area ? Math.max(area.height / count - 2, 1) : 0;
+        };
+      }
     });
   }
 

@@ -425,3 +425,43 @@ def test_comparisons_are_filtered_by_prompt(project, pair, viewer):  # type: ign
     assert [row["id"] for row in mine["results"]] == [comparison.pk]
     assert [row["id"] for row in theirs["results"]] == [Comparison.objects.get(prompt=other).pk]
     assert client.get(url).json()["count"] == 2
+
+
+def test_the_hot_path_takes_seven_statements_a_call_once_the_token_is_cached(  # type: ignore[no-untyped-def]
+    project, annotator, django_assert_num_queries
+):
+    for i in range(2):
+        prompt = PromptFactory(project=project)
+        ResponseFactory(prompt=prompt, text=f"left {i}")
+        ResponseFactory(prompt=prompt, text=f"right {i}")
+    comparisons_generate(project=project)
+    client = token_client(annotator)
+    first = lease(client, project)  # reads and caches the token
+    url = f"/api/v1/comparisons/{first['comparison']}/labels/"
+    assert (
+        client.post(url, {"idempotency_key": "warm-0001", "choice": "a"}, format="json").status_code
+        == 201
+    )
+
+    # next: project and role, held lease, candidate under lock, lease (re-checked in the
+    # same statement), responses; submit: assignment and role, lock, earlier labels,
+    # insert, close and count. Plus the savepoints that stand for BEGIN and COMMIT.
+    with django_assert_num_queries(7):
+        second = lease(client, project)
+    with django_assert_num_queries(7):
+        response = client.post(
+            f"/api/v1/comparisons/{second['comparison']}/labels/",
+            {"idempotency_key": "count-0002", "choice": "tie"},
+            format="json",
+        )
+
+    assert response.status_code == 201
+    assert second["comparison"] != first["comparison"]
+    assert list(
+        Label.objects.order_by("id").values_list("comparison_id", "choice", "annotator_id")
+    ) == [
+        (first["comparison"], "a", annotator.pk),
+        (second["comparison"], "tie", annotator.pk),
+    ]
+    assert list(Comparison.objects.order_by("id").values_list("labels_done", flat=True)) == [1, 1]
+    assert set(Assignment.objects.values_list("status", flat=True)) == {"done"}

@@ -4,7 +4,8 @@ Run with `make bench` (Postgres at DATABASE_URL). It creates a throw-away databa
 starts the app under gunicorn on it (DEBUG off, gunicorn settings from deploy/), and for
 8 and then 32 concurrent annotators, each with its own API token and keep-alive
 connection, runs `POST comparisons/next/` then `POST comparisons/{id}/labels/` for a
-fixed number of judgments. One submit in twenty is sent twice, as a network retry would.
+fixed number of judgments (`BENCH_ROUNDS=8` runs only the first round). One submit in
+twenty is sent twice, as a network retry would.
 It prints judgments per second, p50/p95/p99 latency of each call and of next+submit,
 the SQL statements one next and one submit take, and a final check that every
 acknowledged submit is in the database exactly once.
@@ -258,7 +259,8 @@ def main() -> None:
         print(f"PostgreSQL {connection.pg_version}; gunicorn {workers} workers × {threads} threads "
               f"on {os.cpu_count()} CPUs, clients on the same machine")  # fmt: skip
         count_statements()
-        for count in (8, 32):
+        rounds = os.environ.get("BENCH_ROUNDS", "8,32")  # e.g. "8" for a quick look
+        for count in (int(n) for n in rounds.split(",")):
             run_round(count)
     finally:
         if server is not None:

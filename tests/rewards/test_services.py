@@ -186,6 +186,144 @@ def test_a_new_version_copies_raw_values_of_identical_components(project):  # ty
     ]
 
 
+def _reweighted(spec: dict[str, Any], weights: dict[str, float], **extra: Any) -> dict[str, Any]:
+    return {**spec, **extra, "combine": {**spec["combine"], "weights": weights}}
+
+
+def test_a_weights_only_change_copies_every_value_in_a_fixed_number_of_statements(
+    project, django_assert_num_queries
+):  # type: ignore[no-untyped-def]
+    responses = responses_for(
+        project, {"p1": ["see [1] here", "a b c d e f"], "p2": ["one two three", "x [1]"]}
+    )
+    first = version_of(project, TEXT_SPEC)
+    _run(first)
+    spec = _reweighted(TEXT_SPEC, {"cites": -1.5, "words": 0.25})
+    second = reward_function_version_create(function=first.function, spec=spec, created_by=None)
+    run = score_run_create(version=second, created_by=None, enqueue=False)
+    claimed = score_run_claim(run_id=run.pk)
+    assert claimed is not None
+    compute = CountingScorer(second)
+
+    # Sources, one read of every raw value, one write, the run row: however many
+    # responses and whatever the batch size (the batch path takes 6 a batch).
+    with django_assert_num_queries(7):
+        done = score_run_execute(run=claimed, compute=compute, batch_size=1)
+
+    assert compute.asked == []
+    assert (done.status, done.responses_total, done.responses_scored, done.fitted_here) == (
+        "succeeded", 4, 4, False,
+    )  # fmt: skip
+    scores = {s.response_id: (s.total, s.components) for s in Score.objects.filter(version=second)}
+    # words: 3 → 0, 6 → −2, 3 → 0, 2 → 0 (band 2–4); cites 1, 0, 0, 1.
+    assert scores == {
+        responses[0].pk: (-1.5, {"cites": 1.0, "words": 0.0}),
+        responses[1].pk: (-0.5, {"cites": 0.0, "words": -2.0}),
+        responses[2].pk: (0.0, {"cites": 0.0, "words": 0.0}),
+        responses[3].pk: (-1.5, {"cites": 1.0, "words": 0.0}),
+    }
+    # The same numbers the scoring endpoint gives for these items.
+    answer = score_items_compute(
+        version=second,
+        items=[ScoreItem(r.prompt.text, r.text) for r in responses],
+        compute=Scorer(second.parsed_spec).component_values,
+    )
+    assert [r["reward"] for r in answer["results"]] == [scores[r.pk][0] for r in responses]
+
+
+def test_copied_values_keep_missing_ones_and_follow_the_missing_rule(project):  # type: ignore[no-untyped-def]
+    responses = responses_for(project, {"p": ["a [1]", "b", "c"]})
+    first = version_of(project, TEXT_SPEC)
+    _run(first)
+    # A judge-like gap: version 1 holds no value for some components of two responses.
+    Score.objects.filter(version=first, response=responses[0]).update(
+        components={"cites": None, "words": -1.0}
+    )
+    Score.objects.filter(version=first, response=responses[1]).update(
+        components={"cites": None, "words": None}
+    )
+    skip = reward_function_version_create(
+        function=first.function,
+        spec=_reweighted(TEXT_SPEC, {"cites": 1.0, "words": 3.0}),
+        created_by=None,
+    )
+    strict = reward_function_version_create(
+        function=first.function,
+        spec={**_reweighted(TEXT_SPEC, {"cites": 1.0, "words": 3.0}),
+              "combine": {"op": "weighted_sum", "weights": {"cites": 1.0, "words": 3.0},
+                          "missing": "missing_total"}},
+        created_by=None,
+    )  # fmt: skip
+
+    for version in (skip, strict):
+        run, compute = _run(version)
+        assert (run.status, compute.asked) == ("succeeded", [])
+
+    def rows(version: RewardFunctionVersion) -> list[tuple[float | None, dict[str, Any]]]:
+        return [
+            (s.total, s.components)
+            for s in Score.objects.filter(version=version).order_by("response_id")
+        ]
+
+    # skip_renormalise: words alone, weight 3 scaled to the total of 4 → 4 · −1.
+    assert rows(skip) == [
+        (-4.0, {"cites": None, "words": -1.0}),
+        (None, {"cites": None, "words": None}),
+        (-3.0, {"cites": 0.0, "words": -1.0}),
+    ]
+    assert rows(strict) == [
+        (None, {"cites": None, "words": -1.0}),
+        (None, {"cites": None, "words": None}),
+        (-3.0, {"cites": 0.0, "words": -1.0}),
+    ]
+
+
+def test_copied_values_are_fitted_per_prompt_with_the_prompts_own_keys(project):  # type: ignore[no-untyped-def]
+    responses_for(project, {"p1": ["a", "a b c", "a b c d e f"], "p2": ["a b", "a b c d e f g"]})
+    per_prompt = {**TEXT_SPEC, "transforms": {"words": ["zscore_per_prompt"]}}
+    first = version_of(project, per_prompt)
+    _run(first)
+    second = reward_function_version_create(
+        function=first.function,
+        spec=_reweighted(per_prompt, {"cites": 2.0, "words": 5.0}),
+        created_by=None,
+    )
+
+    run, compute = _run(second)
+    first.refresh_from_db()
+    second.refresh_from_db()
+
+    assert (run.status, run.fitted_here, compute.asked) == ("succeeded", True, [])
+    # Fitted on the same values with the same prompt keys as the batch path fitted them.
+    assert second.fitted == first.fitted
+    first_totals = dict(Score.objects.filter(version=first).values_list("response_id", "total"))
+    second_totals = dict(Score.objects.filter(version=second).values_list("response_id", "total"))
+    # cites is 0 everywhere, so the total is the weight times the same z-score.
+    assert second_totals == {k: pytest.approx(5.0 * v) for k, v in first_totals.items()}
+    assert len(set(first_totals.values())) == 5
+
+
+def test_a_response_the_earlier_version_never_scored_is_computed(project):  # type: ignore[no-untyped-def]
+    responses_for(project, {"p": ["see [1]", "a b c d e f"]})
+    first = version_of(project, TEXT_SPEC)
+    _run(first)
+    late = responses_for(project, {"q": ["late [1] one"]})[0]
+    second = reward_function_version_create(
+        function=first.function,
+        spec=_reweighted(TEXT_SPEC, {"cites": 1.0, "words": 1.0}),
+        created_by=None,
+    )
+
+    run, compute = _run(second)
+
+    # Batches of 2: the first batch is all copied, the second computes only the new one.
+    assert compute.asked == [(1, ("cites",)), (1, ("words",))]
+    assert (run.status, run.responses_scored) == ("succeeded", 3)
+    assert Score.objects.get(version=second, response=late).components == {
+        "cites": 1.0, "words": 0.0,
+    }  # fmt: skip
+
+
 def test_a_run_is_claimed_once(project):  # type: ignore[no-untyped-def]
     responses_for(project, {"p": ["x"]})
     run = score_run_create(version=version_of(project, TEXT_SPEC), created_by=None, enqueue=False)

@@ -59,6 +59,8 @@ class Encoder:
             or self.model.get_sentence_embedding_dimension
         )
         self.dimensions = int(dimension() or 0)
+        # Tokens of text the model reads (its limit less the [CLS] and [SEP] it adds).
+        self.context_tokens = int(self.model.max_seq_length or 256) - 2
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 128) -> np.ndarray:
         """Unit-length float32 vectors, one row per text."""

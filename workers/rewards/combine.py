@@ -17,6 +17,7 @@ common, and a zero in their place would read as a real score. The spec's
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Mapping, Sequence
 
 from workers.rewards.formula import FormulaError, as_values
@@ -45,7 +46,8 @@ def combine(spec: RewardSpec, values: Mapping[str, Sequence[object]]) -> Values:
     if rule.op == "weighted_sum":
         assert rule.weights is not None
         weights = [rule.weights[n] for n in names]
-        return [_weighted_sum(row, weights, skip=skip) for row in rows]
+        total = math.fsum(abs(w) for w in weights)
+        return [_weighted_sum(row, weights, total, skip=skip) for row in rows]
     reduce = min if rule.op == "min" else math.prod
     out: Values = []
     for row in rows:
@@ -67,9 +69,12 @@ def _columns(names: Sequence[str], values: Mapping[str, Sequence[object]]) -> di
 
 
 def _weighted_sum(
-    row: Sequence[float | None], weights: Sequence[float], *, skip: bool
+    row: Sequence[float | None], weights: Sequence[float], total: float, *, skip: bool
 ) -> float | None:
-    total = math.fsum(abs(w) for w in weights)
+    """`total` is the sum of the absolute weights (computed once per column set)."""
+    if None not in row and 0 < total < math.inf:
+        # Every value present: the scale below is total / total, exactly 1.
+        return math.fsum(map(operator.mul, row, weights))  # type: ignore[arg-type]
     present = [(v, w) for v, w in zip(row, weights, strict=True) if v is not None]
     if not present or (not skip and len(present) < len(row)):
         return None

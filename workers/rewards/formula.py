@@ -47,11 +47,11 @@ class FormulaError(ValueError):
 
 def as_values(values: Iterable[object]) -> list[float | None]:
     """Floats, with None, NaN and infinities all turned into None (missing)."""
-    out: list[float | None] = []
-    for value in values:
-        number = None if value is None else float(value)  # type: ignore[arg-type]
-        out.append(number if number is not None and math.isfinite(number) else None)
-    return out
+    isfinite = math.isfinite
+    return [
+        None if value is None else (number if isfinite(number := float(value)) else None)  # type: ignore[arg-type]
+        for value in values
+    ]
 
 
 def _log(x: float) -> Value:

@@ -11,7 +11,7 @@ import torch
 from workers.contracts import ScoreItem, ScoringError
 from workers.ml.components.base import Component, ScoringContext
 from workers.ml.embeddings import device
-from workers.ml.heads import head_features, load_head
+from workers.ml.heads import context_texts, head_features, load_head, prompt_tails
 from workers.rewards import spec
 
 
@@ -50,7 +50,8 @@ class EmbeddingSimilarityComponent(Component[spec.EmbeddingSimilarity]):
 
 
 class RewardModelComponent(Component[spec.RewardModel]):
-    """A trained head (workers.ml.heads) over the backbone's embeddings of prompt and response."""
+    """A trained head (workers.ml.heads) over the backbone's embeddings of prompt and response,
+    or a fine-tuned classifier reading them; an ensemble scores the mean of its members."""
 
     kind = "reward_model"
 
@@ -62,17 +63,43 @@ class RewardModelComponent(Component[spec.RewardModel]):
         self.device = device()
         self.module, self.config = load_head(Path(artifact.directory), on=self.device)
 
+    def _context_texts(self, items: Sequence[ScoreItem]) -> list[str]:
+        prompts = [item.prompt for item in items]
+        responses = [item.response for item in items]
+        if self.config.kind == "finetune":
+            return self.module.texts(prompts, responses)
+        encoder = self.context.embedder(self.config.backbone).encoder
+        budget = self.config.context_tokens or encoder.context_tokens
+        return context_texts(prompts, responses, encoder.model.tokenizer, budget)
+
     def texts_to_embed(self, items: Sequence[ScoreItem]) -> dict[str, list[str]]:
+        if self.config.kind == "finetune":
+            return {}
+        if self.config.features == "context_response":
+            return {self.config.backbone: self._context_texts(items)}
         texts = [item.response for item in items]
         if self.config.features == "prompt_response":
-            texts += [item.prompt for item in items]
+            texts += self._prompt_texts(items)
         return {self.config.backbone: texts}
 
+    def _prompt_texts(self, items: Sequence[ScoreItem]) -> list[str]:
+        prompts = [item.prompt for item in items]
+        if self.config.prompt_tokens is None:
+            return prompts
+        tokenizer = self.context.embedder(self.config.backbone).encoder.model.tokenizer
+        return prompt_tails(prompts, tokenizer, self.config.prompt_tokens)
+
     def score(self, items: Sequence[ScoreItem]) -> list[float | None]:
+        if self.config.kind == "finetune":
+            values = self.module.score_texts(self._context_texts(items))
+            return [float(v) for v in values]
         embedder = self.context.embedder(self.config.backbone)
-        responses = embedder.embed([item.response for item in items])
+        if self.config.features == "context_response":
+            responses = embedder.embed(self._context_texts(items))
+        else:
+            responses = embedder.embed([item.response for item in items])
         prompts = (
-            embedder.embed([item.prompt for item in items])
+            embedder.embed(self._prompt_texts(items))
             if self.config.features == "prompt_response"
             else None
         )

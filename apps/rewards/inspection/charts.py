@@ -1,0 +1,214 @@
+"""Chart.js configs (plain dicts for the `chart` template tag) from an inspection's result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ACCENT = "#7a2e5c"
+ACCENT_SOFT = "rgba(122, 46, 92, 0.25)"
+INFO = "#245e9e"
+INFO_SOFT = "rgba(36, 94, 158, 0.25)"
+SUCCESS = "#1f7a4d"
+ERROR = "#b42318"
+MUTED = "#6b6578"
+
+
+def _bar(labels: list[str], datasets: list[dict[str, Any]], **options: Any) -> dict[str, Any]:
+    return {
+        "type": "bar",
+        "data": {"labels": labels, "datasets": datasets},
+        "options": {"plugins": {"legend": {"display": len(datasets) > 1}}, **options},
+    }
+
+
+def _number(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def histogram(data: dict[str, Any], *, label: str, colour: str = ACCENT) -> dict[str, Any]:
+    """Bars over the bins: their counts, labelled by each bin's range."""
+    edges = data["edges"]
+    labels = [f"{_number(edges[i])} to {_number(edges[i + 1])}" for i in range(len(edges) - 1)]
+    return _bar(
+        labels,
+        [
+            {
+                "label": label,
+                "data": data["counts"],
+                "backgroundColor": colour,
+                "barPercentage": 1.0,
+                "categoryPercentage": 1.0,
+            }
+        ],  # fmt: skip
+        scales={
+            "y": {"beginAtZero": True, "title": {"display": True, "text": "responses"}},
+            "x": {"ticks": {"maxTicksLimit": 6}},
+        },  # fmt: skip
+    )
+
+
+def _heat(value: float | None) -> str:
+    if value is None:
+        return "rgba(203, 198, 213, 0.6)"
+    alpha = 0.15 + 0.85 * min(abs(value), 1.0)
+    return f"rgba(36, 94, 158, {alpha:.3f})" if value >= 0 else f"rgba(180, 35, 24, {alpha:.3f})"
+
+
+def correlation(data: dict[str, Any]) -> dict[str, Any]:
+    """A heat map of Pearson's r between components (blue positive, red negative)."""
+    names = data["names"]
+    cells = [
+        {"x": b, "y": a, "v": data["matrix"][i][j]}
+        for i, a in enumerate(names)
+        for j, b in enumerate(names)
+    ]
+    return {
+        "type": "matrix",
+        "data": {"datasets": [{
+            "label": "Pearson r",
+            "data": cells,
+            "backgroundColor": [_heat(c["v"]) for c in cells],
+            "borderColor": "#ffffff",
+            "borderWidth": 1,
+        }]},
+        "options": {
+            "plugins": {"legend": {"display": False}},
+            "scales": {
+                "x": {"type": "category", "labels": names, "offset": True,
+                      "grid": {"display": False}},
+                "y": {"type": "category", "labels": names, "offset": True, "reverse": True,
+                      "grid": {"display": False}},
+            },
+        },
+    }  # fmt: skip
+
+
+def _interval_rows(rows: list[tuple[str, dict[str, Any] | None]]) -> dict[str, Any]:
+    """Floating bars for 95% intervals with the estimate as a point on each."""
+    shown = [(name, a) for name, a in rows if a and a.get("value") is not None]
+    labels = [name for name, _ in shown]
+    intervals = [a["interval"] or [a["value"], a["value"]] for _, a in shown]
+    return {
+        "type": "bar",
+        "data": {
+            "labels": labels,
+            "datasets": [
+                {"type": "line", "label": "accuracy", "data": [a["value"] for _, a in shown],
+                 "showLine": False, "pointRadius": 5, "backgroundColor": ACCENT,
+                 "borderColor": ACCENT},
+                {"type": "bar", "label": "95% interval", "data": intervals,
+                 "backgroundColor": ACCENT_SOFT, "barPercentage": 0.5},
+            ],
+        },
+        "options": {
+            "indexAxis": "x",
+            "scales": {"y": {"min": 0, "max": 1, "title": {"display": True,
+                                                           "text": "pairwise accuracy"}}},
+        },
+    }  # fmt: skip
+
+
+def agreement(result: dict[str, Any]) -> dict[str, Any]:
+    accuracy = result["accuracy"]
+    rows: list[tuple[str, dict[str, Any] | None]] = [
+        ("overall", accuracy["overall"]),
+        ("people (ceiling)", result["ceiling"]),
+    ]
+    rows += [(f"annotator {name}", a) for name, a in accuracy["annotators"].items()]
+    rows += [(f"criterion {name}", a) for name, a in accuracy["criteria"].items()]
+    rows += [(f"group {name}", a) for name, a in list(accuracy["groups"].items())[:20]]
+    return _interval_rows(rows)
+
+
+def ablation(result: dict[str, Any]) -> dict[str, Any]:
+    rows = result["ablation"]
+    return _bar(
+        ["all components"] + [f"without {r['component']}" for r in rows],
+        [
+            {
+                "label": "pairwise accuracy",
+                "data": [result["accuracy"]["overall"]["value"]]
+                + [r["accuracy"]["value"] for r in rows],
+                "backgroundColor": [ACCENT] + [INFO for _ in rows],
+            }
+        ],  # fmt: skip
+        scales={"y": {"min": 0, "max": 1}},
+    )
+
+
+def probes(result: dict[str, Any]) -> dict[str, Any]:
+    """Per probe, the shares of responses whose reward it raises (red) and lowers (grey)."""
+    rows = result["probes"]
+    return _bar(
+        [r["probe"].replace("_", " ") for r in rows],
+        [
+            {"label": "reward rises", "data": [r["raised"] for r in rows],
+             "backgroundColor": ERROR},
+            {"label": "reward falls", "data": [r["lowered"] for r in rows],
+             "backgroundColor": MUTED},
+        ],
+        scales={"y": {"min": 0, "max": 1, "title": {"display": True,
+                                                    "text": "share of responses"}}},
+    )  # fmt: skip
+
+
+def length(result: dict[str, Any]) -> dict[str, Any]:
+    points = result.get("length_points", [])
+    return {
+        "type": "scatter",
+        "data": {"datasets": [{"label": "responses", "data": [{"x": x, "y": y} for x, y in points],
+                               "backgroundColor": INFO_SOFT, "borderColor": INFO,
+                               "pointRadius": 3}]},
+        "options": {
+            "plugins": {"legend": {"display": False}},
+            "scales": {"x": {"title": {"display": True, "text": "length (characters)"}},
+                       "y": {"title": {"display": True, "text": "reward"}}},
+        },
+    }  # fmt: skip
+
+
+def consistency(result: dict[str, Any]) -> dict[str, Any]:
+    rows = result["consistency"]["groups"][:20]
+    return _bar(
+        [r["group"] for r in rows],
+        [
+            {
+                "label": "spread of prompt means (std)",
+                "data": [r["spread"] for r in rows],
+                "backgroundColor": INFO,
+            }
+        ],  # fmt: skip
+        scales={"y": {"beginAtZero": True}},
+    )
+
+
+def weights(fit: dict[str, Any]) -> dict[str, Any]:
+    names = fit["components"]
+    current = fit.get("current_weights") or {}
+    datasets = [{"label": "proposed", "data": [fit["weights"][n] for n in names],
+                 "backgroundColor": ACCENT}]  # fmt: skip
+    if current:
+        datasets.insert(0, {"label": "current", "data": [current.get(n) for n in names],
+                            "backgroundColor": MUTED})  # fmt: skip
+    return _bar(names, datasets)
+
+
+def inspection_charts(result: dict[str, Any] | None) -> dict[str, Any]:
+    """Every chart of a result, by panel; empty for no result."""
+    if not result:
+        return {}
+    charts: dict[str, Any] = {
+        "total": histogram(result["histograms"]["total"], label="reward", colour=ACCENT),
+        "components": [
+            (name, histogram(result["histograms"][name], label=name, colour=INFO))
+            for name in result["components"]
+        ],
+        "correlation": correlation(result["correlation"]),
+        "agreement": agreement(result),
+        "ablation": ablation(result),
+        "probes": probes(result),
+        "length": length(result),
+        "consistency": consistency(result) if result["consistency"]["groups"] else None,
+        "weights": weights(result["fit"]) if "weights" in result["fit"] else None,
+    }
+    return charts

@@ -1,0 +1,462 @@
+"""Inspection jobs: start one, run it on a worker, accept the weights it proposes.
+
+The worker task passes in `compute` (the ML engine's `component_values`); everything
+else is read here and handed to the pure functions of `workers.rewards.inspection`.
+The result is one JSON document stored in the Inspection row.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from apps.accounts.models import Project, User
+from apps.annotation import quality
+from apps.annotation.models import Comparison, Label
+from apps.annotation.review import current_labels
+from apps.core.errors import ApplicationError
+from apps.prompts.models import Prompt, Response
+from apps.rewards.models import Inspection, RewardFunctionVersion, Score, ScoreRun
+from apps.rewards.services import (
+    reward_function_version_create,
+    score_run_claim,
+    score_run_create,
+    score_run_execute,
+)
+from workers.contracts import ScoreItem
+from workers.rewards import inspection as numbers
+from workers.rewards.fitting import ComputeRaw, Rewards, raw_values
+from workers.rewards.spec import RewardSpec, RubricJudge
+
+logger = logging.getLogger(__name__)
+
+PROBE_LIMIT = 200  # responses each probe rescores
+PROBE_LIMIT_JUDGED = 20  # … when a component calls a judge endpoint (slow, and paid)
+WORST_LIMIT = 10
+TEXT_LIMIT = 4000  # characters of a response kept in the result
+# Intervals per slice (annotator, criterion, prompt group: there can be thousands of
+# groups) from fewer resamples than the overall figure's 1000.
+SLICE_RESAMPLES = 200
+LENGTH_POINTS = 500  # responses drawn on the length scatter plot
+IMPORTED = "imported"
+
+
+@transaction.atomic
+def inspection_create(
+    *, version: RewardFunctionVersion, created_by: User | None, enqueue: bool = True
+) -> Inspection:
+    """Queue an inspection of the version over its project; an unfinished one is returned
+    instead of queuing a second, unless it is stale (its worker died): that one is marked
+    failed. The job scores the project first (as a score run) when needed."""
+    project_id = version.function.project_id
+    if not Response.objects.filter(prompt__project_id=project_id).exists():
+        raise ApplicationError("The project has no responses to inspect the reward on yet.")
+    pending = (
+        Inspection.objects.select_for_update()
+        .filter(version=version, status__in=[Inspection.Status.QUEUED, Inspection.Status.RUNNING])
+        .first()
+    )
+    if pending is not None and not pending.is_stale:
+        return pending
+    if pending is not None:
+        inspection_fail(
+            inspection=pending,
+            error="The worker stopped reporting progress; a new inspection replaced this one.",
+        )
+    inspection = Inspection.objects.create(
+        version=version, project_id=project_id, created_by=created_by
+    )
+    if enqueue:
+        from workers.tasks.inspection import inspect_reward
+
+        transaction.on_commit(lambda: inspect_reward.delay(inspection_id=inspection.pk))
+    return inspection
+
+
+def inspection_claim(*, inspection_id: int) -> Inspection | None:
+    """Move a queued inspection to running (compare-and-set); None if gone or not queued."""
+    now = timezone.now()
+    claimed = Inspection.objects.filter(pk=inspection_id, status=Inspection.Status.QUEUED).update(
+        status=Inspection.Status.RUNNING, started_at=now, updated_at=now, stage="Starting"
+    )
+    if not claimed:
+        logger.info("inspection %s: not queued any more, nothing to do", inspection_id)
+        return None
+    return Inspection.objects.select_related("version__function", "project").get(pk=inspection_id)
+
+
+def inspection_fail(*, inspection: Inspection, error: str) -> Inspection:
+    """Mark an inspection failed with a message a person can act on."""
+    inspection.status = Inspection.Status.FAILED
+    inspection.error = error[:2000]
+    inspection.finished_at = timezone.now()
+    inspection.save(update_fields=["status", "error", "finished_at", "updated_at"])
+    return inspection
+
+
+def _progress(inspection: Inspection, stage: str, fraction: float) -> None:
+    Inspection.objects.filter(pk=inspection.pk).update(
+        stage=stage, progress=round(fraction, 4), updated_at=timezone.now()
+    )
+
+
+# --- reading the project ----------------------------------------------------------------
+
+
+@dataclass
+class ProjectData:
+    """The project's responses as items, with what the statistics group them by."""
+
+    ids: list[int]
+    items: list[ScoreItem]
+    texts: dict[int, str]
+    prompt_of: dict[int, int]
+    prompt_text: dict[int, str]
+    group_of: dict[int, str]  # prompt id → group ("" for none)
+
+
+def _project_data(project_id: int) -> ProjectData:
+    prompts = {
+        pk: (Prompt(input=value).text, str(references[0]) if references else None, group)
+        for pk, value, references, group in Prompt.objects.filter(
+            project_id=project_id
+        ).values_list("id", "input", "references", "group")
+    }
+    data = ProjectData([], [], {}, {}, {}, {})
+    for pk, (text, _, group) in prompts.items():
+        data.prompt_text[pk] = text
+        data.group_of[pk] = group
+    rows = Response.objects.filter(prompt__project_id=project_id).order_by("id")
+    for response_id, text, prompt_id in rows.values_list("id", "text", "prompt_id").iterator():
+        prompt_text, reference, _ = prompts[prompt_id]
+        data.ids.append(response_id)
+        data.items.append(ScoreItem(prompt_text, text, reference))
+        data.texts[response_id] = text
+        data.prompt_of[response_id] = prompt_id
+    return data
+
+
+def preferences_for(*, project: Project, group_of: dict[int, str]) -> list[numbers.Preference]:
+    """Every decisive current judgment as winner/loser preferences: pairwise choices a and
+    b, rankings expanded to pairs, and (with `criterion` set) each rubric criterion whose
+    ratings of two responses differ. Ties and "both bad" say nothing about the order."""
+    rows = (
+        current_labels(project=project).values_list(
+            "comparison_id",
+            "annotator__username",
+            "choice",
+            "ranking",
+            "ratings",
+            "comparison__kind",
+            "comparison__response_a_id",
+            "comparison__response_b_id",
+            "comparison__prompt_id",
+        )  # fmt: skip
+    )
+    preferences = []
+    for item, username, choice, ranking, ratings, kind, a, b, prompt_id in rows:
+        annotator = username or IMPORTED
+        group = group_of.get(prompt_id, "")
+        pairs: list[tuple[Any, Any]] = []
+        if kind == Comparison.Kind.PAIR and choice in (Label.Choice.A, Label.Choice.B):
+            pairs = [(a, b) if choice == Label.Choice.A else (b, a)]
+        elif ranking:
+            pairs = quality.ranking_to_pairs([int(r) for r in ranking])
+        for winner, loser in pairs:
+            preferences.append(numbers.Preference(item, winner, loser, annotator, group))
+        by_criterion: dict[str, dict[int, float]] = defaultdict(dict)
+        for response_id, values in (ratings or {}).items():
+            for name, value in values.items():
+                by_criterion[name][int(response_id)] = float(value)
+        for name, rated in by_criterion.items():
+            ordered = sorted(rated)
+            for i, first in enumerate(ordered):
+                for second in ordered[i + 1 :]:
+                    if rated[first] == rated[second]:
+                        continue
+                    winner, loser = (first, second) if rated[first] > rated[second] else (
+                        second, first)  # fmt: skip
+                    preferences.append(
+                        numbers.Preference(item, winner, loser, annotator, group, name)
+                    )
+    return preferences
+
+
+def _ensure_scores(inspection: Inspection, compute: ComputeRaw, total: int) -> str | None:
+    """Score the project with the version first when some response has no score; returns
+    an error message when that fails."""
+    version = inspection.version
+    if Score.objects.filter(version=version).count() >= total:
+        return None
+    run = score_run_create(version=version, created_by=inspection.created_by, enqueue=False)
+    _progress(inspection, f"Scoring {total} responses (score run #{run.pk})", 0.05)
+    claimed = score_run_claim(run_id=run.pk)
+    assert claimed is not None
+    finished = score_run_execute(run=claimed, compute=compute)
+    if finished.status != ScoreRun.Status.SUCCEEDED:
+        return f"Scoring the project failed: {finished.error}"
+    version.refresh_from_db(fields=["fitted", "fitted_at"])
+    return None
+
+
+def _clip(text: str) -> dict[str, Any]:
+    return {"text": text[:TEXT_LIMIT], "clipped": len(text) > TEXT_LIMIT}
+
+
+# --- the job ------------------------------------------------------------------------------
+
+
+def inspection_execute(*, inspection: Inspection, compute: ComputeRaw) -> Inspection:
+    """Compute every panel of the inspector and store them as the inspection's result.
+
+    Responses the version has not scored yet are scored first (a score run, fitting the
+    version's transforms if it must). Probes rescore up to PROBE_LIMIT perturbed
+    responses with `compute`. Running it again computes the same numbers (fixed seeds).
+    """
+    version = inspection.version
+    spec = version.parsed_spec
+    data = _project_data(inspection.project_id)
+    if not data.ids:
+        return inspection_fail(inspection=inspection, error="The project has no responses.")
+    try:
+        if error := _ensure_scores(inspection, compute, len(data.ids)):
+            return inspection_fail(inspection=inspection, error=error)
+        fitted = version.fitted_transforms
+        if fitted is None:
+            return inspection_fail(inspection=inspection, error="The version is not fitted.")
+        _progress(inspection, "Reading scores and labels", 0.4)
+        stored = dict(
+            Score.objects.filter(version=version).values_list("response_id", "components")
+        )
+        at = {response_id: i for i, response_id in enumerate(data.ids)}
+        known = {
+            name: {at[r]: comps.get(name) for r, comps in stored.items() if r in at}
+            for name in spec.names
+        }
+        raw = raw_values(spec, data.items, compute, known=known)
+        rewards = raw.rewards(spec, fitted)
+        totals = dict(zip(data.ids, rewards.totals, strict=True))
+        preferences = preferences_for(project=inspection.project, group_of=data.group_of)
+        result = _analyse(inspection, spec, data, raw.values, rewards, totals, preferences)
+        judged = any(isinstance(c, RubricJudge) for c in spec.components)
+        limit = PROBE_LIMIT_JUDGED if judged else PROBE_LIMIT
+        _progress(inspection, f"Probing {min(len(data.ids), limit)} responses", 0.6)
+        sample = numbers.probe_sample(len(data.ids), limit)
+        step = 0.35 / len(numbers.PROBES)
+        result["probes"] = numbers.probe_effects(
+            spec,
+            fitted,
+            [data.items[i] for i in sample],
+            [rewards.totals[i] for i in sample],
+            compute,
+            on_probe=lambda done: _progress(
+                inspection, f"Probes: {done} of {len(numbers.PROBES)}", 0.6 + step * done
+            ),
+        )
+        result["probed"] = len(sample)
+    except ApplicationError as exc:
+        return inspection_fail(inspection=inspection, error=exc.message)
+    except DatabaseError as exc:
+        logger.exception("inspection %s failed", inspection.pk)
+        return inspection_fail(inspection=inspection, error=f"could not read the project: {exc}")
+    # Only a run still in force stores its result: one replaced as stale stays failed.
+    now = timezone.now()
+    Inspection.objects.filter(pk=inspection.pk, status=Inspection.Status.RUNNING).update(
+        result=result,
+        status=Inspection.Status.SUCCEEDED,
+        stage="Done",
+        progress=1.0,
+        finished_at=now,
+        updated_at=now,
+    )
+    inspection.refresh_from_db()
+    return inspection
+
+
+def _analyse(
+    inspection: Inspection,
+    spec: RewardSpec,
+    data: ProjectData,
+    raw: dict[str, list[float | None]],
+    rewards: Rewards,
+    totals: dict[int, float | None],
+    preferences: list[numbers.Preference],
+) -> dict[str, Any]:
+    """Every panel but the probes, as JSON."""
+    overall = [p for p in preferences if p.criterion is None]
+    _progress(inspection, "Agreement with people", 0.45)
+    accuracy = {
+        "overall": numbers.pairwise_accuracy(overall, totals).as_json(),
+        "criteria": _json(
+            numbers.accuracy_by(
+                preferences, totals, lambda p: p.criterion, n_resamples=SLICE_RESAMPLES
+            )
+        ),
+        "annotators": _json(
+            numbers.accuracy_by(
+                overall, totals, lambda p: p.annotator or None, n_resamples=SLICE_RESAMPLES
+            )
+        ),
+        "groups": _json(
+            numbers.accuracy_by(
+                overall, totals, lambda p: p.group or None, n_resamples=SLICE_RESAMPLES
+            )
+        ),
+    }
+    ceiling = numbers.human_agreement([p for p in overall if p.annotator != IMPORTED])
+    _progress(inspection, "Ablation and length bias", 0.5)
+    ablation = numbers.ablation(spec, rewards.transformed, data.ids, overall)
+    lengths = {response_id: len(text) for response_id, text in data.texts.items()}
+    worst = []
+    at = {response_id: i for i, response_id in enumerate(data.ids)}
+    for pair, margin in numbers.worst_pairs(
+        numbers.majority_pairs(overall), totals, limit=WORST_LIMIT
+    ):
+        winner = {n: rewards.transformed[n][at[pair.winner]] for n in spec.names}
+        loser = {n: rewards.transformed[n][at[pair.loser]] for n in spec.names}
+        prompt_id = data.prompt_of[pair.winner]
+        worst.append({
+            "comparison": pair.item,
+            "prompt": prompt_id,
+            "prompt_text": data.prompt_text[prompt_id][:TEXT_LIMIT],
+            "votes": pair.votes,
+            "judgments": pair.judgments,
+            "margin": margin,
+            "winner": {"id": pair.winner, "reward": totals[pair.winner],
+                       **_clip(data.texts[pair.winner])},
+            "loser": {"id": pair.loser, "reward": totals[pair.loser],
+                      **_clip(data.texts[pair.loser])},
+            "contributions": numbers.contributions(spec, winner, loser),
+        })  # fmt: skip
+    _progress(inspection, "Distributions and fitting weights", 0.55)
+    histograms = {name: numbers.histogram(raw[name]) for name in spec.names}
+    histograms["total"] = numbers.histogram(rewards.totals)
+    present_totals = [v for v in rewards.totals if v is not None]
+    return {
+        "computed_on": {
+            "responses": len(data.ids),
+            "prompts": len(set(data.prompt_of.values())),
+            "preferences": len(overall),
+            "criterion_preferences": len(preferences) - len(overall),
+            "comparisons": len({p.item for p in overall}),
+        },
+        "components": spec.names,
+        "combine": spec.combine.op,
+        "histograms": histograms,
+        "total_mean": statistics.fmean(present_totals) if present_totals else None,
+        "correlation": numbers.correlation_matrix(rewards.transformed),
+        "accuracy": accuracy,
+        "ceiling": ceiling.as_json(),
+        "ablation": ablation,
+        "length": numbers.length_bias(totals, lengths, overall),
+        "length_points": [
+            [lengths[data.ids[i]], round(rewards.totals[i], 6)]
+            for i in numbers.probe_sample(len(data.ids), LENGTH_POINTS, seed=1)
+            if rewards.totals[i] is not None
+        ],
+        "worst_pairs": worst,
+        "consistency": numbers.consistency(totals, data.prompt_of, data.group_of),
+        "fit": numbers.fit_weights(spec, rewards.transformed, data.ids, overall),
+    }
+
+
+def _json(accuracies: dict[str, numbers.Accuracy]) -> dict[str, Any]:
+    return {name: accuracy.as_json() for name, accuracy in accuracies.items()}
+
+
+# --- acting on a result ------------------------------------------------------------------
+
+
+@transaction.atomic
+def inspection_accept_weights(*, inspection: Inspection, user: User) -> RewardFunctionVersion:
+    """A new version of the function with the weights the inspection fitted (a weighted
+    sum over the same components and transforms), through the version-create service."""
+    fit = (inspection.result or {}).get("fit") if inspection.result else None
+    if inspection.status != Inspection.Status.SUCCEEDED or not fit:
+        raise ApplicationError("This inspection has not finished, so it proposes no weights.")
+    if "weights" not in fit:
+        raise ApplicationError(f"No weights were fitted: {fit.get('error', 'no labels')}")
+    version = inspection.version
+    spec = dict(version.spec)
+    if set(fit["weights"]) != {c["name"] for c in spec["components"]}:
+        raise ApplicationError("The fitted weights do not match the version's components.")
+    if not any(fit["weights"].values()):
+        raise ApplicationError(
+            "Every fitted weight is 0: the components say nothing about the human choices."
+        )
+    spec["combine"] = {
+        "op": "weighted_sum",
+        "weights": fit["weights"],
+        "missing": spec.get("combine", {}).get("missing", "skip_renormalise"),
+    }
+    held_out = fit["heldout_accuracy"]
+    message = (
+        f"Weights fitted to {fit['n']} human choices (Bradley–Terry, inspection #{inspection.pk};"
+        f" held-out accuracy {held_out:.1%}) from v{version.number}"
+    )
+    return reward_function_version_create(
+        function=version.function, spec=spec, created_by=user, message=message[:300]
+    )
+
+
+def scores_by_response(*, version: RewardFunctionVersion) -> dict[int, float | None]:
+    return dict(Score.objects.filter(version=version).values_list("response_id", "total"))
+
+
+def version_comparison(
+    *, first: RewardFunctionVersion, second: RewardFunctionVersion, limit: int = 50
+) -> dict[str, Any]:
+    """STARC-style distance between two versions over the project's scored responses, and
+    the compared pairs whose preferred response flips (largest swing first, at most `limit`),
+    each with the people's votes on it and which version they side with."""
+    project_id = first.function.project_id
+    prompt_of = dict(
+        Response.objects.filter(prompt__project_id=project_id).values_list("id", "prompt_id")
+    )
+    a, b = scores_by_response(version=first), scores_by_response(version=second)
+    distance = numbers.starc_distance(a, b, prompt_of)
+    pairs = Comparison.objects.filter(
+        project_id=project_id, kind=Comparison.Kind.PAIR, response_a__isnull=False
+    ).values_list("id", "response_a_id", "response_b_id")
+    flipped = numbers.flips(pairs, a, b)
+    votes: dict[int, dict[str, int]] = defaultdict(lambda: {"a": 0, "b": 0})
+    decisive = current_labels(project=first.function.project).filter(
+        comparison_id__in=[f["item"] for f in flipped], choice__in=["a", "b"]
+    )
+    for comparison_id, choice in decisive.values_list("comparison_id", "choice"):
+        votes[comparison_id][choice] += 1
+    agree = {"first": 0, "second": 0}
+    for flip in flipped:
+        count = votes.get(flip["item"], {"a": 0, "b": 0})
+        flip["votes_a"], flip["votes_b"] = count["a"], count["b"]
+        flip["people_prefer"] = (
+            None
+            if count["a"] == count["b"]
+            else flip["a"]
+            if count["a"] > count["b"]
+            else flip["b"]
+        )
+        for side in agree:
+            agree[side] += flip["people_prefer"] == flip[f"{side}_prefers"]
+    texts = dict(
+        Response.objects.filter(
+            id__in={f[k] for f in flipped[:limit] for k in ("a", "b")}
+        ).values_list("id", "text")
+    )
+    for flip in flipped[:limit]:
+        flip["a_text"] = texts.get(flip["a"], "")[:TEXT_LIMIT]
+        flip["b_text"] = texts.get(flip["b"], "")[:TEXT_LIMIT]
+    return {
+        **distance,
+        "pairs": len(pairs),
+        "flipped": len(flipped),
+        "first_agrees": agree["first"],
+        "second_agrees": agree["second"],
+        "flips": flipped[:limit],
+    }

@@ -1,0 +1,109 @@
+"""What a worker needs to score with a version: heads, judges, the embedding cache."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from django.conf import settings
+
+from apps.core.errors import ApplicationError
+from apps.reward_models.selectors import reward_model_for_scoring
+from apps.reward_models.services import reward_model_local_directory
+from apps.rewards.embedding_store import DatabaseEmbeddingStore
+from apps.rewards.models import RewardFunctionVersion
+from apps.rewards.services.functions import JUDGE_KEY_PREFIX
+from apps.rubrics.models import RubricVersion
+from workers.contracts import (
+    HeadArtifact,
+    JudgeCriterion,
+    JudgeTarget,
+    ScoringResources,
+)
+from workers.rewards.spec import RewardModel as RewardModelComponent
+from workers.rewards.spec import RubricJudge
+
+logger = logging.getLogger(__name__)
+
+
+def _judge_key(component: RubricJudge) -> str:
+    name = component.api_key_setting or "JUDGE_API_KEY"
+    if not name.startswith(JUDGE_KEY_PREFIX):
+        raise ApplicationError(f"{component.name}: api_key_setting must start with JUDGE_.")
+    own_endpoint = component.endpoint not in (None, settings.JUDGE_API_URL)
+    if name == "JUDGE_API_KEY" and own_endpoint:
+        # The operator's key goes only to the operator's endpoint.
+        return ""
+    return str(getattr(settings, name, None) or os.environ.get(name, ""))
+
+
+def _judge_target(*, project_id: int, component: RubricJudge) -> JudgeTarget:
+    url = component.endpoint or settings.JUDGE_API_URL
+    model = component.model or settings.JUDGE_MODEL
+    if not url or not model:
+        raise ApplicationError(
+            f"{component.name}: no judge endpoint or model; set JUDGE_API_URL and JUDGE_MODEL "
+            "or give endpoint and model in the component."
+        )
+    version = (
+        RubricVersion.objects.filter(pk=component.rubric_version, rubric__project_id=project_id)
+        .select_related("rubric")
+        .first()
+    )
+    if version is None:
+        raise ApplicationError(
+            f"{component.name}: rubric version {component.rubric_version} is gone."
+        )
+    criteria = tuple(
+        JudgeCriterion(
+            name=c.name,
+            description=c.description,
+            low=c.scale.min,
+            high=c.scale.max,
+            weight=c.weight,
+        )
+        for c in version.spec.criteria
+    )
+    if not criteria:
+        raise ApplicationError(f"{component.name}: rubric {version} has no criteria.")
+    return JudgeTarget(
+        url=url,
+        model=model,
+        api_key=_judge_key(component),
+        criteria=criteria,
+        guidelines=version.guidelines,
+        timeout=component.timeout,
+    )
+
+
+def scoring_resources(*, version: RewardFunctionVersion) -> ScoringResources:
+    """Resolve what the version's components refer to, for the ML engine on this worker.
+
+    Raises ApplicationError when something is missing (no promoted model, no judge URL).
+    """
+    spec = version.parsed_spec
+    project_id = version.function.project_id
+    heads: dict[str, HeadArtifact] = {}
+    judges: dict[str, JudgeTarget] = {}
+    for component in spec.components:
+        if isinstance(component, RewardModelComponent):
+            model = reward_model_for_scoring(project_id=project_id, model_id=component.model)
+            if model is None:
+                which = (
+                    f"reward model {component.model}"
+                    if component.model
+                    else "promoted reward model"
+                )
+                raise ApplicationError(f"{component.name}: the project has no {which}.")
+            directory = reward_model_local_directory(model=model)
+            heads[component.name] = HeadArtifact(
+                model_id=model.pk, directory=str(directory), backbone=model.backbone
+            )
+        elif isinstance(component, RubricJudge):
+            judges[component.name] = _judge_target(project_id=project_id, component=component)
+    return ScoringResources(
+        heads=heads,
+        judges=judges,
+        embedding_store=DatabaseEmbeddingStore(),
+        batch_size=settings.SCORE_BATCH_SIZE,
+    )
