@@ -14,7 +14,7 @@ app_name = "api"
 
 v1 = [
     path("", include("apps.accounts.api_urls")),
-    path("", include("apps.prompts.api_urls")),
+    # Also the prompts: their views (apps.prompts.api) gain their writes in apps.imports.
     path("", include("apps.imports.api_urls")),
     path("", include("apps.exports.api_urls")),
     path("", include("apps.annotation.api_urls")),

@@ -16,3 +16,7 @@ urlpatterns = [
     path("", include("apps.rewards.inspection.urls")),
     path("", include("apps.reward_models.urls")),
 ]
+
+# Under /api/ the answers of paths no view matches, and of crashes, keep the API's error shape.
+handler404 = "apps.core.api.not_found"
+handler500 = "apps.core.api.server_error"

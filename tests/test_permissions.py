@@ -17,10 +17,11 @@ from apps.accounts.models import Membership, Project, Role, User
 from apps.annotation.models import Assignment, Comparison, Flag, Label, ReviewDecision
 from apps.annotation.schema import Judgment
 from apps.annotation.services import assignment_next, comparisons_generate, label_submit
+from apps.exports.models import Export
 from apps.imports.models import ImportJob
 from apps.prompts.models import Prompt
 from apps.reward_models.models import RetrainRule, RewardModel, TrainingRun
-from apps.rewards.models import Inspection, RewardFunction, RewardFunctionVersion
+from apps.rewards.models import Inspection, RewardFunction, RewardFunctionVersion, ScoreRun
 from apps.rewards.services import reward_function_create
 from apps.rubrics.models import Rubric, RubricVersion
 from apps.rubrics.services import rubric_create, rubric_version_create
@@ -57,6 +58,7 @@ class World:
     inspection: int = 0
     run: TrainingRun | None = None  # a queued training run
     model: RewardModel | None = None  # a reward model that is not promoted
+    spare_prompt: int = 0  # nobody has judged it, so it may be deleted
 
     def open_item(self, who: str) -> int:
         """The item `who` acts on; roles that cannot annotate try the annotator's."""
@@ -110,6 +112,7 @@ def _world() -> World:
         function=RewardFunction.objects.create(project=project, name="Matrix reward"),
         number=1, spec=REWARD_SPEC,
     )  # fmt: skip
+    spare = PromptFactory(project=project, input="Nobody judged me.")
     version, inspection = _inspector_world(project)
     return World(
         project,
@@ -124,6 +127,7 @@ def _world() -> World:
         inspection=inspection,
         run=run,
         model=model,
+        spare_prompt=spare.pk,
     )
 
 
@@ -182,6 +186,10 @@ def _state(world: World) -> tuple[Any, ...]:
             "pk", "number", "guidelines")),
         sorted(RewardFunctionVersion.objects.filter(function__project=project).values_list(
             "pk", "function__name")),
+        ScoreRun.objects.filter(project=project).count(),
+        sorted(Comparison.objects.filter(project=project).values_list(
+            "pk", "priority", "labels_wanted", "is_gold")),
+        Export.objects.filter(project=project).count(),
         sorted(Inspection.objects.filter(project=project).values_list("pk", "status")),
         sorted(
             TrainingRun.objects.filter(project=project).values_list(
@@ -322,12 +330,18 @@ CASES = [
     Case("api member remove", "delete", "/api/v1/projects/{project}/members/{target_user}/",
          ADMINS, api=True),
     Case("api prompts", "get", "/api/v1/projects/{project}/prompts/", DATA, api=True),
+    Case("api prompt create", "post", "/api/v1/projects/{project}/prompts/", IMPORTERS,
+         {"prompt": "Matrix new", "responses": [{"text": "A"}, {"text": "B"}]}, api=True),
     Case("api prompt", "get", "/api/v1/prompts/{prompt}/", DATA, api=True),
+    Case("api prompt delete", "delete", "/api/v1/prompts/{spare_prompt}/", IMPORTERS, api=True),
     Case("api imports", "get", "/api/v1/projects/{project}/imports/", DATA, api=True),
     Case("api import upload", "post", "/api/v1/projects/{project}/imports/", IMPORTERS, "upload",
          api=True),
     Case("api import", "get", "/api/v1/imports/{job}/", DATA, api=True),
     Case("api comparisons", "get", "/api/v1/projects/{project}/comparisons/", DATA, api=True),
+    Case("api comparison", "get", "/api/v1/comparisons/{comparison}/", ALL, api=True),
+    Case("api comparison patch", "patch", "/api/v1/comparisons/{comparison}/", IMPORTERS,
+         {"priority": 3, "labels_wanted": 1}, api=True),
     Case("api comparison next", "post", "/api/v1/projects/{project}/comparisons/next/",
          ANNOTATORS, {}, api=True),
     Case("api label", "post", "/api/v1/comparisons/{comparison}/labels/", ANNOTATORS,
@@ -355,6 +369,31 @@ CASES = [
     Case("api rubric versions", "get", "/api/v1/rubrics/{rubric}/versions/", ALL, api=True),
     Case("api rubric version create", "post", "/api/v1/rubrics/{rubric}/versions/", DESIGNERS,
          {"criteria": []}, api=True),
+    Case("api reward functions", "get", "/api/v1/projects/{project}/reward-functions/", DATA,
+         api=True),
+    Case("api reward function create", "post", "/api/v1/projects/{project}/reward-functions/",
+         DESIGNERS, {"name": "New reward", "spec": REWARD_SPEC}, api=True),
+    Case("api reward function", "get", "/api/v1/reward-functions/{reward_function}/", DATA,
+         api=True),
+    Case("api reward function patch", "patch", "/api/v1/reward-functions/{reward_function}/",
+         DESIGNERS, {"name": "Renamed reward", "description": "New"}, api=True),
+    Case("api reward versions", "get", "/api/v1/reward-functions/{reward_function}/versions/",
+         DATA, api=True),
+    Case("api reward version create", "post",
+         "/api/v1/reward-functions/{reward_function}/versions/", DESIGNERS,
+         {"spec": REWARD_SPEC}, api=True),
+    Case("api reward version", "get", "/api/v1/reward-function-versions/{reward_version}/",
+         DATA, api=True),
+    Case("api scores", "get", "/api/v1/reward-function-versions/{reward_version}/scores/", DATA,
+         api=True),
+    Case("api score runs", "get",
+         "/api/v1/reward-function-versions/{reward_version}/score-runs/", DATA, api=True),
+    Case("api exports", "get", "/api/v1/projects/{project}/exports/", DESIGNERS, api=True),
+    Case("api export create", "post", "/api/v1/projects/{project}/exports/", DESIGNERS,
+         {"format": "trl-preference", "file_format": "jsonl"}, api=True),
+    Case("api score run create", "post",
+         "/api/v1/reward-function-versions/{reward_version}/score-runs/", DESIGNERS, {},
+         api=True),
     Case("api inspections", "get", "/api/v1/reward-function-versions/{version}/inspections/",
          DATA, api=True),
     Case("api inspection start", "post",
@@ -390,6 +429,7 @@ def _request(case: Case, world: World, who: str) -> Any:
         rubric=world.rubric,
         reward_version=world.reward_version,
         reward_function=RewardFunctionVersion.objects.get(pk=world.reward_version).function_id,
+        spare_prompt=world.spare_prompt,
         version=world.version,
         inspection=world.inspection,
         run=world.run.pk if world.run else None,
@@ -451,6 +491,7 @@ def test_it_sends_anonymous_visitors_away_and_changes_nothing(case: Case) -> Non
         annotator=world.users["annotator"].pk,
         rubric=world.rubric, reward_version=world.reward_version,
         reward_function=RewardFunctionVersion.objects.get(pk=world.reward_version).function_id,
+        spare_prompt=world.spare_prompt,
         version=world.version, inspection=world.inspection,
         run=world.run.pk if world.run else None, model=world.model.pk if world.model else None,
     )  # fmt: skip

@@ -23,7 +23,13 @@ OPERATIONS = {
     ("/api/v1/projects/{project_id}/members/{user_id}/", "patch", "member_update"),
     ("/api/v1/projects/{project_id}/members/{user_id}/", "delete", "member_delete"),
     ("/api/v1/projects/{project_id}/prompts/", "get", "prompt_list"),
+    ("/api/v1/projects/{project_id}/prompts/", "post", "prompt_create"),
     ("/api/v1/prompts/{prompt_id}/", "get", "prompt_retrieve"),
+    ("/api/v1/prompts/{prompt_id}/", "delete", "prompt_destroy"),
+    ("/api/v1/comparisons/{comparison_id}/", "get", "comparison_retrieve"),
+    ("/api/v1/comparisons/{comparison_id}/", "patch", "comparison_update"),
+    ("/api/v1/reward-functions/{function_id}/", "get", "reward_function_retrieve"),
+    ("/api/v1/reward-functions/{function_id}/", "patch", "reward_function_update"),
     ("/api/v1/projects/{project_id}/imports/", "get", "import_list"),
     ("/api/v1/projects/{project_id}/imports/", "post", "import_create"),
     ("/api/v1/imports/{import_id}/", "get", "import_retrieve"),
@@ -127,6 +133,20 @@ def test_it_describes_error_answers_in_the_one_error_shape(schema: dict[str, Any
         "details",
         "message",
     ]
+
+
+def test_it_types_the_prompt_writes(schema: dict[str, Any]) -> None:
+    components = schema["components"]["schemas"]
+    create = _operation(schema, "/api/v1/projects/{project_id}/prompts/", "post")
+    delete = _operation(schema, "/api/v1/prompts/{prompt_id}/", "delete")
+
+    assert list(create["requestBody"]["content"]) == ["application/json"]
+    row = {"$ref": "#/components/schemas/PromptRowRequest"}
+    assert components["PromptWriteRequest"]["oneOf"] == [row, {"type": "array", "items": row}]
+    assert components["PromptRowRequest"]["required"] == ["prompt", "responses"]
+    assert set(create["responses"]) == {"200", "201", "400", "401", "403", "404"}
+    assert set(delete["responses"]) == {"204", "401", "403", "404", "409"}
+    assert delete["responses"]["409"]["content"]["application/json"]["schema"] == ERROR_REF
 
 
 def test_it_types_request_and_response_bodies(schema: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ class Capability(StrEnum):
     MANAGE_PROJECT = "manage_project"
     MANAGE_MEMBERS = "manage_members"
     VIEW_DATA = "view_data"  # prompts, responses, model names, imports
-    IMPORT_DATA = "import_data"
+    IMPORT_DATA = "import_data"  # imports, and writing prompts and comparisons through the API
     ANNOTATE = "annotate"
     DESIGN_REWARDS = "design_rewards"  # reward functions, their versions, score runs
     DESIGN_RUBRICS = "design_rubrics"  # rubrics and their versions (everyone reads them)

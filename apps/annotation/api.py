@@ -32,6 +32,9 @@ from apps.core.errors import ApplicationError
 from apps.prompts.api import PromptInputField
 from apps.prompts.models import Response as ApiResponseRow
 
+# The column is a 32-bit integer: larger numbers would be a database error, not a 400.
+PRIORITY_MIN, PRIORITY_MAX = -(2**31), 2**31 - 1
+
 
 def _judgment_errors(exc: PydanticValidationError) -> dict[str, list[str]]:
     details: dict[str, list[str]] = {}
@@ -65,6 +68,9 @@ class ComparisonOutputSerializer(serializers.Serializer):
 
 class ComparisonListApi(GenericAPIView):
     class FilterSerializer(serializers.Serializer):
+        prompt = serializers.IntegerField(
+            required=False, allow_null=True, default=None, help_text="Only this prompt's."
+        )
         is_gold = serializers.BooleanField(required=False, allow_null=True, default=None)
         needs_labels = serializers.BooleanField(
             required=False,
@@ -81,7 +87,9 @@ class ComparisonListApi(GenericAPIView):
             max_length=10,
             help_text="Two response ids make a pair; three or more a ranking item.",
         )
-        priority = serializers.IntegerField(default=0)
+        priority = serializers.IntegerField(
+            default=0, min_value=PRIORITY_MIN, max_value=PRIORITY_MAX
+        )
         labels_wanted = serializers.IntegerField(
             min_value=0, max_value=50, required=False, help_text="Default: the project's overlap."
         )
@@ -194,6 +202,142 @@ class AssignmentOutputSerializer(serializers.Serializer):
 
     def get_rationale_required(self, assignment: Assignment) -> bool:
         return assignment.project.settings.rationale_required
+
+
+@extend_schema_serializer(component_name="ComparisonResponse")
+class ComparisonResponseSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    text = serializers.CharField()
+    model = serializers.CharField(
+        allow_null=True, help_text="Null for annotators, who judge without model names."
+    )
+
+
+@extend_schema_serializer(component_name="ComparisonDetail")
+class ComparisonDetailSerializer(serializers.Serializer):
+    """A comparison with its texts. `blind` (from the context) hides what annotators may not
+    learn: whether it is gold, its gold answer and the models' names."""
+
+    id = serializers.IntegerField()
+    project = serializers.IntegerField(source="project_id")
+    kind = serializers.ChoiceField(choices=Comparison.Kind.choices)
+    prompt = serializers.SerializerMethodField()
+    responses = serializers.SerializerMethodField(
+        help_text="`[a, b]` for a pair (a has the lower id); all, by id, for a ranking."
+    )
+    priority = serializers.IntegerField()
+    labels_wanted = serializers.IntegerField()
+    labels_done = serializers.IntegerField()
+    labels_needed = serializers.SerializerMethodField(help_text="How many labels it still wants.")
+    is_gold = serializers.SerializerMethodField(help_text="Null for annotators.")
+    gold_choice = serializers.SerializerMethodField(help_text="Null for annotators.")
+    created_at = serializers.DateTimeField()
+
+    def _blind(self) -> bool:
+        return bool(self.context.get("blind"))
+
+    @extend_schema_field(ItemPromptSerializer)
+    def get_prompt(self, comparison: Comparison) -> dict[str, object]:
+        return {"id": comparison.prompt_id, "input": comparison.prompt.input}
+
+    @extend_schema_field(ComparisonResponseSerializer(many=True))
+    def get_responses(self, comparison: Comparison) -> list[dict[str, object]]:
+        if comparison.kind == Comparison.Kind.PAIR:
+            responses = [comparison.response_a, comparison.response_b]
+        else:
+            responses = sorted(comparison.ranked_responses.all(), key=lambda r: r.pk)
+        return [
+            {"id": r.pk, "text": r.text, "model": None if self._blind() else r.model}
+            for r in responses
+        ]
+
+    def get_labels_needed(self, comparison: Comparison) -> int:
+        return max(0, comparison.labels_wanted - comparison.labels_done)
+
+    def get_is_gold(self, comparison: Comparison) -> bool | None:
+        return None if self._blind() else comparison.is_gold
+
+    def get_gold_choice(self, comparison: Comparison) -> str | None:
+        return None if self._blind() else comparison.gold_choice
+
+
+class ComparisonDetailApi(APIView):
+    @extend_schema(
+        operation_id="comparison_retrieve",
+        tags=["annotation"],
+        summary="One comparison with its prompt and responses (annotators: only their own)",
+        description=(
+            "Admins, designers and viewers read any comparison of the project. An annotator"
+            " reads only a comparison they were given (leased, judged or skipped), and blind:"
+            " `is_gold`, `gold_choice` and each response's `model` are null. Labels are not"
+            " included; list them with `projects/{id}/labels/?comparison={id}`, where"
+            " annotators see only their own."
+        ),
+        responses={200: ComparisonDetailSerializer, **error_responses(401, 403, 404)},
+    )
+    def get(self, request: Request, comparison_id: int) -> ApiResponse:
+        project_id = (
+            Comparison.objects.filter(pk=comparison_id).values_list("project_id", flat=True).first()
+        )
+        if project_id is None:
+            raise Http404("No such comparison.")
+        project = project_for_user(
+            user=request.user, capability=Capability.VIEW_PROJECT, pk=project_id
+        )
+        comparison = selectors.comparison_get(project=project, user=request.user, pk=comparison_id)
+        if comparison is None:  # deleted in between
+            raise Http404("No such comparison.")
+        blind = not role_can(project.user_role, Capability.VIEW_DATA)
+        return ApiResponse(ComparisonDetailSerializer(comparison, context={"blind": blind}).data)
+
+    @extend_schema_serializer(component_name="ComparisonUpdate")
+    class UpdateSerializer(serializers.Serializer):
+        priority = serializers.IntegerField(
+            required=False, min_value=PRIORITY_MIN, max_value=PRIORITY_MAX
+        )
+        labels_wanted = serializers.IntegerField(required=False, min_value=0, max_value=50)
+        gold_choice = serializers.ChoiceField(
+            choices=["a", "b", "tie", "both_bad"],
+            required=False,
+            allow_null=True,
+            help_text="Make a pair gold with this answer; null makes it an ordinary item again.",
+        )
+
+    @extend_schema(
+        operation_id="comparison_update",
+        tags=["annotation"],
+        summary="Change a comparison's priority, wanted labels or gold answer (admin, designer)",
+        description=(
+            "The responses a comparison compares never change. Labels already given are kept;"
+            " wanting fewer labels than are done only stops new leases. Only pairs can be gold."
+        ),
+        request=UpdateSerializer,
+        responses={200: ComparisonDetailSerializer, **error_responses(400, 401, 403, 404)},
+    )
+    def patch(self, request: Request, comparison_id: int) -> ApiResponse:
+        project_id = (
+            Comparison.objects.filter(pk=comparison_id).values_list("project_id", flat=True).first()
+        )
+        if project_id is None:
+            raise Http404("No such comparison.")
+        project = project_for_user(
+            user=request.user, capability=Capability.IMPORT_DATA, pk=project_id
+        )
+        data = self.UpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        comparison = selectors.comparison_get(project=project, user=request.user, pk=comparison_id)
+        if comparison is None:  # deleted in between
+            raise Http404("No such comparison.")
+        services.comparison_update(
+            comparison=comparison,
+            priority=fields.get("priority"),
+            labels_wanted=fields.get("labels_wanted"),
+            gold_choice=fields.get("gold_choice"),
+            set_gold="gold_choice" in fields,
+        )
+        comparison = selectors.comparison_get(project=project, user=request.user, pk=comparison_id)
+        return ApiResponse(ComparisonDetailSerializer(comparison).data)
 
 
 class ComparisonNextApi(APIView):

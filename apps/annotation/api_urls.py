@@ -16,6 +16,11 @@ urlpatterns = [
         name="comparison_next",
     ),
     path(
+        "comparisons/<int:comparison_id>/",
+        api.ComparisonDetailApi.as_view(),
+        name="comparison_detail",
+    ),
+    path(
         "comparisons/<int:comparison_id>/labels/",
         api.LabelCreateApi.as_view(),
         name="label_create",

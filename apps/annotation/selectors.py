@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -173,10 +174,16 @@ def label_list_recent(*, user: User, limit: int = 20) -> QuerySet[Label]:
 
 
 def comparison_list(
-    *, project: Project, is_gold: bool | None = None, needs_labels: bool | None = None
+    *,
+    project: Project,
+    prompt: int | None = None,
+    is_gold: bool | None = None,
+    needs_labels: bool | None = None,
 ) -> QuerySet[Comparison]:
     """A project's comparisons for the API, with the ids a client needs."""
     items = Comparison.objects.filter(project=project).prefetch_related("ranked_responses")
+    if prompt is not None:
+        items = items.filter(prompt_id=prompt)
     if is_gold is not None:
         items = items.filter(is_gold=is_gold)
     if needs_labels is True:
@@ -184,6 +191,28 @@ def comparison_list(
     elif needs_labels is False:
         items = items.filter(labels_done__gte=F("labels_wanted"))
     return items.order_by("-priority", "pk")
+
+
+def comparison_get(*, project: Project, user: User, pk: int) -> Comparison | None:
+    """One comparison of the project with its prompt and responses, as the user may see it.
+
+    Roles that see the data get any comparison. An annotator gets only one they were
+    given (leased, judged or skipped), else PermissionDenied; what an annotator may not
+    learn (gold answers, model names) is left out by the API's serializer.
+    """
+    if not role_can(project.user_role, Capability.VIEW_DATA):
+        given = Assignment.objects.filter(project=project, comparison_id=pk, annotator=user)
+        if not given.exists():
+            raise PermissionDenied(
+                "Annotators see only the comparisons they were given: lease one with "
+                "comparisons/next/."
+            )
+    return (
+        Comparison.objects.filter(project=project, pk=pk)
+        .select_related("prompt", "response_a", "response_b")
+        .prefetch_related("ranked_responses")
+        .first()
+    )
 
 
 def label_list(

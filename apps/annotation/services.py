@@ -24,7 +24,7 @@ from apps.accounts.settings_schema import AnnotationMode, Pairing
 from apps.annotation import queue_sql
 from apps.annotation.models import Assignment, Comparison, Flag, Label
 from apps.annotation.reports import agreement_request
-from apps.annotation.review import annotator_paused, gold_check
+from apps.annotation.review import annotator_paused, comparison_mark_gold, gold_check
 from apps.annotation.schema import MAX_SECONDS, Choice, Judgment
 from apps.annotation.selectors import label_undoable
 from apps.core.errors import ApplicationError
@@ -236,6 +236,36 @@ def comparison_create(
     )  # fmt: skip
     item.ranked_responses.set(ids)
     return item
+
+
+@transaction.atomic
+def comparison_update(
+    *,
+    comparison: Comparison,
+    priority: int | None = None,
+    labels_wanted: int | None = None,
+    gold_choice: str | None = None,
+    set_gold: bool = False,
+) -> Comparison:
+    """Change how a comparison is served: its priority, how many labels it wants, and
+    (with `set_gold`) its gold answer, `gold_choice=None` making it an ordinary item again.
+
+    Labels already given are kept: wanting fewer than are done only stops new leases.
+    The row is locked, so a concurrent label's count is not overwritten.
+    """
+    locked = Comparison.objects.select_for_update().get(pk=comparison.pk)
+    fields = []
+    if priority is not None:
+        locked.priority = priority
+        fields.append("priority")
+    if labels_wanted is not None:
+        locked.labels_wanted = labels_wanted
+        fields.append("labels_wanted")
+    if fields:
+        locked.save(update_fields=[*fields, "updated_at"])
+    if set_gold:
+        comparison_mark_gold(comparison=locked, gold_choice=gold_choice)
+    return locked
 
 
 # --- the queue ------------------------------------------------------------------------

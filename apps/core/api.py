@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -53,3 +54,26 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         details = {}
     response.data = {"error": {"code": _code_for(exc), "message": message, "details": details}}
     return response
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def _error(status_code: int, code: str, message: str) -> JsonResponse:
+    body = {"error": {"code": code, "message": message, "details": {}}}
+    return JsonResponse(body, status=status_code)
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 404 for a path no view answers: under /api/ in the one error shape too."""
+    if _is_api(request):
+        return _error(404, "not_found", "Not found.")
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's 500: under /api/ in the one error shape, so clients can parse every answer."""
+    if _is_api(request):
+        return _error(500, "server_error", "Internal server error; see the server's logs.")
+    return defaults.server_error(request)

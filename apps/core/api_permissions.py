@@ -34,6 +34,7 @@ _DESCRIPTIONS = {
     401: "No valid credentials: send `Authorization: Token <key>` or a session cookie.",
     403: "A member of the project whose role does not allow this.",
     404: "No such object, or the caller is not a member of its project.",
+    409: "The object is in use and is kept: the message says why.",
 }
 
 

@@ -1,6 +1,13 @@
 """REST API for imports: upload a file, then follow the job's status, progress and errors.
 
-Reading imports needs Capability.VIEW_DATA, uploading Capability.IMPORT_DATA.
+Also the write side of `projects/{id}/prompts/`: a few prompt rows sent as JSON are
+written at once by the import's own parser and writer (`prompts_write`), so the two
+paths cannot drift apart. The route lives here because the prompts app may not import
+the annotation app that makes comparisons; `PromptCollectionApi` extends the prompts
+app's list view so that one path answers both GET and POST.
+
+Reading imports needs Capability.VIEW_DATA, uploading and writing prompts
+Capability.IMPORT_DATA.
 """
 
 from __future__ import annotations
@@ -9,10 +16,16 @@ from typing import Any
 
 from django.http import Http404
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
-from rest_framework import serializers, status
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
+from rest_framework import exceptions, serializers, status
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import MultiPartParser
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,7 +35,16 @@ from apps.accounts.selectors import project_for_user
 from apps.core.api_permissions import error_responses
 from apps.imports.models import ImportJob
 from apps.imports.selectors import import_get, import_list, import_progress
-from apps.imports.services import import_create
+from apps.imports.services import (
+    API_MAX_ROWS,
+    PromptInUse,
+    import_create,
+    prompt_delete,
+    prompts_write,
+)
+from apps.prompts.api import PromptDetailApi, PromptInputField, PromptListApi
+from apps.prompts.models import Prompt
+from apps.prompts.selectors import prompt_get
 
 
 @extend_schema_serializer(component_name="ImportProgress")
@@ -138,3 +160,123 @@ class ImportDetailApi(APIView):
         if job is None:  # deleted in between
             raise Http404("No such import.")
         return Response(ImportJobOutputSerializer(job).data)
+
+
+@extend_schema_serializer(component_name="ResponseRow")
+class ResponseRowSerializer(serializers.Serializer):
+    """Described for the schema; rows are validated by `apps.imports.rows.parse_row`."""
+
+    text = serializers.CharField()
+    model = serializers.CharField(required=False)
+    sampling_params = serializers.DictField(required=False)
+    metadata = serializers.DictField(required=False, help_text="Other keys are kept here too.")
+
+
+@extend_schema_serializer(component_name="PromptRow")
+class PromptRowSerializer(serializers.Serializer):
+    """Described for the schema; rows are validated by `apps.imports.rows.parse_row`."""
+
+    prompt = PromptInputField()
+    responses = ResponseRowSerializer(many=True, min_length=1)
+    reference = serializers.CharField(required=False, help_text="Or a list of references.")
+    metadata = serializers.DictField(required=False, help_text="Other keys are kept here too.")
+    group = serializers.CharField(required=False)
+
+
+@extend_schema_serializer(component_name="PromptsWritten")
+class PromptsWrittenSerializer(serializers.Serializer):
+    prompt_ids = serializers.ListField(
+        child=serializers.IntegerField(), help_text="One per row, in row order."
+    )
+    prompts_created = serializers.IntegerField()
+    responses_created = serializers.IntegerField()
+    comparisons_created = serializers.IntegerField()
+
+
+class PromptCollectionApi(PromptListApi):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="prompt_create",
+        tags=["prompts"],
+        summary="Add prompts with their responses, as an import would (admin, designer)",
+        description=(
+            "The body is one row or a list of rows in the import's prompt shape; up to"
+            f" {API_MAX_ROWS} rows, upload a file to `imports/` for more. All or nothing:"
+            " with any bad row nothing is written and `details.rows` lists every problem as"
+            " `{row, field, message}`, rows counted from 1. Idempotent by content: a prompt"
+            " or response already in the project is reused (201 when anything was new, 200"
+            " otherwise). New responses get the comparisons the project's settings ask for."
+        ),
+        request=PolymorphicProxySerializer(
+            component_name="PromptWrite",
+            serializers=[PromptRowSerializer, PromptRowSerializer(many=True)],
+            resource_type_field_name=None,
+            many=False,
+        ),
+        responses={
+            201: PromptsWrittenSerializer,
+            200: PromptsWrittenSerializer,
+            **error_responses(400, 401, 403, 404),
+        },
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project = project_for_user(
+            user=request.user, capability=Capability.IMPORT_DATA, pk=project_id
+        )
+        body = request.data
+        if isinstance(body, dict):
+            rows = [body]
+        elif isinstance(body, list):
+            rows = body
+        else:
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Send one prompt row as an object, or a list of them."]}
+            )
+        written = prompts_write(project=project, rows=rows)
+        anything_new = written.prompts_created or written.responses_created
+        return Response(
+            PromptsWrittenSerializer(written).data,
+            status=status.HTTP_201_CREATED if anything_new else status.HTTP_200_OK,
+        )
+
+
+class PromptConflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+    default_detail = "The prompt is in use."
+
+
+class PromptItemApi(PromptDetailApi):
+    @extend_schema(
+        operation_id="prompt_destroy",
+        tags=["prompts"],
+        summary="Delete a prompt that nobody has judged (admin, designer)",
+        description=(
+            "Deletes the prompt with its responses, their comparisons, leases and scores."
+            " A prompt with labels is kept: 409. Prompts are not edited in place: their"
+            " content is their identity (imports and `POST prompts/` match by it); delete an"
+            " unjudged prompt and send it again instead."
+        ),
+        responses={
+            204: OpenApiResponse(description="Deleted."),
+            **error_responses(401, 403, 404, 409),
+        },
+    )
+    def delete(self, request: Request, prompt_id: int) -> Response:
+        project_id = (
+            Prompt.objects.filter(pk=prompt_id).values_list("project_id", flat=True).first()
+        )
+        if project_id is None:
+            raise Http404("No such prompt.")
+        project = project_for_user(
+            user=request.user, capability=Capability.IMPORT_DATA, pk=project_id
+        )
+        prompt = prompt_get(project=project, pk=prompt_id)
+        if prompt is None:  # deleted in between
+            raise Http404("No such prompt.")
+        try:
+            prompt_delete(prompt=prompt)
+        except PromptInUse as exc:
+            raise PromptConflict(exc.message) from None
+        return Response(status=status.HTTP_204_NO_CONTENT)

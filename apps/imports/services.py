@@ -6,7 +6,7 @@ import hashlib
 import logging
 import os
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 from django.conf import settings
 from django.core.files import File
@@ -15,7 +15,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from apps.accounts.models import Project, User
-from apps.annotation.models import Comparison, Label
+from apps.annotation.models import Comparison, Label, ReviewDecision
 from apps.annotation.reports import agreement_request
 from apps.annotation.services import comparisons_generate
 from apps.core.errors import ApplicationError
@@ -99,6 +99,113 @@ def import_create(
 
         transaction.on_commit(lambda: run_import.delay(job_id=job.pk))
     return job
+
+
+API_MAX_ROWS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class PromptsWritten:
+    """What `prompts_write` did: the rows' prompt ids (in row order) and what was new."""
+
+    prompt_ids: list[int]
+    prompts_created: int
+    responses_created: int
+    comparisons_created: int
+
+
+@transaction.atomic
+def prompts_write(*, project: Project, rows: list[Any]) -> PromptsWritten:
+    """Write a few prompt rows at once, exactly as an import of the same rows would.
+
+    Rows have the import's prompt shape (`prompt`, `responses`, `reference`, `metadata`,
+    `group`) and are numbered from 1. All or nothing: any bad row writes nothing and the
+    ApplicationError lists every problem as `{row, field, message}`. Idempotent by content
+    hash: a prompt or response already in the project is reused, not repeated. New
+    responses get the comparisons the project's settings ask for. Preference pairs
+    (`chosen`/`rejected`) carry labels, so they go through a file import instead.
+    """
+    if not rows:
+        raise ApplicationError("Send at least one prompt.")
+    if len(rows) > API_MAX_ROWS:
+        raise ApplicationError(
+            f"{len(rows)} prompts in one request; the limit is {API_MAX_ROWS}. "
+            "Upload a file to imports/ for more."
+        )
+    records: list[PromptRecord] = []
+    errors: list[RowError] = []
+    for number, data in enumerate(rows, start=1):
+        result = parse_row(number, data)
+        if isinstance(result, list):
+            errors.extend(result)
+        elif isinstance(result, PairRecord):
+            errors.append(
+                RowError(number, "chosen", "preference pairs carry labels: import them as a file")
+            )
+        elif _has_nul(data):
+            # PostgreSQL stores no NUL character, in text or in JSON.
+            errors.append(RowError(number, "", "contains a NUL character (\\u0000)"))
+        else:
+            records.append(result)
+    if errors:
+        raise ApplicationError(
+            f"Nothing was written: {len(errors)} problem(s), the first {errors[0]}.",
+            extra={
+                "rows": [
+                    {"row": error.row, "field": error.field, "message": error.reason}
+                    for error in errors[:MAX_REPORTED_ERRORS]
+                ]
+            },
+        )
+    Project.objects.select_for_update().filter(pk=project.pk).exists()  # as an import does
+    writer = _Writer(project.pk)
+    writer.write(list(records))
+    comparisons = 0
+    if writer.prompts_with_responses:
+        comparisons = comparisons_generate(
+            project=project, prompt_ids=writer.prompts_with_responses
+        )
+    ids = writer._prompt_ids([record.content_hash for record in records])
+    return PromptsWritten(
+        prompt_ids=[ids[record.content_hash] for record in records],
+        prompts_created=writer.counts.prompts,
+        responses_created=writer.counts.responses,
+        comparisons_created=comparisons,
+    )
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+class PromptInUse(ApplicationError):
+    """The prompt has judgments, which must never be lost: it is kept."""
+
+
+@transaction.atomic
+def prompt_delete(*, prompt: Prompt) -> None:
+    """Delete a prompt with its responses, their comparisons, leases and scores.
+
+    Refuses with PromptInUse, deleting nothing, while any comparison of the prompt has a
+    label or a review decision. The comparisons are locked first, so a label cannot be
+    written to one between the check and the delete.
+    """
+    comparisons = Comparison.objects.select_for_update().filter(prompt=prompt)
+    list(comparisons.values_list("pk", flat=True))
+    labels = Label.objects.filter(comparison__prompt=prompt).count()
+    reviewed = ReviewDecision.objects.filter(comparison__prompt=prompt).exists()
+    if labels or reviewed:
+        raise PromptInUse(
+            f"Prompt {prompt.pk} has {labels} label(s) and is kept: judgments are never "
+            "deleted. Leave it out of exports with a filter instead."
+        )
+    prompt.delete()
 
 
 @dataclass
@@ -188,7 +295,7 @@ def _import_file(job: ImportJob, reporter: ProgressReporter) -> _Counts:
 
 def _import_rows(job: ImportJob, handle: IO[bytes], reporter: ProgressReporter) -> _Counts:
     reader = open_reader(job.file_format, handle, job.size_bytes)
-    writer = _Writer(job)
+    writer = _Writer(job.project_id, import_id=job.pk)
     errors: list[RowError] = []
     error_count = 0
     batch: list[Record] = []
@@ -230,9 +337,9 @@ def _import_rows(job: ImportJob, handle: IO[bytes], reporter: ProgressReporter) 
 class _Writer:
     """Turns validated records into rows, batch by batch, skipping what already exists."""
 
-    def __init__(self, job: ImportJob) -> None:
-        self.job = job
-        self.project_id = job.project_id
+    def __init__(self, project_id: int, *, import_id: int | None = None) -> None:
+        self.project_id = project_id
+        self.import_id = import_id
         self.counts = _Counts()
         self.prompts_with_responses: set[int] = set()
         # (response a, response b) -> (gold answer, row), to refuse contradicting rows.
@@ -393,7 +500,7 @@ class _Writer:
                 comparison_id=comparison_ids[(a, b)],
                 source=Label.Source.IMPORT,
                 choice=Label.Choice.A if chosen == a else Label.Choice.B,
-                metadata={"import_id": self.job.pk, "row": pair.row, **pair.label_metadata},
+                metadata={"import_id": self.import_id, "row": pair.row, **pair.label_metadata},
                 idempotency_key=key,
             )
         Label.objects.bulk_create(new_labels.values(), batch_size=1000)

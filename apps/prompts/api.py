@@ -1,7 +1,9 @@
 """REST API for prompts with their responses.
 
 Reading prompts needs Capability.VIEW_DATA: annotators judge blind, so they see
-items in the workbench, never model names here.
+items in the workbench, never model names here. The writes (POST a batch of rows,
+DELETE an unjudged prompt) extend these views in apps.imports.api, which routes both
+paths: they need the import's writer and the annotation app.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ from apps.rewards.selectors import (
 from apps.rewards.services import (
     WorkerTimeout,
     reward_function_create,
+    reward_function_update,
     reward_function_version_create,
     score_items_remote,
     score_request_check,
@@ -192,6 +193,30 @@ class RewardFunctionDetailApi(APIView):
     )
     def get(self, request: Request, function_id: int) -> Response:
         function = _function_for(request.user, function_id, Capability.VIEW_DATA)
+        return Response(FunctionOutputSerializer(function).data)
+
+    @extend_schema_serializer(component_name="RewardFunctionUpdate")
+    class UpdateSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200, required=False)
+        description = serializers.CharField(required=False, allow_blank=True)
+
+    @extend_schema(
+        operation_id="reward_function_update",
+        tags=["rewards"],
+        summary="Rename a reward function or change its description (admin, designer)",
+        description=(
+            "Only `name` and `description` change; what the function computes lives in its"
+            " versions, which never change: add one with `reward-functions/{id}/versions/`."
+        ),
+        request=UpdateSerializer,
+        responses={200: FunctionOutputSerializer, **error_responses(400, 401, 403, 404)},
+    )
+    def patch(self, request: Request, function_id: int) -> Response:
+        function = _function_for(request.user, function_id, Capability.DESIGN_REWARDS)
+        serializer = self.UpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        reward_function_update(function=function, **serializer.validated_data)
+        function = reward_function_get(project=function.project, pk=function.pk)
         return Response(FunctionOutputSerializer(function).data)
 
 

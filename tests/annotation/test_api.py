@@ -276,6 +276,157 @@ def test_next_and_submit_take_few_sql_statements(  # type: ignore[no-untyped-def
     assert response.status_code == 201
 
 
+def _detail(comparison, a, b, *, blind):  # type: ignore[no-untyped-def]
+    return {
+        "id": comparison.pk,
+        "project": comparison.project_id,
+        "kind": "pair",
+        "prompt": {
+            "id": comparison.prompt_id,
+            "input": [{"role": "user", "content": "Hi <b>there</b>"}],
+        },
+        "responses": [
+            {"id": a.pk, "text": "First answer", "model": None if blind else "secret-model-a"},
+            {"id": b.pk, "text": "Second answer", "model": None if blind else "secret-model-b"},
+        ],
+        "priority": 0,
+        "labels_wanted": 3,
+        "labels_done": 1,
+        "labels_needed": 2,
+        "is_gold": None if blind else True,
+        "gold_choice": None if blind else "b",
+        "created_at": comparison.created_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def test_a_comparison_reads_in_full_for_viewers_and_blind_for_its_annotator(  # type: ignore[no-untyped-def]
+    project, pair, annotator, viewer
+):
+    comparison, a, b = pair
+    client = token_client(annotator)
+    lease(client, project)
+    labelled = client.post(
+        f"/api/v1/comparisons/{comparison.pk}/labels/",
+        {"idempotency_key": "detail-0001", "choice": "a"},
+        format="json",
+    )
+    assert labelled.status_code == 201
+    Comparison.objects.filter(pk=comparison.pk).update(is_gold=True, gold_choice="b")
+    comparison.refresh_from_db()
+    url = f"/api/v1/comparisons/{comparison.pk}/"
+
+    full = token_client(viewer).get(url)
+    blind = client.get(url)
+
+    assert full.status_code == 200
+    assert full.json() == _detail(comparison, a, b, blind=False)
+    assert blind.status_code == 200
+    assert blind.json() == _detail(comparison, a, b, blind=True)
+    assert "secret-model" not in blind.content.decode()
+    assert "detail-0001" not in full.content.decode()  # labels are listed elsewhere
+
+
+def test_an_annotator_reads_only_comparisons_they_were_given(  # type: ignore[no-untyped-def]
+    project, pair, annotator, outsider
+):
+    comparison, _, _ = pair
+    url = f"/api/v1/comparisons/{comparison.pk}/"
+
+    refused = token_client(annotator).get(url)
+
+    assert refused.status_code == 403
+    assert refused.json() == {
+        "error": {
+            "code": "permission_denied",
+            "message": "Annotators see only the comparisons they were given: lease one with "
+            "comparisons/next/.",
+            "details": {},
+        }
+    }
+    assert token_client(outsider).get(url).json() == NOT_FOUND
+    assert token_client(annotator).get("/api/v1/comparisons/999999/").json() == NOT_FOUND
+
+
+def test_a_designer_changes_priority_wanted_labels_and_gold(project, pair, designer):  # type: ignore[no-untyped-def]
+    comparison, a, b = pair
+    url = f"/api/v1/comparisons/{comparison.pk}/"
+    client = token_client(designer)
+
+    changed = client.patch(url, {"priority": 5, "labels_wanted": 1, "gold_choice": "b"},
+                           format="json")  # fmt: skip
+
+    assert changed.status_code == 200, changed.json()
+    comparison.refresh_from_db()
+    assert changed.json() == {
+        **_detail(comparison, a, b, blind=False),
+        "priority": 5,
+        "labels_wanted": 1,
+        "labels_done": 0,
+        "labels_needed": 1,
+    }
+    assert (comparison.priority, comparison.labels_wanted, comparison.is_gold,
+            comparison.gold_choice) == (5, 1, True, "b")  # fmt: skip
+    ungold = client.patch(url, {"gold_choice": None}, format="json")
+    assert (ungold.json()["is_gold"], ungold.json()["gold_choice"]) == (False, "")
+    assert ungold.json()["priority"] == 5
+
+
+def test_a_bad_comparison_change_is_400_and_changes_nothing(project, designer):  # type: ignore[no-untyped-def]
+    prompt = PromptFactory(project=project)
+    responses = [ResponseFactory(prompt=prompt).pk for _ in range(3)]
+    client = token_client(designer)
+    ranking = client.post(
+        f"/api/v1/projects/{project.pk}/comparisons/",
+        {"responses": responses, "priority": 2},
+        format="json",
+    ).json()
+    url = f"/api/v1/comparisons/{ranking['id']}/"
+
+    gold = client.patch(url, {"gold_choice": "a", "priority": 9}, format="json")
+    huge = client.patch(url, {"priority": 2**31, "labels_wanted": 51}, format="json")
+
+    assert gold.status_code == 400
+    assert gold.json()["error"]["message"] == "Only pairs can be gold items."
+    assert huge.json()["error"]["details"] == {
+        "priority": ["Ensure this value is less than or equal to 2147483647."],
+        "labels_wanted": ["Ensure this value is less than or equal to 50."],
+    }
+    item = Comparison.objects.get(pk=ranking["id"])
+    assert (item.priority, item.labels_wanted, item.is_gold) == (2, 3, False)
+
+
+def test_viewers_and_annotators_cannot_change_a_comparison(
+    project, pair, viewer, annotator, outsider
+):  # type: ignore[no-untyped-def]
+    comparison, _, _ = pair
+    url = f"/api/v1/comparisons/{comparison.pk}/"
+
+    answers = [
+        token_client(user).patch(url, {"priority": 7}, format="json").json()
+        for user in (viewer, annotator, outsider)
+    ]
+
+    assert answers == [FORBIDDEN, FORBIDDEN, NOT_FOUND]
+    assert Comparison.objects.get(pk=comparison.pk).priority == 0
+
+
+def test_comparisons_are_filtered_by_prompt(project, pair, viewer):  # type: ignore[no-untyped-def]
+    comparison, _, _ = pair
+    other = PromptFactory(project=project)
+    ResponseFactory(prompt=other)
+    ResponseFactory(prompt=other)
+    comparisons_generate(project=project)
+    url = f"/api/v1/projects/{project.pk}/comparisons/"
+    client = token_client(viewer)
+
+    mine = client.get(url, {"prompt": comparison.prompt_id}).json()
+    theirs = client.get(url, {"prompt": other.pk}).json()
+
+    assert [row["id"] for row in mine["results"]] == [comparison.pk]
+    assert [row["id"] for row in theirs["results"]] == [Comparison.objects.get(prompt=other).pk]
+    assert client.get(url).json()["count"] == 2
+
+
 def test_the_hot_path_takes_seven_statements_a_call_once_the_token_is_cached(  # type: ignore[no-untyped-def]
     project, annotator, django_assert_num_queries
 ):

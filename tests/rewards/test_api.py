@@ -210,3 +210,72 @@ def test_a_score_run_is_queued_and_followed(project, designer, django_capture_on
     assert created["Location"] == f"/api/v1/score-runs/{run.pk}/"
     assert followed.json()["status"] == "queued"
     assert (followed.json()["version"], followed.json()["fraction"]) == (version.pk, 0.0)
+
+
+def _names(project):  # type: ignore[no-untyped-def]
+    return list(
+        RewardFunction.objects.filter(project=project)
+        .order_by("pk")
+        .values_list("name", "description")
+    )
+
+
+def test_a_designer_renames_a_function_and_its_versions_stay(project, designer):  # type: ignore[no-untyped-def]
+    version = version_of(project, TEXT_SPEC)
+    function = version.function
+    url = f"/api/v1/reward-functions/{function.pk}/"
+    client = token_client(designer)
+    before = client.get(url).json()
+
+    renamed = client.patch(url, {"name": "concise", "description": "Shorter wins."}, format="json")
+
+    assert renamed.status_code == 200, renamed.json()
+    assert renamed.json() == {**before, "name": "concise", "description": "Shorter wins."}
+    only_text = client.patch(url, {"description": ""}, format="json")
+    assert only_text.json() == {**before, "name": "concise", "description": ""}
+    assert _names(project) == [("concise", "")]
+    assert list(RewardFunctionVersion.objects.values_list("pk", "spec")) == [
+        (version.pk, TEXT_SPEC)
+    ]
+
+
+def test_a_rename_to_a_taken_or_blank_name_is_400_and_changes_nothing(project, designer):  # type: ignore[no-untyped-def]
+    first = version_of(project, TEXT_SPEC).function
+    second = RewardFunction.objects.create(project=project, name="other", description="kept")
+    url = f"/api/v1/reward-functions/{second.pk}/"
+    client = token_client(designer)
+    before = _names(project)
+
+    taken = client.patch(url, {"name": first.name, "description": "x"}, format="json")
+    blank = client.patch(url, {"name": "  "}, format="json")
+    spec = client.patch(url, {"spec": TEXT_SPEC, "name": 3 * "x" * 100}, format="json")
+
+    assert taken.status_code == 400
+    assert taken.json() == {
+        "error": {
+            "code": "invalid",
+            "message": f"This project already has a reward function named {first.name!r}.",
+            "details": {"name": ["A reward function with this name exists."]},
+        }
+    }
+    assert blank.status_code == 400
+    assert blank.json()["error"]["details"] == {"name": ["This field may not be blank."]}
+    assert spec.status_code == 400
+    assert spec.json()["error"]["details"] == {
+        "name": ["Ensure this field has no more than 200 characters."]
+    }
+    assert _names(project) == before
+
+
+def test_viewers_and_outsiders_cannot_rename(project, viewer, annotator, outsider):  # type: ignore[no-untyped-def]
+    function = version_of(project, TEXT_SPEC).function
+    url = f"/api/v1/reward-functions/{function.pk}/"
+    before = _names(project)
+
+    answers = [
+        token_client(user).patch(url, {"name": "mine"}, format="json").json()
+        for user in (viewer, annotator, outsider)
+    ]
+
+    assert answers == [FORBIDDEN, FORBIDDEN, NOT_FOUND]
+    assert _names(project) == before

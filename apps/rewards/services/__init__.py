@@ -21,6 +21,7 @@ from apps.rewards.services.drafts import (
 from apps.rewards.services.functions import (
     JUDGE_KEY_PREFIX,
     reward_function_create,
+    reward_function_update,
     reward_function_version_create,
 )
 from apps.rewards.services.resources import scoring_resources
@@ -47,6 +48,7 @@ __all__ = [
     "JUDGE_KEY_PREFIX",
     "WorkerTimeout",
     "reward_function_create",
+    "reward_function_update",
     "reward_function_version_create",
     "score_items_compute",
     "score_items_remote",

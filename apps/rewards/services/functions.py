@@ -118,6 +118,42 @@ def reward_function_create(
 
 
 @transaction.atomic
+def reward_function_update(
+    *, function: RewardFunction, name: str | None = None, description: str | None = None
+) -> RewardFunction:
+    """Rename a reward function or change its description; its versions stay as they are.
+
+    Writes nothing for a blank name or one another function of the project already uses.
+    """
+    fields = []
+    if name is not None:
+        name = name.strip()
+        if not name:
+            raise ApplicationError("A reward function needs a name.", extra={"name": ["Required."]})
+        taken = RewardFunction.objects.filter(project_id=function.project_id, name=name)
+        if taken.exclude(pk=function.pk).exists():
+            raise ApplicationError(
+                f"This project already has a reward function named {name!r}.",
+                extra={"name": ["A reward function with this name exists."]},
+            )
+        function.name = name
+        fields.append("name")
+    if description is not None:
+        function.description = description
+        fields.append("description")
+    if fields:
+        try:
+            with transaction.atomic():
+                function.save(update_fields=[*fields, "updated_at"])
+        except IntegrityError:  # the name was taken at the same moment
+            raise ApplicationError(
+                f"This project already has a reward function named {name!r}.",
+                extra={"name": ["A reward function with this name exists."]},
+            ) from None
+    return function
+
+
+@transaction.atomic
 def reward_function_version_create(
     *, function: RewardFunction, spec: Any, created_by: User | None, message: str = ""
 ) -> RewardFunctionVersion:
