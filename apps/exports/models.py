@@ -1,19 +1,15 @@
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django.db import models
-from django.utils import timezone
 
 from apps.accounts.models import Project, User
-from apps.core.models import JobStatus, TimeStampedModel
+from apps.core.models import JobStatus, TimeStampedModel, WorkerJobMixin
 from apps.exports.options import ExportOptions
 
-WORKER_GRACE = timedelta(seconds=30)
 
-
-class Export(TimeStampedModel):
+class Export(WorkerJobMixin, TimeStampedModel):
     """A frozen snapshot of a project's labels as dataset files, written by a worker.
 
     The files are written under temporary names and only published once all are
@@ -63,15 +59,6 @@ class Export(TimeStampedModel):
     @property
     def parsed_options(self) -> ExportOptions:
         return ExportOptions.model_validate(self.options)
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
-
-    @property
-    def is_waiting_for_worker(self) -> bool:
-        """Queued for longer than a worker normally takes to pick a job up."""
-        return self.status == self.Status.QUEUED and timezone.now() - self.created_at > WORKER_GRACE
 
     @property
     def fraction(self) -> float | None:

@@ -1,17 +1,12 @@
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.db import models
-from django.utils import timezone
 
 from apps.accounts.models import Project, User
-from apps.core.models import JobStatus, TimeStampedModel
-
-WORKER_GRACE = timedelta(seconds=30)
+from apps.core.models import JobStatus, TimeStampedModel, WorkerJobMixin
 
 
-class ImportJob(TimeStampedModel):
+class ImportJob(WorkerJobMixin, TimeStampedModel):
     """One uploaded file being turned into prompts, responses, comparisons and labels.
 
     All-or-nothing: the rows are written in one transaction, so a job that is not
@@ -49,12 +44,3 @@ class ImportJob(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"Import {self.pk} of {self.original_name}"
-
-    @property
-    def is_waiting_for_worker(self) -> bool:
-        """Queued for longer than a worker normally takes to pick a job up."""
-        return self.status == self.Status.QUEUED and timezone.now() - self.created_at > WORKER_GRACE
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)

@@ -8,15 +8,13 @@ from typing import Any
 
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
 
 from apps.accounts.models import Project, User
-from apps.core.models import TimeStampedModel
+from apps.core.models import TimeStampedModel, WorkerJobMixin
 
 # A running run whose worker has not reported for this long is taken for dead (see
 # apps.reward_models.services.training_runs_fail_stale).
 HEARTBEAT_TIMEOUT = timedelta(minutes=5)
-WORKER_GRACE = timedelta(seconds=30)
 
 
 class RewardModel(TimeStampedModel):
@@ -60,7 +58,7 @@ class RewardModel(TimeStampedModel):
         return float(value) if isinstance(value, int | float) else None
 
 
-class TrainingRun(TimeStampedModel):
+class TrainingRun(WorkerJobMixin, TimeStampedModel):
     """One training of a reward model on a frozen snapshot of the project's labels.
 
     The snapshot (`snapshot`) is taken when the run is created: the items with their
@@ -129,14 +127,6 @@ class TrainingRun(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"Training run {self.pk} ({self.status})"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in self.FINISHED
-
-    @property
-    def is_waiting_for_worker(self) -> bool:
-        return self.status == self.Status.QUEUED and timezone.now() - self.created_at > WORKER_GRACE
 
     @property
     def prompt_splits(self) -> dict[str, str]:

@@ -8,12 +8,11 @@ from django.db import models
 from django.utils import timezone
 
 from apps.accounts.models import Project, User
-from apps.core.models import JobStatus, TimeStampedModel
+from apps.core.models import JobStatus, TimeStampedModel, WorkerJobMixin
 from apps.prompts.models import Response
 from workers.rewards.fitting import FittedTransforms
 from workers.rewards.spec import RewardSpec
 
-WORKER_GRACE = timedelta(seconds=30)
 # A running inspection reports each stage; one silent for this long lost its worker.
 INSPECTION_STALE_AFTER = timedelta(hours=1)
 
@@ -102,7 +101,7 @@ class Score(models.Model):
         return f"{self.version} on response {self.response_id}: {self.total}"
 
 
-class ScoreRun(TimeStampedModel):
+class ScoreRun(WorkerJobMixin, TimeStampedModel):
     """A job: score every response of the project with one version, batch by batch."""
 
     Status = JobStatus
@@ -131,15 +130,6 @@ class ScoreRun(TimeStampedModel):
         return f"Score run {self.pk} of {self.version_id}"
 
     @property
-    def is_finished(self) -> bool:
-        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
-
-    @property
-    def is_waiting_for_worker(self) -> bool:
-        """Queued for longer than a worker normally takes to pick a job up."""
-        return self.status == self.Status.QUEUED and timezone.now() - self.created_at > WORKER_GRACE
-
-    @property
     def fraction(self) -> float | None:
         if self.status == self.Status.SUCCEEDED:
             return 1.0
@@ -166,7 +156,7 @@ class Embedding(models.Model):
         return f"{self.backbone}:{self.text_hash[:12]}"
 
 
-class Inspection(TimeStampedModel):
+class Inspection(WorkerJobMixin, TimeStampedModel):
     """A job and its stored result: how one version agrees with the project's human labels,
     what drives it, and how it can be gamed (see apps.rewards.inspection).
 
@@ -199,15 +189,6 @@ class Inspection(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"Inspection {self.pk} of {self.version_id}"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
-
-    @property
-    def is_waiting_for_worker(self) -> bool:
-        """Queued for longer than a worker normally takes to pick a job up."""
-        return self.status == self.Status.QUEUED and timezone.now() - self.created_at > WORKER_GRACE
 
     @property
     def is_stale(self) -> bool:
