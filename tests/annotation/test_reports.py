@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.conf import settings
 from django.utils import timezone
@@ -33,9 +35,12 @@ def long_first_pairs(project: Project, n: int) -> list[int]:
     return list(Comparison.objects.filter(project=project).values_list("pk", flat=True))
 
 
-def queued_jobs() -> int:
+def queued_jobs(task: str = "workers.tasks.quality.refresh_agreement") -> int:
+    """Messages for `task` waiting on the default queue (other tasks share that queue:
+    each label also asks whether the project's retrain rule is due)."""
     with Connection(settings.CELERY_BROKER_URL) as broker:
-        return broker.default_channel.client.llen("default")
+        messages = broker.default_channel.client.lrange("default", 0, -1)
+    return sum(json.loads(message)["headers"]["task"] == task for message in messages)
 
 
 def purge_jobs() -> None:
