@@ -153,6 +153,14 @@ def _timestamp(value: Any) -> str:
     """An aware datetime's isoformat(): from Postgres' ISO text (with its `+00` offset) or
     SQLite's naive UTC datetime."""
     if isinstance(value, str):
+        if value.endswith("+00") and value[10:11] == " ":
+            # Postgres' text in UTC, `YYYY-MM-DD HH:MM:SS[.fraction]+00` with the fraction's
+            # trailing zeros dropped: rewritten as isoformat() would write it, without
+            # building a datetime (a good part of a labels-raw export's time).
+            clock, _, fraction = value[11:-3].partition(".")
+            if fraction:
+                return f"{value[:10]}T{clock}.{fraction:0<6}+00:00"
+            return f"{value[:10]}T{clock}+00:00"
         value = datetime.fromisoformat(value)
     if value.tzinfo is None:  # SQLite keeps UTC without an offset
         value = value.replace(tzinfo=UTC)
@@ -405,6 +413,18 @@ class LabelsRaw:
     items_total = staticmethod(_comparison_total)
 
     def rows(self, scope: Scope) -> Iterator[Row]:
+        return self._rows(scope, lines=False)  # type: ignore[return-value]
+
+    def json_lines(self, scope: Scope) -> Iterator[tuple[str, bytes]]:
+        """The rows as JSON Lines, each exactly `orjson.dumps(row)` plus a newline.
+
+        What a comparison's labels share (its prompt and responses: most of the bytes) is
+        encoded once per comparison, not once per label: JSONL exports of labels-raw spend
+        most of their time here (tests/benchmarks/bench_export.py).
+        """
+        return self._rows(scope, lines=True)  # type: ignore[return-value]
+
+    def _rows(self, scope: Scope, *, lines: bool) -> Iterator[tuple[str, Any]]:
         options, scale, stats = scope.options, scope.scale, scope.stats
         names = not options.pseudonymise_annotators
         reader = _ComparisonReader(
@@ -412,6 +432,7 @@ class LabelsRaw:
         )
         resolver = reader.resolver() if options.min_agreement is not None else None
         steps = len(scale)
+        dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
         for group in reader.groups():
             comparison = group.comparison
             comparison_id = comparison[C_ID]
@@ -434,9 +455,18 @@ class LabelsRaw:
             for ballots in group.items.values():
                 stats.agreement.add([choice for choice, _ in ballots.values()])
             response_ids = sorted(group.texts)
-            responses = [group.texts[pk] for pk in response_ids]
-            kind, is_gold, prompt = comparison[C_KIND], bool(comparison[C_GOLD]), group.prompt
-            prompt_id, content_hash = comparison[C_PROMPT_ID], comparison[C_HASH]
+            content_hash = comparison[C_HASH]
+            # The columns after label_id up to the annotator, the same for every label.
+            shared = {
+                "comparison_id": comparison_id,
+                "kind": comparison[C_KIND],
+                "is_gold": bool(comparison[C_GOLD]),
+                "prompt_id": comparison[C_PROMPT_ID],
+                "prompt": group.prompt,
+                "response_ids": response_ids,
+                "responses": [group.texts[pk] for pk in response_ids],
+            }
+            middle = dumps(shared)[1:-1] if lines else b""
             for label in group.labels:
                 annotator_id, strength = label[ANNOTATOR], label[STRENGTH]
                 stats.count_label(annotator_id, label[RUBRIC])
@@ -446,54 +476,58 @@ class LabelsRaw:
                     annotator = label[USERNAME]
                 else:
                     annotator = scope.pseudonym(annotator_id)
-                ranking = _json(label[RANKING], [])
-                ratings = _json(label[RATINGS], {})
-                spans = _json(label[SPANS], [])
-                yield (
-                    content_hash,
-                    {
-                        "label_id": label[ID],
-                        "comparison_id": comparison_id,
-                        "kind": kind,
-                        "is_gold": is_gold,
-                        "prompt_id": prompt_id,
-                        "prompt": prompt,
-                        "response_ids": response_ids,
-                        "responses": responses,
-                        "annotator": annotator,
-                        "source": label[SOURCE],
-                        "choice": label[CHOICE],
-                        "strength": strength,
-                        "strength_label": (
-                            scale[strength] if strength is not None and strength < steps else None
-                        ),
-                        "ranking": [int(pk) for pk in ranking] if ranking else [],
-                        "ratings": [
-                            {"response_id": int(pk), "criterion": name, "value": value}
-                            for pk, values in sorted(ratings.items(), key=lambda kv: int(kv[0]))
-                            for name, value in sorted(values.items())
-                        ]
-                        if ratings
-                        else [],
-                        "spans": [
-                            {
-                                "response": span["response"],
-                                "start": span["start"],
-                                "end": span["end"],
-                                "category": span.get("category", ""),
-                                "note": span.get("note", ""),
-                            }
-                            for span in spans
-                        ]
-                        if spans
-                        else [],
-                        "rationale": label[RATIONALE],
-                        "shown_order": label[SHOWN],
-                        "seconds_spent": label[SECONDS],
-                        "rubric_version_id": label[RUBRIC],
-                        "created_at": _timestamp(label[CREATED]),
-                    },
-                )
+                # Most labels have none of these: skip decoding their empty JSON text.
+                ranking = label[RANKING]
+                ranking = _json(ranking, []) if ranking != "[]" else None
+                ratings = label[RATINGS]
+                ratings = _json(ratings, {}) if ratings != "{}" else None
+                spans = label[SPANS]
+                spans = _json(spans, []) if spans != "[]" else None
+                own = {
+                    "annotator": annotator,
+                    "source": label[SOURCE],
+                    "choice": label[CHOICE],
+                    "strength": strength,
+                    "strength_label": (
+                        scale[strength] if strength is not None and strength < steps else None
+                    ),
+                    "ranking": [int(pk) for pk in ranking] if ranking else [],
+                    "ratings": [
+                        {"response_id": int(pk), "criterion": name, "value": value}
+                        for pk, values in sorted(ratings.items(), key=lambda kv: int(kv[0]))
+                        for name, value in sorted(values.items())
+                    ]
+                    if ratings
+                    else [],
+                    "spans": [
+                        {
+                            "response": span["response"],
+                            "start": span["start"],
+                            "end": span["end"],
+                            "category": span.get("category", ""),
+                            "note": span.get("note", ""),
+                        }
+                        for span in spans
+                    ]
+                    if spans
+                    else [],
+                    "rationale": label[RATIONALE],
+                    "shown_order": label[SHOWN],
+                    "seconds_spent": label[SECONDS],
+                    "rubric_version_id": label[RUBRIC],
+                    "created_at": _timestamp(label[CREATED]),
+                }
+                if lines:
+                    # `{"label_id":N,` + shared + `,` + own without its `{`: the bytes of
+                    # dumps() of the whole row, as orjson writes a dict key by key.
+                    line = b'{"label_id":%d,%b,%b' % (
+                        label[ID],
+                        middle,
+                        dumps(own, option=newline)[1:],
+                    )
+                    yield content_hash, line
+                else:
+                    yield content_hash, {"label_id": label[ID], **shared, **own}
 
 
 # --- responses: ratings and rewards ------------------------------------------------------

@@ -59,6 +59,11 @@ class JsonlWriter:
         self._handle.write(self._dumps(row, option=self._newline))
         self.rows += 1
 
+    def write_line(self, line: bytes) -> None:
+        """A row already encoded by the format (see `LabelsRaw.json_lines`), newline included."""
+        self._handle.write(line)
+        self.rows += 1
+
     def close(self) -> None:
         self._handle.close()
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from django.core.files.storage import default_storage
 
@@ -216,3 +218,41 @@ def test_rewards_round_trip_with_components(project, rated, file_format):
         expected = [as_csv(row) for row in expected]
     assert read_back(export) == expected
     assert f"Reward function version: {version}." in export.card
+
+
+@pytest.mark.parametrize("options", [{}, {"pseudonymise_annotators": False, "test_share": 0.5}])
+def test_labels_raw_jsonl_lines_are_the_rows_encoded_whole(project, rated, options):
+    """The JSONL path encodes each comparison's shared columns once and splices them into
+    every label's line: the bytes must be exactly orjson's encoding of the whole row (the
+    Parquet path builds the rows as dicts)."""
+    lines = run(project, "labels-raw", "jsonl", **options)
+    rows = run(project, "labels-raw", "parquet", **options)
+
+    for jsonl_file, parquet_file in zip(lines.files, rows.files, strict=True):
+        written = Path(default_storage.path(jsonl_file["path"])).read_bytes()
+        rows_back = read_rows(default_storage.path(parquet_file["path"]))
+        assert written == b"".join(
+            orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE) for row in rows_back
+        )
+    assert sum(lines.row_counts.values()) == 3
+    assert lines.row_counts == rows.row_counts
+
+
+def test_labels_raw_created_at_is_isoformat_whatever_the_fraction(project, annotator):
+    """Postgres drops a fraction's trailing zeros (`.12`); the export writes isoformat()."""
+    times = [
+        datetime(2026, 4, 1, 8, 30, 0, 120000, tzinfo=UTC),
+        datetime(2026, 4, 1, 8, 30, 1, tzinfo=UTC),
+        datetime(2026, 4, 1, 8, 30, 2, 1, tzinfo=UTC),
+    ]
+    for number, when in enumerate(times):
+        comparison, _, _ = pair(project, f"q{number}", "a", "b")
+        label(comparison, annotator, "a", created_at=when)
+
+    for file_format in ("jsonl", "parquet"):
+        export = run(project, "labels-raw", file_format)
+        assert [row["created_at"] for row in read_back(export)] == [
+            "2026-04-01T08:30:00.120000+00:00",
+            "2026-04-01T08:30:01+00:00",
+            "2026-04-01T08:30:02.000001+00:00",
+        ]
