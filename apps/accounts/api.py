@@ -11,7 +11,6 @@ from typing import Any
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
-from pydantic import BaseModel
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import JSONParser
@@ -31,40 +30,11 @@ from apps.accounts.services import (
     token_issue,
 )
 from apps.accounts.settings_schema import AnnotationSettings
+from apps.core.api import openapi_schema
 from apps.core.api_permissions import error_responses
 
 
-def _openapi_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """A Pydantic model's JSON schema in OpenAPI 3.0 terms: `$defs` inlined, `X | None`
-    as `nullable`, no generated titles."""
-    schema = model.model_json_schema()
-    definitions = schema.pop("$defs", {})
-
-    def convert(node: Any) -> Any:
-        if isinstance(node, list):
-            return [convert(item) for item in node]
-        if not isinstance(node, dict):
-            return node
-        node = {key: value for key, value in node.items() if key != "title"}
-        if "$ref" in node:
-            target = definitions[node.pop("$ref").rsplit("/", 1)[-1]]
-            node = {**{k: v for k, v in target.items() if k != "title"}, **node}
-        options = node.get("anyOf", [])
-        if {"type": "null"} in options and len(options) == 2:
-            (kept,) = (option for option in options if option != {"type": "null"})
-            node = {**{k: v for k, v in node.items() if k != "anyOf"}, **kept, "nullable": True}
-        converted = {key: convert(value) for key, value in node.items() if key != "properties"}
-        if "properties" in node:
-            # Property names are data, not keywords: a field called `title` must stay.
-            converted["properties"] = {
-                name: convert(sub) for name, sub in node["properties"].items()
-            }
-        return converted
-
-    return convert(schema)
-
-
-@extend_schema_field(_openapi_schema(AnnotationSettings), component_name="AnnotationSettings")
+@extend_schema_field(openapi_schema(AnnotationSettings), component_name="AnnotationSettings")
 class AnnotationSettingsField(serializers.DictField):
     """A project's annotation settings; validated as a whole by the service."""
 

@@ -11,12 +11,50 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
+from pydantic import BaseModel
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.core.errors import ApplicationError
+
+
+def openapi_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A Pydantic model's JSON schema in OpenAPI 3.0 terms, for `extend_schema_field`:
+    `$defs` inlined, `X | None` as `nullable` (3.0 has no null type), exclusive bounds as
+    flags beside `maximum`/`minimum`, no generated titles."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def convert(node: Any) -> Any:
+        if isinstance(node, list):
+            return [convert(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        node = {key: value for key, value in node.items() if key != "title"}
+        if "$ref" in node:
+            target = definitions[node.pop("$ref").rsplit("/", 1)[-1]]
+            node = {**{k: v for k, v in target.items() if k != "title"}, **node}
+        options = node.get("anyOf", [])
+        if {"type": "null"} in options:
+            rest = [option for option in options if option != {"type": "null"}]
+            node = {key: value for key, value in node.items() if key != "anyOf"}
+            node.update(rest[0] if len(rest) == 1 else {"anyOf": rest})
+            node["nullable"] = True
+        for bound, limit in (("exclusiveMaximum", "maximum"), ("exclusiveMinimum", "minimum")):
+            value = node.get(bound)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                node[limit], node[bound] = value, True
+        converted = {key: convert(value) for key, value in node.items() if key != "properties"}
+        if "properties" in node:
+            # Property names are data, not keywords: a field called `title` must stay.
+            converted["properties"] = {
+                name: convert(sub) for name, sub in node["properties"].items()
+            }
+        return converted
+
+    return convert(schema)
 
 
 class Pagination(PageNumberPagination):

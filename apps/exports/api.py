@@ -31,14 +31,15 @@ from apps.accounts.models import Project, User
 from apps.accounts.permissions import Capability
 from apps.accounts.selectors import project_for_user
 from apps.accounts.settings_schema import format_validation_error
+from apps.core.api import openapi_schema
 from apps.core.api_permissions import error_responses
 from apps.exports.models import Export
-from apps.exports.options import ExportOptions, options_json_schema
+from apps.exports.options import ExportOptions
 from apps.exports.selectors import export_get, export_list, export_project_id
 from apps.exports.services import export_create
 
 
-@extend_schema_field(options_json_schema())
+@extend_schema_field(openapi_schema(ExportOptions))
 class OptionsField(serializers.JSONField):
     """The export's filters and settings, validated by `ExportOptions`."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -111,33 +111,3 @@ class ExportOptions(BaseModel):
             f"prompts with metadata {key}={value!r}" for key, value in self.metadata.items()
         )
         return lines
-
-
-def options_json_schema() -> dict[str, Any]:
-    """The options' JSON schema in OpenAPI 3.0's dialect, for the API's schema.
-
-    OpenAPI 3.0 has no `null` type: `anyOf: [X, {type: null}]` becomes X with
-    `nullable: true`; its exclusive bounds are flags beside `maximum`/`minimum`.
-    """
-    return _openapi(ExportOptions.model_json_schema())
-
-
-def _openapi(node: Any) -> Any:
-    if isinstance(node, list):
-        return [_openapi(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    node = {key: _openapi(value) for key, value in node.items() if key != "title"}
-    for bound, limit in (("exclusiveMaximum", "maximum"), ("exclusiveMinimum", "minimum")):
-        if isinstance(node.get(bound), int | float) and not isinstance(node[bound], bool):
-            node[limit], node[bound] = node[bound], True
-    variants = node.get("anyOf")
-    if variants and {"type": "null"} in variants:
-        rest = [variant for variant in variants if variant != {"type": "null"}]
-        node.pop("anyOf")
-        if len(rest) == 1:
-            node.update(rest[0])
-        else:
-            node["anyOf"] = rest
-        node["nullable"] = True
-    return node

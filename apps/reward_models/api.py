@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from apps.accounts.models import Project, User
 from apps.accounts.permissions import Capability
 from apps.accounts.selectors import project_for_user
+from apps.core.api import openapi_schema
 from apps.core.api_permissions import error_responses
 from apps.core.errors import ApplicationError
 from apps.reward_models import selectors, services
@@ -27,26 +28,7 @@ from apps.reward_models.models import RewardModel, TrainingRun
 from workers.training.settings import TrainingSettings
 
 
-def _openapi(node: Any) -> Any:
-    """A Pydantic JSON schema in OpenAPI 3.0's dialect (no `null` type, boolean exclusives)."""
-    if isinstance(node, list):
-        return [_openapi(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    node = {key: _openapi(value) for key, value in node.items() if key != "title"}
-    for bound, limit in (("exclusiveMaximum", "maximum"), ("exclusiveMinimum", "minimum")):
-        if isinstance(node.get(bound), int | float) and not isinstance(node[bound], bool):
-            node[limit], node[bound] = node[bound], True
-    variants = node.get("anyOf")
-    if variants and {"type": "null"} in variants:
-        rest = [variant for variant in variants if variant != {"type": "null"}]
-        node.pop("anyOf")
-        node.update(rest[0]) if len(rest) == 1 else node.update(anyOf=rest)
-        node["nullable"] = True
-    return node
-
-
-@extend_schema_field(_openapi(TrainingSettings.model_json_schema()))
+@extend_schema_field(openapi_schema(TrainingSettings))
 class SettingsField(serializers.JSONField):
     """A run's training settings, validated by `TrainingSettings` (all optional)."""
 
