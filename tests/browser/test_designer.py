@@ -69,7 +69,9 @@ def test_a_designer_composes_tries_and_saves_a_reward_function(page, celery_work
 
     # A formula is checked by the server as it is typed; then back to weights.
     page.select_option("#combine-op", "formula")
-    page.locator("#combine-expression").fill("cites + words + apology.real")
+    # Typed as a person types: the box arrives with the swap that picked "formula" and htmx
+    # binds its input trigger just after; a single fill on a busy machine can come first.
+    page.locator("#combine-expression").press_sequentially("cites + words + apology.real", delay=20)
     page.locator("#formula-message.error-text").filter(
         has_text="`apology.real`: attribute access is not allowed"
     ).wait_for()
