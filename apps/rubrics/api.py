@@ -54,7 +54,7 @@ class CriteriaField(serializers.JSONField):
     {"type": "array", "items": {"type": "object"}, "description": _CATEGORIES_HELP}
 )
 class CategoriesField(CriteriaField):
-    pass
+    """A rubric's error categories: the same list checks as criteria, its own schema text."""
 
 
 @extend_schema_serializer(component_name="RubricVersion")
