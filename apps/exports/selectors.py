@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
 
 from apps.accounts.models import Project
@@ -99,8 +100,18 @@ def export_prompt_filter(*, options: ExportOptions, prefix: str = "") -> Q:
     q = Q()
     if options.prompt_group is not None:
         q &= Q(**{f"{prefix}group": options.prompt_group})
-    if options.metadata:
+    if options.metadata and connection.vendor == "postgresql":
         q &= Q(**{f"{prefix}metadata__contains": dict(options.metadata)})
+    elif options.metadata:
+        # SQLite (the embedded setup) has no `metadata__contains`: one key lookup per pair
+        # (KeyTransform, since `metadata__<key>` would split a key like "a__b"; a key of
+        # digits alone is read as an array index there, as Django's JSON paths do).
+        matching = Prompt.objects.all()
+        for n, (key, value) in enumerate(options.metadata.items()):
+            name = f"metadata_{n}"
+            matching = matching.alias(**{name: KeyTransform(key, "metadata")})
+            matching = matching.filter(**{name: value})
+        q &= Q(**{f"{prefix}id__in": matching.values("id")})
     return q
 
 
