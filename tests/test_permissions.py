@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
@@ -59,6 +61,7 @@ class World:
     run: TrainingRun | None = None  # a queued training run
     model: RewardModel | None = None  # a reward model that is not promoted
     spare_prompt: int = 0  # nobody has judged it, so it may be deleted
+    export: int = 0  # a finished export with a data file and a card in storage
 
     def open_item(self, who: str) -> int:
         """The item `who` acts on; roles that cannot annotate try the annotator's."""
@@ -114,6 +117,7 @@ def _world() -> World:
     )  # fmt: skip
     spare = PromptFactory(project=project, input="Nobody judged me.")
     version, inspection = _inspector_world(project)
+    export = _finished_export(project)
     return World(
         project,
         users,
@@ -128,7 +132,23 @@ def _world() -> World:
         run=run,
         model=model,
         spare_prompt=spare.pk,
+        export=export,
     )
+
+
+def _finished_export(project: Project) -> int:
+    """A succeeded export whose train file and data card are in storage."""
+    export = Export.objects.create(
+        project=project, format="labels-raw", file_format="jsonl", status="succeeded"
+    )
+    data = default_storage.save(f"exports/matrix/{export.pk}/train.jsonl", ContentFile(b"{}\n"))
+    card = default_storage.save(f"exports/matrix/{export.pk}/README.md", ContentFile(b"# card"))
+    export.files = [
+        {"split": "train", "path": data, "rows": 1, "sha256": "0" * 64, "size_bytes": 3}
+    ]
+    export.card_path = card
+    export.save(update_fields=["files", "card_path"])
+    return export.pk
 
 
 def _inspector_world(project: Project) -> tuple[int, int]:
@@ -316,6 +336,17 @@ CASES = [
     Case("page training run", "get", "/projects/matrix/training-runs/{run}/", DATA),
     Case("page training run progress", "get", "/projects/matrix/training-runs/{run}/progress/",
          DATA, htmx=True),
+    Case("page exports", "get", "/projects/matrix/exports/", DESIGNERS),
+    Case("page export create", "post", "/projects/matrix/exports/new/", DESIGNERS,
+         {"format": "trl-preference", "file_format": "jsonl", "prompt_form": "auto",
+          "test_share": "0", "seed": "0", "ties": "exclude", "both_bad": "exclude",
+          "metadata": ""}),
+    Case("page export progress", "get", "/projects/matrix/exports/{export}/progress/",
+         DESIGNERS),
+    Case("page export download", "get", "/projects/matrix/exports/{export}/download/train/",
+         DESIGNERS),
+    Case("page export card", "get", "/projects/matrix/exports/{export}/download/card/",
+         DESIGNERS),
     Case("page training run cancel", "post", "/projects/matrix/training-runs/{run}/cancel/",
          IMPORTERS, {}),
     # API
@@ -389,6 +420,11 @@ CASES = [
     Case("api score runs", "get",
          "/api/v1/reward-function-versions/{reward_version}/score-runs/", DATA, api=True),
     Case("api exports", "get", "/api/v1/projects/{project}/exports/", DESIGNERS, api=True),
+    Case("api export", "get", "/api/v1/exports/{export}/", DESIGNERS, api=True),
+    Case("api export download", "get", "/api/v1/exports/{export}/download/", DESIGNERS,
+         api=True),
+    Case("api export card", "get", "/api/v1/exports/{export}/download/?file=card", DESIGNERS,
+         api=True),
     Case("api export create", "post", "/api/v1/projects/{project}/exports/", DESIGNERS,
          {"format": "trl-preference", "file_format": "jsonl"}, api=True),
     Case("api score run create", "post",
@@ -434,6 +470,7 @@ def _request(case: Case, world: World, who: str) -> Any:
         inspection=world.inspection,
         run=world.run.pk if world.run else None,
         model=world.model.pk if world.model else None,
+        export=world.export,
     )
     client = Client()
     if case.api:
@@ -494,6 +531,7 @@ def test_it_sends_anonymous_visitors_away_and_changes_nothing(case: Case) -> Non
         spare_prompt=world.spare_prompt,
         version=world.version, inspection=world.inspection,
         run=world.run.pk if world.run else None, model=world.model.pk if world.model else None,
+        export=world.export,
     )  # fmt: skip
 
     response = getattr(Client(), case.method)(path)
