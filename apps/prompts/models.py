@@ -8,6 +8,14 @@ from apps.accounts.models import Project
 from apps.core.models import TimeStampedModel
 
 
+def prompt_text(value: Any) -> str:
+    """A prompt's `input` as one string (chat turns joined as `role: content`), as
+    `Prompt.text` gives it, for code that reads inputs without making instances."""
+    if isinstance(value, list):
+        return "\n\n".join(f"{m['role']}: {m['content']}" for m in value)
+    return str(value)
+
+
 class Prompt(TimeStampedModel):
     """The input an annotator sees: plain text or a chat transcript, with references."""
 
@@ -45,9 +53,7 @@ class Prompt(TimeStampedModel):
     @property
     def text(self) -> str:
         """The prompt as one string (chat turns joined as `role: content`)."""
-        if self.is_chat:
-            return "\n\n".join(f"{m['role']}: {m['content']}" for m in self.input)
-        return str(self.input)
+        return prompt_text(self.input)
 
     def preview(self, length: int = 140) -> str:
         last = self.messages[-1]["content"] if self.messages else ""

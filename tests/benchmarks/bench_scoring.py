@@ -11,15 +11,26 @@ a throw-away database). Prints, from the same run, on the same texts and batch s
   goal ≥ 0.85 × raw encode;
 - a new version that only changes weights, as a score run (raw values copied from the
   first version's scores, no model calls); goal ≥ 20,000 responses/s;
+- a new version that adds transforms fitted on the data (z-score, min-max, z-score per
+  prompt), as a score run: the same copy, plus fitting and storing the statistics;
 - the engine alone on cached embeddings (every component computed again, no encoding).
+
+`BENCH_SCORING_ENCODE=0` skips the lines that encode (raw encode, first run, engine)
+for a quick look at re-scoring: the first version is then scored through the same
+`score_run_execute` with stand-in raw values (seeded random numbers, nothing
+encoded), which is all the later runs read. `BENCH_SCORING_REPEAT=5` runs each
+re-scoring line that many times (a new version each time) and prints the median and
+the best.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import statistics
 import sys
 import time
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -45,6 +56,8 @@ from apps.rewards.services import (  # noqa: E402
     score_run_execute,
     scoring_resources,
 )
+from workers.contracts import ScoreItem  # noqa: E402
+from workers.rewards.fitting import ComputeRaw  # noqa: E402
 
 PROMPTS, PER_PROMPT = 2_500, 4
 WORDS = [
@@ -64,6 +77,12 @@ SPEC = {
     "combine": {"op": "weighted_sum",
                 "weights": {"sim": 1.0, "bleu": 0.5, "apology": 1.0, "len": 0.3}},
 }  # fmt: skip
+REWEIGHTED = {**SPEC, "combine": {"op": "weighted_sum", "weights":
+              {"sim": 2.0, "bleu": 0.1, "apology": 3.0, "len": 0.0}}}  # fmt: skip
+TRANSFORMED = {**SPEC, "transforms": {"sim": ["zscore"], "bleu": ["minmax"],
+                                      "len": ["zscore_per_prompt"]}}  # fmt: skip
+ENCODE = os.environ.get("BENCH_SCORING_ENCODE", "1") != "0"
+REPEAT = int(os.environ.get("BENCH_SCORING_REPEAT", "1"))
 
 
 def _sentence(rng: random.Random, n: int) -> str:
@@ -89,7 +108,26 @@ def make_project() -> Project:
     return project
 
 
-def run_job(version: RewardFunctionVersion) -> float:
+def stand_in_values(items: Sequence[ScoreItem], names: Collection[str] | None) -> dict[str, list]:
+    """Raw values without a model (`BENCH_SCORING_ENCODE=0`): seeded, shaped like the real ones."""
+    rng = random.Random(len(items))
+    shapes = {"sim": rng.random, "bleu": rng.random,
+              "apology": lambda: -1.0 if rng.random() < 0.05 else 0.0,
+              "len": lambda: -float(rng.randint(0, 12))}  # fmt: skip
+    return {name: [shapes[name]() for _ in items] for name in names or shapes}
+
+
+def no_model_call(items: Sequence[ScoreItem], names: Collection[str] | None) -> dict[str, list]:
+    raise AssertionError(f"re-scoring computed {names} for {len(items)} items")
+
+
+def run_job(
+    version: RewardFunctionVersion, *, stand_in: ComputeRaw | None = None, copy_only: bool = False
+) -> float:
+    """One score run as the Celery task does it (claim, engine, execute), timed.
+
+    `stand_in` replaces the engine's values; `copy_only` fails the run if anything is
+    computed rather than copied."""
     from workers.ml.scoring import Scorer
 
     run = score_run_create(version=version, created_by=None, enqueue=False)
@@ -97,17 +135,31 @@ def run_job(version: RewardFunctionVersion) -> float:
     claimed = score_run_claim(run_id=run.pk)
     assert claimed is not None
     scorer = Scorer(version.parsed_spec, scoring_resources(version=version))
-    done = score_run_execute(run=claimed, compute=scorer.component_values)
+    compute = stand_in or (no_model_call if copy_only else scorer.component_values)
+    done = score_run_execute(run=claimed, compute=compute)
     elapsed = time.perf_counter() - started
     assert done.status == "succeeded", done.error
     assert done.responses_scored == PROMPTS * PER_PROMPT
     return elapsed
 
 
+def rescoring(first: RewardFunctionVersion, label: str, spec: dict, goal: str) -> None:
+    """Score runs of new versions of `first`'s function with `spec` (raw values copied)."""
+    n = PROMPTS * PER_PROMPT
+    times = []
+    for _ in range(REPEAT):
+        version = reward_function_version_create(
+            function=first.function, spec=spec, created_by=None
+        )
+        times.append(run_job(version, copy_only=True))
+    rate = n / statistics.median(times)
+    best = f", best {n / min(times):.0f}" if REPEAT > 1 else ""
+    print(f"{label + ', score run:':36s}{rate:9.0f} responses/s ({goal}{best})")
+
+
 def main() -> None:
     import torch
 
-    from workers.contracts import ScoreItem
     from workers.ml.embeddings import device, load_encoder
     from workers.ml.scoring import Scorer
     from workers.rewards.fitting import fitted_without_data
@@ -119,6 +171,15 @@ def main() -> None:
     try:
         n = PROMPTS * PER_PROMPT
         project = make_project()
+        if not ENCODE:
+            first = reward_function_create(
+                project=project, name="bench", spec=SPEC, created_by=None
+            )
+            run_job(first, stand_in=stand_in_values)
+            print(f"{n} responses, first version scored with stand-in values (nothing encoded)")
+            rescoring(first, "weights changed", REWEIGHTED, "goal ≥ 20,000; no model call")
+            rescoring(first, "transforms fitted", TRANSFORMED, "no model call")
+            return
         batch = settings.SCORE_BATCH_SIZE
         encoder = load_encoder()
         encoder.encode(["warm up the model"] * batch, batch_size=batch)
@@ -139,18 +200,10 @@ def main() -> None:
         print(f"first score run, end to end:        {n / elapsed:9.0f} responses/s "
               f"({n / elapsed / raw:.2f} × raw encode; goal ≥ 0.85)")  # fmt: skip
 
-        reweighted = {**SPEC, "combine": {"op": "weighted_sum", "weights":
-                      {"sim": 2.0, "bleu": 0.1, "apology": 3.0, "len": 0.0}}}  # fmt: skip
-        second = reward_function_version_create(
-            function=first.function, spec=reweighted, created_by=None
-        )
         calls = encoder.calls
-        elapsed = run_job(second)
+        rescoring(first, "weights changed", REWEIGHTED, "goal ≥ 20,000; no model call")
+        rescoring(first, "transforms fitted", TRANSFORMED, "no model call")
         assert encoder.calls == calls
-        print(
-            f"weights changed, score run:         {n / elapsed:9.0f} responses/s "
-            "(goal ≥ 20,000; no encoder call)"
-        )
 
         items = [ScoreItem(r.prompt.text, r.text, r.prompt.references[0]) for r in responses]
         scorer = Scorer(first.parsed_spec, scoring_resources(version=first))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -17,7 +19,7 @@ from apps.rewards.services import (
     score_run_execute,
 )
 from apps.rubrics.models import Rubric, RubricVersion
-from tests.factories import ProjectFactory
+from tests.factories import ProjectFactory, PromptFactory, ResponseFactory
 from tests.rewards.factories import TEXT_SPEC, responses_for, version_of
 from workers.contracts import ScoreItem
 from workers.ml.scoring import Scorer
@@ -322,6 +324,186 @@ def test_a_response_the_earlier_version_never_scored_is_computed(project):  # ty
     assert Score.objects.get(version=second, response=late).components == {
         "cites": 1.0, "words": 0.0,
     }  # fmt: skip
+
+
+BLEU = {"name": "bleu", "type": "text_metric", "metric": "bleu"}
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        pytest.param(TEXT_SPEC, id="no transforms"),
+        pytest.param(
+            {
+                **TEXT_SPEC,
+                "components": [*TEXT_SPEC["components"], BLEU],
+                "combine": {
+                    "op": "weighted_sum",
+                    "weights": {"cites": 1.0, "words": 0.5, "bleu": 2.0},
+                    "missing": "missing_total",
+                },
+                "transforms": {
+                    "words": ["zscore", {"clip": {"low": -1.0, "high": 1.0}}],
+                    "bleu": ["minmax"],
+                },
+            },
+            id="fitted, missing values",
+        ),
+        pytest.param(
+            {**TEXT_SPEC, "transforms": {"words": ["zscore_per_prompt"], "cites": ["zscore"]}},
+            id="per prompt",
+        ),
+    ],
+)
+def test_copied_scores_are_the_scores_the_batch_path_gives(project, spec):  # type: ignore[no-untyped-def]
+    # Two prompts with a reference answer (BLEU has a value), one without (missing),
+    # one a chat transcript (its per-prompt key comes from the joined turns).
+    responses_for(project, {"p1": ["see [1] here", "a b c d e f"], "p2": ["x [1]", "a"]},
+                  reference="see [1] here now")  # fmt: skip
+    responses_for(project, {"p3": ["one two three", "a b c d e f g h", "a b"]})
+    turns = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yes?"}]
+    chat = PromptFactory(project=project, input=turns)
+    for text in ("a b c [1]", "a b c d e f g h i j"):
+        ResponseFactory(prompt=chat, text=text)
+    computed = version_of(project, spec, name="computed")
+    # The same spec in another function: every raw value is there to copy.
+    copied = version_of(project, spec, name="copied")
+
+    batch, _ = _run(computed)
+    run, compute = _run(copied)
+    computed.refresh_from_db()
+    copied.refresh_from_db()
+
+    def rows(version: RewardFunctionVersion) -> dict[int, tuple[float | None, dict[str, Any]]]:
+        return {
+            s.response_id: (s.total, s.components) for s in Score.objects.filter(version=version)
+        }
+
+    assert (batch.status, run.status, compute.asked) == ("succeeded", "succeeded", [])
+    assert (run.responses_total, run.responses_scored) == (batch.responses_total, 9)
+    assert run.fitted_here == batch.fitted_here
+    assert copied.fitted == computed.fitted
+    assert rows(copied) == rows(computed)  # the same floats, not approximately
+    assert len({total for total, _ in rows(copied).values()}) > 2
+
+
+def test_copied_components_are_only_the_versions_own(project):  # type: ignore[no-untyped-def]
+    responses_for(project, {"p": ["see [1] here", "a b c d e f"]}, reference="see [1] here")
+    cites, words = TEXT_SPEC["components"]
+    weights = {"cites": 1, "words": 1, "bleu": 1}
+    wider = version_of(
+        project,
+        {"components": [cites, words, BLEU], "combine": {"op": "weighted_sum", "weights": weights}},
+    )
+    _run(wider)
+    # From one version that has a component more: copied key by key, without `bleu`.
+    narrower = reward_function_version_create(
+        function=wider.function,
+        spec=_reweighted(TEXT_SPEC, {"cites": 3.0, "words": 1.0}),
+        created_by=None,
+    )
+    narrowed, compute = _run(narrower)
+    # From two versions: `cites` (with another match value) only one has.
+    cites_twice = {**cites, "match": 2.0}
+    _run(version_of(project, {"components": [cites_twice], "combine": {"op": "min"}}, name="c"))
+    both = version_of(
+        project, {"components": [cites_twice, words], "combine": {"op": "min"}}, name="both"
+    )
+    both_run, both_compute = _run(both)
+
+    assert (narrowed.status, both_run.status, compute.asked, both_compute.asked) == (
+        "succeeded", "succeeded", [], [],
+    )  # fmt: skip
+    assert [(s.total, s.components) for s in Score.objects.filter(version=narrower)] == [
+        (3.0, {"cites": 1.0, "words": 0.0}),
+        (-2.0, {"cites": 0.0, "words": -2.0}),
+    ]
+    assert [(s.total, s.components) for s in Score.objects.filter(version=both)] == [
+        (0.0, {"cites": 2.0, "words": 0.0}),
+        (-2.0, {"cites": 0.0, "words": -2.0}),
+    ]
+
+
+def test_scoring_a_version_again_rewrites_its_copied_scores(project):  # type: ignore[no-untyped-def]
+    responses_for(project, {"p": ["see [1]", "a b c d e f", "x"]})
+    first = version_of(project, TEXT_SPEC)
+    _run(first)
+    second = reward_function_version_create(
+        function=first.function,
+        spec=_reweighted(TEXT_SPEC, {"cites": 4.0, "words": 1.0}),
+        created_by=None,
+    )
+    _run(second)
+    expected = list(Score.objects.filter(version=second).values_list("response_id", "total"))
+    Score.objects.filter(version=second).update(total=99.0)
+    Score.objects.filter(version=second).first().delete()  # type: ignore[union-attr]
+
+    run, compute = _run(second)
+
+    assert (run.status, run.responses_scored, compute.asked) == ("succeeded", 3, [])
+    assert list(Score.objects.filter(version=second).values_list("response_id", "total")) == (
+        expected
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_meeting_the_rows_of_a_concurrent_run_of_its_version_upserts(project):  # type: ignore[no-untyped-def]
+    from django.db import connection, connections, transaction
+
+    responses = responses_for(project, {"p": ["see [1]", "a b c d e f"]})
+    first = version_of(project, TEXT_SPEC)
+    _run(first)
+    second = reward_function_version_create(
+        function=first.function,
+        spec=_reweighted(TEXT_SPEC, {"cites": 4.0, "words": 1.0}),
+        created_by=None,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (ours,) = cursor.fetchone()
+    written = threading.Event()
+    errors: list[BaseException] = []
+
+    def other_run() -> None:
+        # Another run of the same version writes a row and commits only once our
+        # INSERT waits on it: ours then meets a duplicate key.
+        try:
+            with transaction.atomic():
+                Score.objects.create(
+                    version=second, response=responses[0], total=99.0, components={}
+                )
+                written.set()
+                with connection.cursor() as cursor:
+                    for _ in range(400):
+                        cursor.execute(
+                            "SELECT count(*) FROM pg_locks WHERE pid = %s AND NOT granted", [ours]
+                        )
+                        if cursor.fetchone()[0]:
+                            break
+                        time.sleep(0.05)
+                    else:
+                        raise AssertionError("our run never waited on the other run's row")
+        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+            errors.append(exc)
+            written.set()
+        finally:
+            connections.close_all()
+
+    run = score_run_create(version=second, created_by=None, enqueue=False)
+    claimed = score_run_claim(run_id=run.pk)
+    assert claimed is not None
+    thread = threading.Thread(target=other_run)
+    thread.start()
+    written.wait()
+    done = score_run_execute(run=claimed, compute=CountingScorer(second))
+    thread.join()
+
+    assert errors == []
+    assert (done.status, done.responses_scored) == ("succeeded", 2)
+    assert dict(Score.objects.filter(version=second).values_list("response_id", "total")) == {
+        responses[0].pk: 4.0,
+        responses[1].pk: -2.0,
+    }
 
 
 def test_a_run_is_claimed_once(project):  # type: ignore[no-untyped-def]

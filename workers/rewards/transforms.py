@@ -69,10 +69,6 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
     return mean, math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))
 
 
-def _z(value: float, mean: float, std: float) -> float:
-    return (value - mean) / std if std > 0 else 0.0
-
-
 class _Fitted(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -84,7 +80,10 @@ class FittedZScore(_Fitted):
     count: int
 
     def apply(self, values: Values, prompts: Sequence[str] | None) -> Values:
-        return [None if v is None else _z(v, self.mean, self.std) for v in values]
+        mean, std = self.mean, self.std
+        if std > 0:  # zero spread gives 0.0
+            return [None if v is None else (v - mean) / std for v in values]
+        return [None if v is None else 0.0 for v in values]
 
 
 class FittedZScorePerPrompt(_Fitted):
@@ -96,10 +95,14 @@ class FittedZScorePerPrompt(_Fitted):
 
     def apply(self, values: Values, prompts: Sequence[str] | None) -> Values:
         keys = _prompt_keys(prompts, len(values))
+        get, overall = self.per_prompt.get, (self.mean, self.std)
         out: Values = []
         for v, key in zip(values, keys, strict=True):
-            mean, std = self.per_prompt.get(key, (self.mean, self.std))
-            out.append(None if v is None else _z(v, mean, std))
+            if v is None:
+                out.append(None)
+                continue
+            mean, std = get(key, overall)
+            out.append((v - mean) / std if std > 0 else 0.0)
         return out
 
 

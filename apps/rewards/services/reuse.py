@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
 from django.db.models import Exists, OuterRef
 
-from apps.prompts.models import Prompt, Response
+from apps.prompts.models import Prompt, Response, prompt_text
 from apps.rewards.models import RewardFunctionVersion, Score
 from workers.contracts import prompt_key
 from workers.rewards.fitting import RawValues, needs_reference_scores
@@ -29,44 +31,67 @@ def _is_deterministic(component: Any) -> bool:
     return not (isinstance(component, RewardModelComponent) and component.model is None)
 
 
-def reuse_sources(*, version: RewardFunctionVersion) -> dict[str, int]:
-    """Component name → an earlier version of the project whose identical component
-    already scored the project's responses, so its raw values can be copied.
+@dataclass(frozen=True)
+class Sources:
+    """Where raw values can be copied from: component name → an earlier version whose
+    identical component already scored the project's responses.
+
+    `whole` is the one source of every component when that version has exactly our
+    components (no others). A version's Score rows hold exactly its own components, so
+    that version's are ours as they are: copied whole rather than rebuilt key by key.
+    """
+
+    by_name: dict[str, int] = field(default_factory=dict)
+    whole: int | None = None
+
+
+def reuse_sources(*, version: RewardFunctionVersion) -> Sources:
+    """Which earlier versions of the project can give each component's raw values.
 
     This makes re-scoring after a change to weights, transforms or the combination cost
     no model calls at all; a changed component is computed (through the embedding cache).
     """
+    components = version.parsed_spec.components
     ours = {
-        c.name: c.model_dump(mode="json", by_alias=True)
-        for c in version.parsed_spec.components
-        if _is_deterministic(c)
+        c.name: c.model_dump(mode="json", by_alias=True) for c in components if _is_deterministic(c)
     }
     if not ours:
-        return {}
+        return Sources()
     scored = Score.objects.filter(version=OuterRef("pk"))
     candidates = (
         RewardFunctionVersion.objects.filter(function__project_id=version.function.project_id)
         .exclude(pk=version.pk)
         .filter(Exists(scored))
-        .order_by("-created_at", "-pk")[:REUSE_CANDIDATES]
+        .order_by("-created_at", "-pk")
+        .values_list("pk", "spec")[:REUSE_CANDIDATES]
     )
     sources: dict[str, int] = {}
-    for candidate in candidates:
-        for component in candidate.parsed_spec.components:
+    names_of: dict[int, set[str]] = {}
+    for pk, spec in candidates:
+        theirs = RewardSpec.model_validate(spec).components
+        names_of[pk] = {c.name for c in theirs}
+        for component in theirs:
             name = component.name
             if name in sources or name not in ours:
                 continue
             if component.model_dump(mode="json", by_alias=True) == ours[name]:
-                sources[name] = candidate.pk
-    return sources
+                sources[name] = pk
+        if len(sources) == len(ours):
+            break
+    used = set(sources.values())
+    whole = None
+    if len(used) == 1 and len(sources) == len(components):
+        (only,) = used
+        whole = only if names_of[only] == set(sources) else None
+    return Sources(by_name=sources, whole=whole)
 
 
-def known_values(sources: dict[str, int], ids: Sequence[int]) -> dict[str, dict[int, float | None]]:
+def known_values(sources: Sources, ids: Sequence[int]) -> dict[str, dict[int, float | None]]:
     """Raw values the source versions hold for these responses, by item index."""
     index = {response_id: i for i, response_id in enumerate(ids)}
-    known: dict[str, dict[int, float | None]] = {name: {} for name in sources}
+    known: dict[str, dict[int, float | None]] = {name: {} for name in sources.by_name}
     by_version: dict[int, list[str]] = {}
-    for name, version_id in sources.items():
+    for name, version_id in sources.by_name.items():
         by_version.setdefault(version_id, []).append(name)
     low, high = min(ids), max(ids)
     for version_id, names in by_version.items():
@@ -98,65 +123,99 @@ def _needs_prompt_keys(spec: RewardSpec) -> bool:
 
 def _prompt_keys(project_id: int) -> dict[int, str]:
     """Prompt id → the key per-prompt statistics group by (as `ScoreItem.prompt_key`)."""
-    rows = Prompt.objects.filter(project_id=project_id).values_list("id", "input")
-    return {pk: prompt_key(Prompt(input=value).text) for pk, value in rows}
+    # A plain-text input comes back as text from Postgres; only a transcript (or
+    # anything else) is decoded here and joined as `Prompt.text` joins it.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, CASE jsonb_typeof(input) WHEN 'string' THEN input #>> '{}' END, "
+            "CASE WHEN jsonb_typeof(input) <> 'string' THEN input::text END "
+            f"FROM {Prompt._meta.db_table} WHERE project_id = %s",  # noqa: S608 - our table
+            [project_id],
+        )
+        rows = cursor.fetchall()
+    return {
+        pk: prompt_key(text if other is None else prompt_text(json.loads(other)))
+        for pk, text, other in rows
+    }
 
 
 def _joins(sources: dict[str, int]) -> tuple[dict[int, str], str, list[int]]:
-    """An alias per source version, the LEFT JOINs to its Score rows, and their parameters."""
+    """An alias per source version, the LEFT JOINs to its Score rows (on `t.response_id`),
+    and their parameters."""
     table = Score._meta.db_table
     aliases = {vid: f"s{i}" for i, vid in enumerate(sorted(set(sources.values())))}
     sql = " ".join(
-        f"LEFT JOIN {table} {a} ON {a}.version_id = %s AND {a}.response_id = r.id"
+        f"LEFT JOIN {table} {a} ON {a}.version_id = %s AND {a}.response_id = t.response_id"
         for a in aliases.values()
     )
     return aliases, sql, list(aliases)
 
 
-def copied_raw_values(
-    *, project_id: int, spec: RewardSpec, sources: dict[str, int]
-) -> tuple[list[int], RawValues] | None:
-    """Every response's id and raw values, copied from the source versions in one query.
+@dataclass(frozen=True)
+class Copied:
+    """Every response of the project in id order, with its raw values copied from the sources."""
+
+    ids: list[int]
+    raw: RawValues
+
+
+def copied_raw_values(*, project_id: int, spec: RewardSpec, sources: Sources) -> Copied | None:
+    """Every response's id and raw values, copied from the source versions' Score rows.
+
+    One query lists the project's responses, then one per source version reads that
+    version's rows in the same order: plain scans rather than a join of every response
+    with every source (whose plan went wrong on tables not analysed yet).
 
     None when something must be computed: a component without a source, a chain that
     needs the reference answers' own scores (not kept in Score rows), or a response
-    some source has not scored.
+    some source has not scored (or has scored without one of our components).
     """
     names = spec.names
     if connection.vendor != "postgresql":  # jsonb operators; SQLite takes the batch path
         return None
-    if set(sources) != set(names) or needs_reference_scores(spec):
+    if set(sources.by_name) != set(names) or needs_reference_scores(spec):
         return None
-    aliases, joins, join_params = _joins(sources)
-    by_alias: dict[str, list[str]] = {}
+    per_prompt = _needs_prompt_keys(spec)
+    by_version: dict[int, list[str]] = {}
     for name in names:
-        by_alias.setdefault(aliases[sources[name]], []).append(name)
-    complete = " AND ".join(f"coalesce({a}.components ?& %s::text[], false)" for a in by_alias)
-    values = ", ".join(f"({aliases[sources[n]]}.components ->> %s)::float8" for n in names)
-    sql = (
-        f"SELECT r.id, r.prompt_id, {complete}, {values} "  # noqa: S608 - our tables and aliases
-        f"FROM {Response._meta.db_table} r JOIN {Prompt._meta.db_table} p ON p.id = r.prompt_id "
-        f"{joins} WHERE p.project_id = %s ORDER BY r.id"
-    )
-    params = [*by_alias.values(), *names, *join_params, project_id]
+        by_version.setdefault(sources.by_name[name], []).append(name)
+    response, prompt, score = (m._meta.db_table for m in (Response, Prompt, Score))
+    values: dict[str, list[float | None]] = {}
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(
+            f"SELECT r.id{', r.prompt_id' if per_prompt else ''} FROM {response} r "  # noqa: S608 - our tables
+            f"JOIN {prompt} p ON p.id = r.prompt_id WHERE p.project_id = %s ORDER BY r.id",
+            [project_id],
+        )
         rows = cursor.fetchall()
-    if not rows or not all(row[2] for row in rows):
-        return None
-    columns = list(zip(*rows, strict=True))
-    ids = list(columns[0])
-    if _needs_prompt_keys(spec):
+        if not rows:
+            return None
+        ids = [row[0] for row in rows]
+        for version_id, its_names in by_version.items():
+            columns = ", ".join("(components ->> %s)::float8" for _ in its_names)
+            # A row without one of our components is left out, so the ids differ.
+            cursor.execute(
+                f"SELECT response_id, {columns} FROM {score} "  # noqa: S608 - our table
+                "WHERE version_id = %s AND components ?& %s::text[] ORDER BY response_id",
+                [*its_names, version_id, its_names],
+            )
+            found = cursor.fetchall()
+            if len(found) != len(ids):
+                return None
+            transposed = list(zip(*found, strict=True))
+            if list(transposed[0]) != ids:
+                return None
+            for i, name in enumerate(its_names, start=1):
+                values[name] = list(transposed[i])
+    if per_prompt:
         keys = _prompt_keys(project_id)
-        prompt_keys = [keys[prompt_id] for prompt_id in columns[1]]
+        prompt_keys = [keys[row[1]] for row in rows]
     else:
         prompt_keys = [""] * len(ids)  # no transform groups by prompt
     raw = RawValues(
-        names=names,
-        prompt_keys=prompt_keys,
-        values={name: list(columns[3 + i]) for i, name in enumerate(names)},
+        names=names, prompt_keys=prompt_keys, values={name: values[name] for name in names}
     )
-    return ids, raw
+    return Copied(ids=ids, raw=raw)
 
 
 COPIED_WRITE_CHUNK = 100_000
@@ -167,29 +226,56 @@ def copied_scores_write(
     version: RewardFunctionVersion,
     ids: Sequence[int],
     totals: Sequence[float | None],
-    sources: dict[str, int],
+    sources: Sources,
     names: Sequence[str],
+    upsert: bool = False,
 ) -> None:
-    """Upsert one Score per response with its total; each raw value is copied from its
-    source version's row inside Postgres (in the caller's transaction)."""
+    """Write one Score per response with its total; each raw value is copied from its
+    source version's row inside Postgres (in the caller's transaction).
+
+    A version without Score rows yet (a new one: the usual case) takes a plain INSERT;
+    one with rows already (a run again) takes an upsert, as does `upsert`. A plain
+    INSERT racing another run of the same version raises IntegrityError: the caller
+    rolls back and writes again with `upsert`.
+    """
     table = Score._meta.db_table
-    aliases, joins, join_params = _joins(sources)
-    joins = joins.replace("r.id", "t.response_id")
-    components = ", ".join(f"%s::text, {aliases[sources[n]]}.components -> %s" for n in names)
-    sql = (
-        f"INSERT INTO {table} (version_id, response_id, total, components, created_at) "  # noqa: S608 - our tables and aliases
-        f"SELECT %s, t.response_id, t.total, jsonb_build_object({components}), now() "
-        f"FROM unnest(%s::bigint[], %s::float8[]) AS t(response_id, total) {joins} "
-        "ON CONFLICT (version_id, response_id) DO UPDATE "
+    if sources.whole is not None:
+        # The source's rows hold exactly our components: copy them as they are.
+        joins = f"LEFT JOIN {table} s ON s.version_id = %s AND s.response_id = t.response_id"
+        join_params: list[Any] = [sources.whole]
+        components, components_params = "s.components", []
+    else:
+        aliases, joins, join_params = _joins(sources.by_name)
+        components = "jsonb_build_object({})".format(
+            ", ".join(f"%s::text, {aliases[sources.by_name[n]]}.components -> %s" for n in names)
+        )
+        components_params = [value for name in names for value in (name, name)]
+    select = (
+        f"SELECT %s, t.response_id, t.total, {components}, now() "
+        f"FROM unnest(%s::bigint[], %s::float8[]) AS t(response_id, total) {joins}"
+    )
+    insert = f"INSERT INTO {table} (version_id, response_id, total, components, created_at) "
+    upserting = (
+        f"{insert}{select} ON CONFLICT (version_id, response_id) DO UPDATE "
         "SET total = EXCLUDED.total, components = EXCLUDED.components"
     )
-    pairs = [value for name in names for value in (name, name)]
+    # Inserts only while the version has no rows: each row then skips the upsert's
+    # speculative insertion (checked once, not per row).
+    first = f"{insert}{select} WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE version_id = %s)"
     with connection.cursor() as cursor:
         for start in range(0, len(ids), COPIED_WRITE_CHUNK):
             end = start + COPIED_WRITE_CHUNK
-            chunk = (_array(ids[start:end]), _array(totals[start:end]))
-            params = [version.pk, *pairs, *chunk]
-            cursor.execute(sql, [*params, *join_params])
+            chunk = [_array(ids[start:end]), _array(totals[start:end])]
+            params = [version.pk, *components_params, *chunk, *join_params]
+            if upsert:
+                cursor.execute(upserting, params)
+            elif start == 0:
+                cursor.execute(first, [*params, version.pk])
+                if not cursor.rowcount:  # the version has rows already
+                    upsert = True
+                    cursor.execute(upserting, params)
+            else:
+                cursor.execute(insert + select, params)
 
 
 def _array(values: Sequence[float | int | None]) -> str:
@@ -198,4 +284,6 @@ def _array(values: Sequence[float | int | None]) -> str:
     `repr` of an int or float is exact and Postgres reads it back to the same value
     (`inf` included); None is NULL.
     """
-    return "{" + ",".join("NULL" if v is None else repr(v) for v in values) + "}"
+    if None in values:
+        return "{" + ",".join("NULL" if v is None else repr(v) for v in values) + "}"
+    return "{" + ",".join(map(repr, values)) + "}"

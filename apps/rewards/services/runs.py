@@ -6,15 +6,17 @@ import json
 import logging
 from collections.abc import Iterator, Sequence
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.core.errors import ApplicationError
-from apps.prompts.models import Prompt, Response
+from apps.prompts.models import Prompt, Response, prompt_text
 from apps.rewards.models import RewardFunctionVersion, Score, ScoreRun
 from apps.rewards.services.reuse import (
+    Copied,
+    Sources,
     copied_raw_values,
     copied_scores_write,
     known_values,
@@ -43,6 +45,8 @@ def _version_store_fitted(
     stored = RewardFunctionVersion.objects.filter(pk=version.pk, fitted__isnull=True).update(
         fitted=fitted.model_dump(mode="json"), fitted_at=timezone.now(), updated_at=timezone.now()
     )
+    # Read back even when ours were stored: later scoring reads the stored numbers, and
+    # jsonb keeps no negative zero.
     version.refresh_from_db(fields=["fitted", "fitted_at"])
     assert version.fitted_transforms is not None
     return version.fitted_transforms, bool(stored)
@@ -104,12 +108,12 @@ def _response_batches(project_id: int, size: int) -> Iterator[tuple[list[int], l
             "id", "input", "references"
         ):
             reference = str(references[0]) if references else None
-            prompts[prompt_id] = (Prompt(input=prompt_input).text, reference)
+            prompts[prompt_id] = (prompt_text(prompt_input), reference)
         ids = [response_id for response_id, _, _ in page]
         items = []
         for _, text, prompt_id in page:
-            prompt_text, reference = prompts[prompt_id]
-            items.append(ScoreItem(prompt_text, text, reference))
+            prompt, reference = prompts[prompt_id]
+            items.append(ScoreItem(prompt, text, reference))
         yield ids, items
 
 
@@ -162,30 +166,46 @@ def _scores_write(
         cursor.execute("DELETE FROM score_upload")
 
 
-def _execute_copied(
-    *, run: ScoreRun, ids: list[int], raw: RawValues, sources: dict[str, int]
-) -> ScoreRun:
-    """Finish a run whose raw values were all copied: fit if needed, combine, write at once."""
+def _execute_copied(*, run: ScoreRun, copied: Copied, sources: Sources) -> ScoreRun:
+    """Finish a run whose raw values were all copied: fit if needed, combine, write at once.
+
+    The scores and the finished run row are one transaction; a plain INSERT that met
+    rows another run of the version wrote meanwhile is rolled back and upserted.
+    """
     version = run.version
     spec = version.parsed_spec
+    ids, raw = copied.ids, copied.raw
     fitted = version.fitted_transforms
     if fitted is None:
         fitted, run.fitted_here = _version_store_fitted(version=version, fitted=raw.fit(spec))
     totals = raw.rewards(spec, fitted).totals
     now = timezone.now()
-    with transaction.atomic():
-        copied_scores_write(
-            version=version, ids=ids, totals=totals, sources=sources, names=spec.names
-        )
-        ScoreRun.objects.filter(pk=run.pk).update(
-            responses_total=len(ids),
-            responses_scored=len(ids),
-            status=ScoreRun.Status.SUCCEEDED,
-            fitted_here=run.fitted_here,
-            finished_at=now,
-            updated_at=now,
-        )
-    run.refresh_from_db()
+    finished = {
+        "responses_total": len(ids),
+        "responses_scored": len(ids),
+        "status": ScoreRun.Status.SUCCEEDED,
+        "fitted_here": run.fitted_here,
+        "finished_at": now,
+        "updated_at": now,
+    }
+    for upsert in (False, True):
+        try:
+            with transaction.atomic():
+                copied_scores_write(
+                    version=version,
+                    ids=ids,
+                    totals=totals,
+                    sources=sources,
+                    names=spec.names,
+                    upsert=upsert,
+                )
+                ScoreRun.objects.filter(pk=run.pk).update(**finished)
+            break
+        except IntegrityError:
+            if upsert:
+                raise
+    for field, value in finished.items():
+        setattr(run, field, value)
     return run
 
 
@@ -208,11 +228,11 @@ def score_run_execute(
     try:
         copied = copied_raw_values(project_id=project_id, spec=spec, sources=sources)
         if copied is not None:
-            return _execute_copied(run=run, ids=copied[0], raw=copied[1], sources=sources)
+            return _execute_copied(run=run, copied=copied, sources=sources)
         total = Response.objects.filter(prompt__project_id=project_id).count()
         ScoreRun.objects.filter(pk=run.pk).update(responses_total=total)
         for ids, items in _response_batches(project_id, batch_size):
-            known = known_values(sources, ids) if sources else None
+            known = known_values(sources, ids) if sources.by_name else None
             raw = raw_values(spec, items, compute, known=known)
             if fitted is not None:
                 with transaction.atomic():
