@@ -539,3 +539,27 @@ def test_a_run_fails_with_a_message_when_the_promoted_model_is_missing(project):
 
     with pytest.raises(ApplicationError, match="^rm: the project has no promoted reward model"):
         scoring_resources(version=version)
+
+
+def test_a_chain_against_the_reference_answer_is_fitted_at_creation_and_scores(project):  # type: ignore[no-untyped-def]
+    # log σ(r − r_ref) with r_ref the reference answer's own score needs no statistics.
+    spec = {
+        **TEXT_SPEC,
+        "transforms": {"words": [{"log_sigmoid": {"reference": "reference_answer"}}]},
+    }
+    responses_for(project, {"p": ["a b c [1]", "a b c d e f g"]}, reference="a b c")
+
+    version = version_of(project, spec)
+    run, _ = _run(version)
+
+    assert version.fitted == {
+        "chains": {"words": {"steps": [{"kind": "log_sigmoid", "reference": None}]}},
+        "fitted_on": 0,
+    }
+    assert run.status == "succeeded"
+    words = {s.response.text: s.total - 2.0 * s.components["cites"] for s in Score.objects.all()}
+    # Length scores 0 within the tolerance (the 3-word reference, 4 words) and loses one per
+    # word beyond it (7 words: −3), so the rewards are log σ(0) and log σ(−3).
+    assert words == pytest.approx(
+        {"a b c [1]": -math.log(2), "a b c d e f g": -math.log(1 + math.e**3)}
+    )

@@ -148,6 +148,8 @@ class FittedLogSigmoid(_Fitted):
     ) -> Values:
         if self.reference is not None:
             refs: Values = [self.reference] * len(values)
+        elif not values:  # nothing to compare (a spec fitted without data)
+            return []
         elif references is None:
             raise TransformError(
                 "log_sigmoid against reference_answer needs the reference answers' scores"
