@@ -7,6 +7,9 @@ key, so a retried request never makes a second label.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from drf_spectacular.utils import (
@@ -25,7 +28,7 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import Capability, role_can
 from apps.accounts.selectors import project_for_member, project_for_user
 from apps.annotation import queue_sql, selectors, services
-from apps.annotation.models import Assignment, Comparison
+from apps.annotation.models import Assignment, Comparison, Label
 from apps.annotation.schema import Judgment
 from apps.core.api_permissions import error_responses
 from apps.core.errors import ApplicationError
@@ -34,6 +37,7 @@ from apps.prompts.models import Response as ApiResponseRow
 
 # The column is a 32-bit integer: larger numbers would be a database error, not a 400.
 PRIORITY_MIN, PRIORITY_MAX = -(2**31), 2**31 - 1
+EXCLUDE_MAX = 20
 
 
 def _judgment_errors(exc: PydanticValidationError) -> dict[str, list[str]]:
@@ -204,6 +208,32 @@ class AssignmentOutputSerializer(serializers.Serializer):
         return assignment.project.settings.rationale_required
 
 
+_datetime = serializers.DateTimeField()
+
+
+def assignment_output(assignment: Assignment) -> dict[str, object]:
+    """`AssignmentOutputSerializer(assignment).data`, built directly: the queue answers this
+    on every lease, and the serializer's per-field machinery cost more than the lease."""
+    comparison = assignment.comparison
+    settings = assignment.project.settings
+    shown = selectors.assignment_responses(assignment=assignment, with_prompt=True)
+    sides = {comparison.response_a_id: "a", comparison.response_b_id: "b"}
+    prompt = shown[0].prompt
+    return {
+        "assignment": assignment.pk,
+        "comparison": assignment.comparison_id,
+        "kind": str(comparison.kind),
+        "expires_at": _datetime.to_representation(assignment.expires_at),
+        "prompt": {"id": prompt.pk, "input": prompt.input},
+        "responses": [
+            {"id": response.pk, "text": response.text, "choice": sides.get(response.pk)}
+            for response in shown
+        ],
+        "strength_scale": settings.strength_scale,
+        "rationale_required": settings.rationale_required,
+    }
+
+
 @extend_schema_serializer(component_name="ComparisonResponse")
 class ComparisonResponseSerializer(serializers.Serializer):
     id = serializers.IntegerField()
@@ -347,7 +377,7 @@ class ComparisonNextApi(APIView):
             child=serializers.IntegerField(),
             required=False,
             default=list,
-            max_length=20,
+            max_length=EXCLUDE_MAX,
             help_text="Assignment ids the caller already shows; send the current one to prefetch.",
         )
 
@@ -372,14 +402,30 @@ class ComparisonNextApi(APIView):
         project = project_for_member(
             user=request.user, capability=Capability.ANNOTATE, pk=project_id
         )
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        assignment = services.assignment_next(
-            project=project, user=request.user, exclude=data.validated_data["exclude"]
-        )
+        exclude = _plain_exclude(request.data)
+        if exclude is None:  # anything but the plain shapes: the serializer's checks and errors
+            data = self.InputSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            exclude = data.validated_data["exclude"]
+        assignment = services.assignment_next(project=project, user=request.user, exclude=exclude)
         if assignment is None:
             return ApiResponse(status=status.HTTP_204_NO_CONTENT)
-        return ApiResponse(AssignmentOutputSerializer(assignment).data)
+        return ApiResponse(assignment_output(assignment))
+
+
+def _plain_exclude(data: object) -> list[int] | None:
+    """`exclude` from `{}` or `{"exclude": [a few ints]}`, the bodies clients send; None
+    for anything else."""
+    if not isinstance(data, dict) or data.keys() - {"exclude"}:
+        return None
+    exclude = data.get("exclude", [])
+    if (
+        isinstance(exclude, list)
+        and len(exclude) <= EXCLUDE_MAX
+        and all(type(pk) is int for pk in exclude)
+    ):
+        return exclude
+    return None
 
 
 def _leased_to_caller(request: Request, comparison_id: int) -> Assignment:
@@ -426,6 +472,31 @@ class LabelOutputSerializer(serializers.Serializer):
     rubric_version = serializers.IntegerField(source="rubric_version_id", allow_null=True)
     supersedes = serializers.IntegerField(source="supersedes_id", allow_null=True)
     created_at = serializers.DateTimeField()
+
+
+def _optional(value: object, convert: Callable[[Any], object]) -> object:
+    return None if value is None else convert(value)
+
+
+def label_output(label: Label) -> dict[str, object]:
+    """`LabelOutputSerializer(label).data`, built directly (every submit answers one)."""
+    return {
+        "id": label.pk,
+        "comparison": label.comparison_id,
+        "annotator": label.annotator_id,
+        "source": str(label.source),
+        "choice": str(label.choice),
+        "strength": _optional(label.strength, int),
+        "ranking": [int(pk) for pk in label.ranking],
+        "ratings": {str(key): value for key, value in label.ratings.items()},
+        "spans": [{str(key): value for key, value in span.items()} for span in label.spans],
+        "rationale": str(label.rationale),
+        "shown_order": str(label.shown_order),
+        "seconds_spent": _optional(label.seconds_spent, float),
+        "rubric_version": label.rubric_version_id,
+        "supersedes": label.supersedes_id,
+        "created_at": _datetime.to_representation(label.created_at),
+    }
 
 
 @extend_schema_serializer(component_name="SpanInput")
@@ -490,7 +561,7 @@ class LabelCreateApi(APIView):
             assignment=assignment, user=request.user, judgment=judgment
         )
         return ApiResponse(
-            LabelOutputSerializer(submitted.label).data,
+            label_output(submitted.label),
             status=status.HTTP_201_CREATED if submitted.created else status.HTTP_200_OK,
         )
 

@@ -23,16 +23,22 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
+from django.apps import apps
 from django.db import connection
 
 from apps.accounts.models import Membership, Project
 from apps.annotation.models import Assignment, Comparison, Label
+from apps.core import rawsql
+from apps.core.rawsql import Columns
+from apps.prompts.models import Prompt, Response
 
 _C = Comparison._meta.db_table
 _A = Assignment._meta.db_table
 _P = Project._meta.db_table
 _M = Membership._meta.db_table
 _L = Label._meta.db_table
+_R = Response._meta.db_table
+_PR = Prompt._meta.db_table
 LEASED = Assignment.Status.LEASED.value
 DONE = Assignment.Status.DONE.value
 
@@ -52,6 +58,11 @@ _ROOM = f"""
 """
 
 Candidate = tuple[int, str, int | None, int | None, int, bool]
+
+
+_ASSIGNMENT, _COMPARISON, _PROJECT = Columns(Assignment), Columns(Comparison), Columns(Project)
+_RESPONSE_TEXT = Columns(Response, ["id", "prompt_id", "text"])
+_PROMPT_INPUT = Columns(Prompt, ["id", "input"])
 
 
 def _conditions(gold: bool) -> str:
@@ -85,7 +96,7 @@ def candidate_lock(
          LIMIT 1 {"FOR UPDATE OF c SKIP LOCKED" if _postgres() else ""}
     """  # noqa: S608 - our table names and fixed text
     params = {"project": project_id, "user": user_id, "gold": gold, "now": _when(now)}
-    with connection.cursor() as cursor:
+    with rawsql.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     return None if row is None else tuple(row)  # type: ignore[return-value]
@@ -121,7 +132,7 @@ def lease_insert(
     params = {"project": project_id, "user": user_id, "comparison": comparison_id,
               "order": json.dumps(order), "now": _when(now),
               "expires": _when(expires_at)}  # fmt: skip
-    with connection.cursor() as cursor:
+    with rawsql.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     return None if row is None else int(row[0])
@@ -136,7 +147,7 @@ def lease_with_role(*, comparison_id: int, user_id: int) -> tuple[int, int, str 
           LEFT JOIN {_M} m ON m.project_id = a.project_id AND m.user_id = a.annotator_id
          WHERE a.comparison_id = %(comparison)s AND a.annotator_id = %(user)s
     """  # noqa: S608 - our table names and fixed text
-    with connection.cursor() as cursor:
+    with rawsql.cursor() as cursor:
         cursor.execute(sql, {"comparison": comparison_id, "user": user_id})
         row = cursor.fetchone()
     return None if row is None else (int(row[0]), int(row[1]), row[2])
@@ -155,7 +166,7 @@ def judgment_recorded(
     params: dict[str, object] = {
         "now": _when(finished_at), "assignment": assignment_id, "comparison": comparison_id,
     }  # fmt: skip
-    with connection.cursor() as cursor:
+    with rawsql.cursor() as cursor:
         if not _postgres():  # no UPDATE inside WITH
             cursor.execute(close, params)
             if counts:
@@ -178,7 +189,7 @@ def lease_held_id(
          LIMIT 1
     """  # noqa: S608 - our table names and fixed text
     params = {"project": project_id, "user": user_id, "now": _when(now)}
-    with connection.cursor() as cursor:
+    with rawsql.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     return None if row is None else int(row[0])
@@ -194,6 +205,95 @@ def labels_standing(*, idempotency_key: str, assignment_id: int) -> list[int]:
          WHERE l.assignment_id = %(assignment)s
            AND NOT EXISTS (SELECT 1 FROM {_L} later WHERE later.supersedes_id = l.id)
     """  # noqa: S608 - our table names and fixed text
-    with connection.cursor() as cursor:
+    with rawsql.cursor() as cursor:
         cursor.execute(sql, {"key": idempotency_key, "assignment": assignment_id})
         return [int(row[0]) for row in cursor.fetchall()]
+
+
+def assignment_lock(*, assignment_id: int, user_id: int) -> tuple[Assignment, bool] | None:
+    """This person's assignment, locked for the transaction, with `comparison` and
+    `project` filled in; and whether the project has a "retrain after N new labels" rule
+    (so that a label enqueues that check only where there is one). None if it is not theirs.
+    """
+    # Read by table: reward_models builds on annotation, not the other way round.
+    rules = apps.get_model("reward_models", "RetrainRule")._meta.db_table
+    width_a, width_c = len(_ASSIGNMENT), len(_COMPARISON)
+    sql = f"""
+        SELECT {_ASSIGNMENT.select("a")}, {_COMPARISON.select("c")}, {_PROJECT.select("p")},
+               EXISTS (SELECT 1 FROM {rules} r
+                        WHERE r.project_id = a.project_id AND r.after_labels IS NOT NULL)
+          FROM {_A} a
+          JOIN {_C} c ON c.id = a.comparison_id
+          JOIN {_P} p ON p.id = a.project_id
+         WHERE a.id = %(assignment)s AND a.annotator_id = %(user)s
+         {"FOR UPDATE OF a" if _postgres() else ""}
+    """  # noqa: S608 - our table names and fixed text
+    with rawsql.cursor() as cursor:
+        cursor.execute(sql, {"assignment": assignment_id, "user": user_id})
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    assignment = _ASSIGNMENT.load(row[:width_a])
+    assignment.comparison = _COMPARISON.load(row[width_a : width_a + width_c])
+    assignment.project = _PROJECT.load(row[width_a + width_c : -1])
+    return assignment, bool(row[-1])
+
+
+_LABEL_INSERTED = [field for field in Label._meta.concrete_fields if not field.primary_key]
+_LABEL_RECORD = f"""
+    WITH label AS (
+        INSERT INTO {_L} ({", ".join(field.column for field in _LABEL_INSERTED)})
+        VALUES ({", ".join(["%s"] * len(_LABEL_INSERTED))})
+        RETURNING id),
+    done AS (
+        UPDATE {_A} SET status = '{DONE}', finished_at = %s, updated_at = %s WHERE id = %s),
+    counted AS (
+        UPDATE {_C} SET labels_done = labels_done + 1 WHERE id = %s AND %s)
+    SELECT id FROM label
+"""  # noqa: S608 - our table names and fixed text
+
+
+def label_record(*, label: Label, finished_at: datetime, counts: bool) -> None:
+    """Insert the label (its id set on it), close its assignment and, for a first judgment
+    (`counts`: not one that supersedes), count it on the comparison: one statement on
+    Postgres. `label` is a new, unsaved Label with its assignment and comparison set."""
+    if not _postgres():  # no INSERT or UPDATE inside WITH
+        label.save(force_insert=True)
+        judgment_recorded(
+            assignment_id=label.assignment_id, comparison_id=label.comparison_id,  # type: ignore[arg-type]
+            finished_at=finished_at, counts=counts,
+        )  # fmt: skip
+        return
+    values = [
+        field.get_db_prep_save(field.pre_save(label, add=True), connection)
+        for field in _LABEL_INSERTED
+    ]
+    now = _when(finished_at)
+    with rawsql.cursor() as cursor:
+        cursor.execute(
+            _LABEL_RECORD, [*values, now, now, label.assignment_id, label.comparison_id, counts]
+        )
+        label.pk = cursor.fetchone()[0]
+    label._state.adding = False
+    label._state.db = connection.alias
+
+
+def shown_responses(*, order: Sequence[int]) -> list[Response]:
+    """The responses of an item in the order shown, each with its `prompt` (id and input)."""
+    if not order:
+        return []
+    width = len(_RESPONSE_TEXT)
+    sql = f"""
+        SELECT {_RESPONSE_TEXT.select("r")}, {_PROMPT_INPUT.select("p")}
+          FROM {_R} r JOIN {_PR} p ON p.id = r.prompt_id
+         WHERE r.id IN ({", ".join(str(int(pk)) for pk in order)})
+    """  # noqa: S608 - our table names; the ids are integers
+    with rawsql.cursor() as cursor:
+        cursor.execute(sql)
+        rows = cursor.fetchall()
+    by_id = {}
+    for row in rows:
+        response = _RESPONSE_TEXT.load(row[:width])
+        response.prompt = _PROMPT_INPUT.load(row[width:])
+        by_id[response.pk] = response
+    return [by_id[pk] for pk in order if pk in by_id]

@@ -353,15 +353,11 @@ def assignment_next(
 
 
 def _assignment_locked(assignment_id: int, user: User) -> Assignment:
-    assignment = (
-        Assignment.objects.select_for_update(of=("self",))
-        .select_related("comparison", "project")
-        .filter(pk=assignment_id, annotator=user)
-        .first()
-    )
-    if assignment is None:
+    """The person's assignment locked, with `comparison` and `project`; else an error."""
+    found = queue_sql.assignment_lock(assignment_id=assignment_id, user_id=user.pk)
+    if found is None:
         raise ApplicationError("This item is not assigned to you.")
-    return assignment
+    return found[0]
 
 
 @transaction.atomic
@@ -482,7 +478,10 @@ def label_submit(*, assignment: Assignment, user: User, judgment: Judgment) -> S
 
 @transaction.atomic
 def _label_submit(assignment_id: int, user: User, judgment: Judgment) -> Submitted:
-    assignment = _assignment_locked(assignment_id, user)
+    found = queue_sql.assignment_lock(assignment_id=assignment_id, user_id=user.pk)
+    if found is None:
+        raise ApplicationError("This item is not assigned to you.")
+    assignment, has_retrain_rule = found
     # After the lock, so that a concurrent double submit sees the first one's label. One
     # query finds both a label with this key and the judgment an undo reopened.
     previous = None
@@ -509,7 +508,7 @@ def _label_submit(assignment_id: int, user: User, judgment: Judgment) -> Submitt
     shown_order = ""
     if comparison.kind == Comparison.Kind.PAIR:
         shown_order = "ab" if assignment.display_order[0] == comparison.response_a_id else "ba"
-    label = Label.objects.create(
+    label = Label(
         comparison=comparison,
         annotator=user,
         assignment=assignment,
@@ -526,19 +525,20 @@ def _label_submit(assignment_id: int, user: User, judgment: Judgment) -> Submitt
         idempotency_key=judgment.idempotency_key,
         supersedes=previous,
     )
+    # The label, the assignment closed and the comparison's count: one statement.
+    queue_sql.label_record(label=label, finished_at=now, counts=previous is None)
     assignment.status = Assignment.Status.DONE
     assignment.finished_at = assignment.updated_at = now
-    queue_sql.judgment_recorded(
-        assignment_id=assignment.pk, comparison_id=comparison.pk, finished_at=now,
-        counts=previous is None,
-    )  # fmt: skip
     if comparison.is_gold:
         gold_check(project=assignment.project, user=user)
-    # The project's "retrain after N new labels" rule, checked by a worker once this commits.
-    from workers.tasks.reward_models import retrain_if_due
+    project_id = assignment.project_id
+    if has_retrain_rule:
+        # The project's "retrain after N new labels" rule, checked by a worker once this
+        # commits. Projects without a rule send nothing.
+        from workers.tasks.reward_models import retrain_if_due
 
-    transaction.on_commit(lambda: retrain_if_due.delay(project_id=assignment.project_id))
-    agreement_request(project_id=assignment.project_id)
+        transaction.on_commit(lambda: retrain_if_due.delay(project_id=project_id))
+    agreement_request(project_id=project_id)
     return Submitted(label, created=True)
 
 

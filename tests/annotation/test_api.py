@@ -427,7 +427,7 @@ def test_comparisons_are_filtered_by_prompt(project, pair, viewer):  # type: ign
     assert client.get(url).json()["count"] == 2
 
 
-def test_the_hot_path_takes_seven_statements_a_call_once_the_token_is_cached(  # type: ignore[no-untyped-def]
+def test_the_hot_path_takes_few_statements_once_the_token_is_cached(  # type: ignore[no-untyped-def]
     project, annotator, django_assert_num_queries
 ):
     for i in range(2):
@@ -444,11 +444,12 @@ def test_the_hot_path_takes_seven_statements_a_call_once_the_token_is_cached(  #
     )
 
     # next: project and role, held lease, candidate under lock, lease (re-checked in the
-    # same statement), responses; submit: assignment and role, lock, earlier labels,
-    # insert, close and count. Plus the savepoints that stand for BEGIN and COMMIT.
+    # same statement), responses; submit: assignment and role, lock (with the comparison
+    # and project), earlier labels, then the insert, close and count in one statement.
+    # Plus the savepoints that stand for BEGIN and COMMIT.
     with django_assert_num_queries(7):
         second = lease(client, project)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(6):
         response = client.post(
             f"/api/v1/comparisons/{second['comparison']}/labels/",
             {"idempotency_key": "count-0002", "choice": "tie"},
@@ -465,3 +466,56 @@ def test_the_hot_path_takes_seven_statements_a_call_once_the_token_is_cached(  #
     ]
     assert list(Comparison.objects.order_by("id").values_list("labels_done", flat=True)) == [1, 1]
     assert set(Assignment.objects.values_list("status", flat=True)) == {"done"}
+
+
+def test_the_hot_paths_answers_are_what_their_serializers_give(project, annotator, pair):  # type: ignore[no-untyped-def]
+    from apps.annotation.api import (
+        AssignmentOutputSerializer,
+        LabelOutputSerializer,
+        assignment_output,
+        label_output,
+    )
+    from apps.annotation.services import assignment_next
+
+    comparison, a, b = pair
+    assignment = assignment_next(project=project, user=annotator)
+    label = Label.objects.create(
+        comparison=comparison, annotator=annotator, assignment=assignment, choice="a",
+        strength=2, ratings={str(a.pk): {"clarity": 3}}, rationale="Clear.", shown_order="ba",
+        spans=[{"response": a.pk, "start": 0, "end": 5, "category": "style", "note": ""}],
+        seconds_spent=3, idempotency_key="same-as-ever",
+    )  # fmt: skip
+
+    assert assignment_output(assignment) == AssignmentOutputSerializer(assignment).data
+    assert label_output(label) == LabelOutputSerializer(label).data
+    assert label_output(Label.objects.get()) == LabelOutputSerializer(Label.objects.get()).data
+
+
+def test_a_bad_next_body_is_a_400_naming_the_field(project, annotator, pair):  # type: ignore[no-untyped-def]
+    client = token_client(annotator)
+    url = f"/api/v1/projects/{project.pk}/comparisons/next/"
+
+    answers = [
+        client.post(url, body, format="json")
+        for body in ({"exclude": "7"}, {"exclude": [True]}, {"exclude": list(range(21))})
+    ]
+
+    assert [answer.status_code for answer in answers] == [400, 400, 400]
+    assert all(set(answer.json()["error"]["details"]) == {"exclude"} for answer in answers)
+    assert Assignment.objects.count() == 0
+    # Ids given as strings are read as DRF reads them.
+    assert client.post(url, {"exclude": ["1"]}, format="json").status_code == 200
+
+
+def test_the_hot_paths_statements_are_prepared_on_the_connection(project, annotator, pair):  # type: ignore[no-untyped-def]
+    from django.db import connection
+
+    client = token_client(annotator)
+    for _ in range(3):  # prepared on the second run
+        lease(client, project)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = " ".join(row[0] for row in cursor.fetchall())
+    assert "FROM annotation_assignment a" in prepared
+    assert "JOIN accounts_membership m" in prepared
