@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
@@ -216,18 +217,16 @@ def assignment_output(assignment: Assignment) -> dict[str, object]:
     on every lease, and the serializer's per-field machinery cost more than the lease."""
     comparison = assignment.comparison
     settings = assignment.project.settings
-    shown = selectors.assignment_responses(assignment=assignment, with_prompt=True)
+    shown = selectors.assignment_shown(assignment=assignment)
     sides = {comparison.response_a_id: "a", comparison.response_b_id: "b"}
-    prompt = shown[0].prompt
     return {
         "assignment": assignment.pk,
         "comparison": assignment.comparison_id,
         "kind": str(comparison.kind),
         "expires_at": _datetime.to_representation(assignment.expires_at),
-        "prompt": {"id": prompt.pk, "input": prompt.input},
+        "prompt": {"id": shown.prompt_id, "input": shown.prompt_input},
         "responses": [
-            {"id": response.pk, "text": response.text, "choice": sides.get(response.pk)}
-            for response in shown
+            {"id": pk, "text": text, "choice": sides.get(pk)} for pk, text in shown.responses
         ],
         "strength_scale": settings.strength_scale,
         "rationale_required": settings.rationale_required,
@@ -399,15 +398,25 @@ class ComparisonNextApi(APIView):
         },
     )
     def post(self, request: Request, project_id: int) -> ApiResponse:
-        project = project_for_member(
-            user=request.user, capability=Capability.ANNOTATE, pk=project_id
-        )
+        now = timezone.now()
         exclude = _plain_exclude(request.data)
-        if exclude is None:  # anything but the plain shapes: the serializer's checks and errors
+        if exclude is not None:  # the usual bodies: the project and the held lease at once
+            project, held_id = selectors.project_for_next(
+                user=request.user, pk=project_id, now=now, exclude=exclude
+            )
+        else:  # anything else: who may ask first, then the serializer's checks and errors
+            project = project_for_member(
+                user=request.user, capability=Capability.ANNOTATE, pk=project_id
+            )
             data = self.InputSerializer(data=request.data)
             data.is_valid(raise_exception=True)
             exclude = data.validated_data["exclude"]
-        assignment = services.assignment_next(project=project, user=request.user, exclude=exclude)
+            held_id = queue_sql.lease_held_id(
+                project_id=project.pk, user_id=request.user.pk, now=now, exclude=exclude
+            )
+        assignment = services.assignment_next_after(
+            project=project, user=request.user, held_id=held_id, now=now, with_texts=True
+        )
         if assignment is None:
             return ApiResponse(status=status.HTTP_204_NO_CONTENT)
         return ApiResponse(assignment_output(assignment))
@@ -552,14 +561,22 @@ class LabelCreateApi(APIView):
         },
     )
     def post(self, request: Request, comparison_id: int) -> ApiResponse:
-        assignment = _leased_to_caller(request, comparison_id)
         try:
             judgment = Judgment.model_validate(request.data)
         except PydanticValidationError as exc:
+            _leased_to_caller(request, comparison_id)  # who may send it comes first
             raise serializers.ValidationError(_judgment_errors(exc)) from None
-        submitted = services.label_submit(
-            assignment=assignment, user=request.user, judgment=judgment
+        # One statement finds, checks and locks the caller's lease; without one (or a role
+        # that may annotate) nothing happened, and the slower lookup says why.
+        submitted = services.label_submit_leased(
+            comparison_id=comparison_id, user=request.user, judgment=judgment
         )
+        if submitted is None:
+            assignment = _leased_to_caller(request, comparison_id)
+            # Leased meanwhile (a race with the lease itself): the usual path.
+            submitted = services.label_submit(
+                assignment=assignment, user=request.user, judgment=judgment
+            )
         return ApiResponse(
             label_output(submitted.label),
             status=status.HTTP_201_CREATED if submitted.created else status.HTTP_200_OK,
