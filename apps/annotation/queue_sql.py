@@ -63,7 +63,17 @@ _ROOM = f"""
 Candidate = tuple[int, str, int | None, int | None, int, bool]
 
 
-_ASSIGNMENT, _COMPARISON, _PROJECT = Columns(Assignment), Columns(Comparison), Columns(Project)
+_ASSIGNMENT, _COMPARISON = Columns(Assignment), Columns(Comparison)
+# Not the description and guidelines: Markdown that can run long, and nothing here reads
+# it (an instance loads a deferred field when asked).
+_PROJECT = Columns(
+    Project,
+    [
+        f.attname
+        for f in Project._meta.concrete_fields
+        if f.name not in {"description", "guidelines"}
+    ],
+)
 _PROMPT_INPUT = Prompt._meta.get_field("input")
 
 
