@@ -14,6 +14,7 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
@@ -492,9 +493,8 @@ def label_submit(*, assignment: Assignment, user: User, judgment: Judgment) -> S
     and changes nothing. A judgment on an item reopened by undo supersedes the earlier
     label, which stays in the history.
     """
-    submitted = _label_submit_safely(user, judgment, assignment_id=assignment.pk)
-    assert submitted is not None  # noqa: S101 - only a lookup by comparison gives None
-    return submitted
+    # Looked up by its id, a missing assignment is an error rather than None.
+    return cast(Submitted, _label_submit_safely(user, judgment, assignment_id=assignment.pk))
 
 
 def label_submit_leased(*, comparison_id: int, user: User, judgment: Judgment) -> Submitted | None:
