@@ -13,11 +13,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 app_name = "api"
 
 v1 = [
+    # First: the labelling calls, made for every judgment, resolve without trying the
+    # others (no two apps' paths overlap, so the order decides nothing else).
+    path("", include("apps.annotation.api_urls")),
     path("", include("apps.accounts.api_urls")),
     # Also the prompts: their views (apps.prompts.api) gain their writes in apps.imports.
     path("", include("apps.imports.api_urls")),
     path("", include("apps.exports.api_urls")),
-    path("", include("apps.annotation.api_urls")),
     path("", include("apps.rewards.api_urls")),
     path("", include("apps.rubrics.api_urls")),
     path("", include("apps.rewards.inspection.api_urls")),

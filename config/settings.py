@@ -99,7 +99,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "apps.core.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
 if not DEBUG:
@@ -135,6 +135,12 @@ if _database_url:
         DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
     except Exception as exc:  # dj-database-url raises several kinds
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from exc
+    _postgres = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    if _postgres and env_bool("DATABASE_PREPARED_STATEMENTS", True):
+        # The annotation hot path's statements (apps.core.rawsql.cursor) are prepared on
+        # their second run; Django's own cursors never prepare. Turn off behind a pooler
+        # in transaction mode that cannot keep prepared statements (PgBouncer < 1.21).
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 1
 else:
     DATABASES = {
         "default": {
@@ -218,9 +224,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # CACHE_URL at Redis.
 CACHE_URL = env_str("CACHE_URL", "")
 if CACHE_URL.startswith(("redis://", "rediss://")):
-    CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
-    }
+    CACHES = {"default": {"BACKEND": "apps.core.cache.RedisCache", "LOCATION": CACHE_URL}}
 elif CACHE_URL == "":
     CACHES = {
         "default": {
@@ -274,6 +278,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "apps.core.negotiation.ContentNegotiation",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",

@@ -8,6 +8,8 @@ from django.http import Http404
 
 from apps.accounts.models import Membership, Project, Role, User
 from apps.accounts.permissions import Capability, role_can
+from apps.core import rawsql
+from apps.core.rawsql import Columns
 
 
 def project_list_for_user(*, user: User) -> QuerySet[Project]:
@@ -44,16 +46,23 @@ def project_for_member(*, user: User, capability: Capability, pk: int) -> Projec
     if not user.is_authenticated:
         raise Http404("No such project.")
     sql = (
-        f"SELECT p.*, m.role AS user_role FROM {Project._meta.db_table} p "  # noqa: S608 - our tables
+        f"SELECT {_PROJECT.select('p')}, m.role FROM {Project._meta.db_table} p "  # noqa: S608 - our tables
         f"JOIN {Membership._meta.db_table} m ON m.project_id = p.id AND m.user_id = %s "
         "WHERE p.id = %s"
     )
-    project = next(iter(Project.objects.raw(sql, [user.pk, pk])), None)
-    if project is None:
+    with rawsql.cursor() as cursor:
+        cursor.execute(sql, [user.pk, pk])
+        row = cursor.fetchone()
+    if row is None:
         raise Http404("No such project.")
+    project = _PROJECT.load(row[:-1])
+    project.user_role = row[-1]
     if not role_can(project.user_role, capability):
         raise PermissionDenied("Your role in this project does not allow this.")
     return project
+
+
+_PROJECT = Columns(Project)
 
 
 def membership_list(*, project: Project) -> QuerySet[Membership]:

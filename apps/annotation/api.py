@@ -7,8 +7,12 @@ key, so a retried request never makes a second label.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
@@ -25,7 +29,7 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import Capability, role_can
 from apps.accounts.selectors import project_for_member, project_for_user
 from apps.annotation import queue_sql, selectors, services
-from apps.annotation.models import Assignment, Comparison
+from apps.annotation.models import Assignment, Comparison, Label
 from apps.annotation.schema import Judgment
 from apps.core.api_permissions import error_responses
 from apps.core.errors import ApplicationError
@@ -34,6 +38,7 @@ from apps.prompts.models import Response as ApiResponseRow
 
 # The column is a 32-bit integer: larger numbers would be a database error, not a 400.
 PRIORITY_MIN, PRIORITY_MAX = -(2**31), 2**31 - 1
+EXCLUDE_MAX = 20
 
 
 def _judgment_errors(exc: PydanticValidationError) -> dict[str, list[str]]:
@@ -204,6 +209,30 @@ class AssignmentOutputSerializer(serializers.Serializer):
         return assignment.project.settings.rationale_required
 
 
+_datetime = serializers.DateTimeField()
+
+
+def assignment_output(assignment: Assignment) -> dict[str, object]:
+    """`AssignmentOutputSerializer(assignment).data`, built directly: the queue answers this
+    on every lease, and the serializer's per-field machinery cost more than the lease."""
+    comparison = assignment.comparison
+    settings = assignment.project.settings
+    shown = selectors.assignment_shown(assignment=assignment)
+    sides = {comparison.response_a_id: "a", comparison.response_b_id: "b"}
+    return {
+        "assignment": assignment.pk,
+        "comparison": assignment.comparison_id,
+        "kind": str(comparison.kind),
+        "expires_at": _datetime.to_representation(assignment.expires_at),
+        "prompt": {"id": shown.prompt_id, "input": shown.prompt_input},
+        "responses": [
+            {"id": pk, "text": text, "choice": sides.get(pk)} for pk, text in shown.responses
+        ],
+        "strength_scale": settings.strength_scale,
+        "rationale_required": settings.rationale_required,
+    }
+
+
 @extend_schema_serializer(component_name="ComparisonResponse")
 class ComparisonResponseSerializer(serializers.Serializer):
     id = serializers.IntegerField()
@@ -347,7 +376,7 @@ class ComparisonNextApi(APIView):
             child=serializers.IntegerField(),
             required=False,
             default=list,
-            max_length=20,
+            max_length=EXCLUDE_MAX,
             help_text="Assignment ids the caller already shows; send the current one to prefetch.",
         )
 
@@ -369,17 +398,43 @@ class ComparisonNextApi(APIView):
         },
     )
     def post(self, request: Request, project_id: int) -> ApiResponse:
-        project = project_for_member(
-            user=request.user, capability=Capability.ANNOTATE, pk=project_id
-        )
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        assignment = services.assignment_next(
-            project=project, user=request.user, exclude=data.validated_data["exclude"]
+        now = timezone.now()
+        exclude = _plain_exclude(request.data)
+        if exclude is not None:  # the usual bodies: the project and the held lease at once
+            project, held_id = selectors.project_for_next(
+                user=request.user, pk=project_id, now=now, exclude=exclude
+            )
+        else:  # anything else: who may ask first, then the serializer's checks and errors
+            project = project_for_member(
+                user=request.user, capability=Capability.ANNOTATE, pk=project_id
+            )
+            data = self.InputSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            exclude = data.validated_data["exclude"]
+            held_id = queue_sql.lease_held_id(
+                project_id=project.pk, user_id=request.user.pk, now=now, exclude=exclude
+            )
+        assignment = services.assignment_next_after(
+            project=project, user=request.user, held_id=held_id, now=now, with_texts=True
         )
         if assignment is None:
             return ApiResponse(status=status.HTTP_204_NO_CONTENT)
-        return ApiResponse(AssignmentOutputSerializer(assignment).data)
+        return ApiResponse(assignment_output(assignment))
+
+
+def _plain_exclude(data: object) -> list[int] | None:
+    """`exclude` from `{}` or `{"exclude": [a few ints]}`, the bodies clients send; None
+    for anything else."""
+    if not isinstance(data, dict) or data.keys() - {"exclude"}:
+        return None
+    exclude = data.get("exclude", [])
+    if (
+        isinstance(exclude, list)
+        and len(exclude) <= EXCLUDE_MAX
+        and all(type(pk) is int for pk in exclude)
+    ):
+        return exclude
+    return None
 
 
 def _leased_to_caller(request: Request, comparison_id: int) -> Assignment:
@@ -426,6 +481,31 @@ class LabelOutputSerializer(serializers.Serializer):
     rubric_version = serializers.IntegerField(source="rubric_version_id", allow_null=True)
     supersedes = serializers.IntegerField(source="supersedes_id", allow_null=True)
     created_at = serializers.DateTimeField()
+
+
+def _optional(value: object, convert: Callable[[Any], object]) -> object:
+    return None if value is None else convert(value)
+
+
+def label_output(label: Label) -> dict[str, object]:
+    """`LabelOutputSerializer(label).data`, built directly (every submit answers one)."""
+    return {
+        "id": label.pk,
+        "comparison": label.comparison_id,
+        "annotator": label.annotator_id,
+        "source": str(label.source),
+        "choice": str(label.choice),
+        "strength": _optional(label.strength, int),
+        "ranking": [int(pk) for pk in label.ranking],
+        "ratings": {str(key): value for key, value in label.ratings.items()},
+        "spans": [{str(key): value for key, value in span.items()} for span in label.spans],
+        "rationale": str(label.rationale),
+        "shown_order": str(label.shown_order),
+        "seconds_spent": _optional(label.seconds_spent, float),
+        "rubric_version": label.rubric_version_id,
+        "supersedes": label.supersedes_id,
+        "created_at": _datetime.to_representation(label.created_at),
+    }
 
 
 @extend_schema_serializer(component_name="SpanInput")
@@ -481,16 +561,24 @@ class LabelCreateApi(APIView):
         },
     )
     def post(self, request: Request, comparison_id: int) -> ApiResponse:
-        assignment = _leased_to_caller(request, comparison_id)
         try:
             judgment = Judgment.model_validate(request.data)
         except PydanticValidationError as exc:
+            _leased_to_caller(request, comparison_id)  # who may send it comes first
             raise serializers.ValidationError(_judgment_errors(exc)) from None
-        submitted = services.label_submit(
-            assignment=assignment, user=request.user, judgment=judgment
+        # One statement finds, checks and locks the caller's lease; without one (or a role
+        # that may annotate) nothing happened, and the slower lookup says why.
+        submitted = services.label_submit_leased(
+            comparison_id=comparison_id, user=request.user, judgment=judgment
         )
+        if submitted is None:
+            assignment = _leased_to_caller(request, comparison_id)
+            # Leased meanwhile (a race with the lease itself): the usual path.
+            submitted = services.label_submit(
+                assignment=assignment, user=request.user, judgment=judgment
+            )
         return ApiResponse(
-            LabelOutputSerializer(submitted.label).data,
+            label_output(submitted.label),
             status=status.HTTP_201_CREATED if submitted.created else status.HTTP_200_OK,
         )
 

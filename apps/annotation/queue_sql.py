@@ -19,20 +19,29 @@ writer at a time) and no data-modifying CTE; the few differences are marked.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from django.apps import apps
 from django.db import connection
 
 from apps.accounts.models import Membership, Project
 from apps.annotation.models import Assignment, Comparison, Label
+from apps.core import rawsql
+from apps.core.rawsql import Columns
+from apps.prompts.models import Prompt, Response
 
 _C = Comparison._meta.db_table
 _A = Assignment._meta.db_table
 _P = Project._meta.db_table
 _M = Membership._meta.db_table
 _L = Label._meta.db_table
+_R = Response._meta.db_table
+_PR = Prompt._meta.db_table
 LEASED = Assignment.Status.LEASED.value
 DONE = Assignment.Status.DONE.value
 
@@ -52,6 +61,20 @@ _ROOM = f"""
 """
 
 Candidate = tuple[int, str, int | None, int | None, int, bool]
+
+
+_ASSIGNMENT, _COMPARISON = Columns(Assignment), Columns(Comparison)
+# Not the description and guidelines: Markdown that can run long, and nothing here reads
+# it (an instance loads a deferred field when asked).
+_PROJECT = Columns(
+    Project,
+    [
+        f.attname
+        for f in Project._meta.concrete_fields
+        if f.name not in {"description", "guidelines"}
+    ],
+)
+_PROMPT_INPUT = Prompt._meta.get_field("input")
 
 
 def _conditions(gold: bool) -> str:
@@ -85,10 +108,19 @@ def candidate_lock(
          LIMIT 1 {"FOR UPDATE OF c SKIP LOCKED" if _postgres() else ""}
     """  # noqa: S608 - our table names and fixed text
     params = {"project": project_id, "user": user_id, "gold": gold, "now": _when(now)}
-    with connection.cursor() as cursor:
+    with rawsql.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     return None if row is None else tuple(row)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What a person is shown for an item: the prompt, and the responses left first."""
+
+    prompt_id: int
+    prompt_input: object
+    responses: list[tuple[int, str]]  # (id, text)
 
 
 def lease_insert(
@@ -100,11 +132,15 @@ def lease_insert(
     order: list[int],
     now: datetime,
     expires_at: datetime,
-) -> int | None:
+    with_texts: bool = False,
+) -> tuple[int, Shown | None] | None:
     """Lease the locked comparison if it is still open (checked in this new statement,
     which sees leases committed after the candidate was chosen); the assignment id, or
-    None when someone took the room meanwhile. Renews this person's lease that ran out."""
-    sql = f"""
+    None when someone took the room meanwhile. Renews this person's lease that ran out.
+
+    `with_texts`: also what the person is shown (see `shown`), read in the same statement
+    on Postgres."""
+    insert = f"""
         INSERT INTO {_A} (created_at, updated_at, project_id, comparison_id, annotator_id,
                           status, display_order, leased_at, expires_at, finished_at,
                           skip_reason)
@@ -121,10 +157,24 @@ def lease_insert(
     params = {"project": project_id, "user": user_id, "comparison": comparison_id,
               "order": json.dumps(order), "now": _when(now),
               "expires": _when(expires_at)}  # fmt: skip
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    return None if row is None else int(row[0])
+    texts_here = with_texts and _postgres()  # no INSERT inside WITH on SQLite
+    if texts_here:
+        insert = f"""
+            WITH lease AS ({insert})
+            SELECT lease.id, r.id, r.text, p.id, p.input
+              FROM lease
+              JOIN {_R} r ON r.id = ANY(%(shown)s)
+              JOIN {_PR} p ON p.id = r.prompt_id
+        """  # noqa: S608 - our table names and fixed text
+        params["shown"] = order
+    with rawsql.cursor() as cursor:
+        cursor.execute(insert, params)
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    if texts_here:
+        return int(rows[0][0]), _shown(order, [row[1:] for row in rows])
+    return int(rows[0][0]), shown(order=order) if with_texts else None
 
 
 def lease_with_role(*, comparison_id: int, user_id: int) -> tuple[int, int, str | None] | None:
@@ -136,7 +186,7 @@ def lease_with_role(*, comparison_id: int, user_id: int) -> tuple[int, int, str 
           LEFT JOIN {_M} m ON m.project_id = a.project_id AND m.user_id = a.annotator_id
          WHERE a.comparison_id = %(comparison)s AND a.annotator_id = %(user)s
     """  # noqa: S608 - our table names and fixed text
-    with connection.cursor() as cursor:
+    with rawsql.cursor() as cursor:
         cursor.execute(sql, {"comparison": comparison_id, "user": user_id})
         row = cursor.fetchone()
     return None if row is None else (int(row[0]), int(row[1]), row[2])
@@ -155,7 +205,7 @@ def judgment_recorded(
     params: dict[str, object] = {
         "now": _when(finished_at), "assignment": assignment_id, "comparison": comparison_id,
     }  # fmt: skip
-    with connection.cursor() as cursor:
+    with rawsql.cursor() as cursor:
         if not _postgres():  # no UPDATE inside WITH
             cursor.execute(close, params)
             if counts:
@@ -166,22 +216,47 @@ def judgment_recorded(
         )
 
 
-def lease_held_id(
-    *, project_id: int, user_id: int, now: datetime, exclude: Sequence[int]
-) -> int | None:
-    """The id of this person's oldest live lease in the project outside `exclude`."""
-    sql = f"""
+def _held(exclude: Sequence[int]) -> str:
+    """The id of the person's oldest live lease in the project outside `exclude`."""
+    return f"""
         SELECT a.id FROM {_A} a
          WHERE a.project_id = %(project)s AND a.annotator_id = %(user)s
            AND a.status = '{LEASED}' AND a.expires_at > %(now)s AND {_not_in("a.id", exclude)}
          ORDER BY a.leased_at, a.id
          LIMIT 1
     """  # noqa: S608 - our table names and fixed text
+
+
+def lease_held_id(
+    *, project_id: int, user_id: int, now: datetime, exclude: Sequence[int]
+) -> int | None:
+    """The id of this person's oldest live lease in the project outside `exclude`."""
     params = {"project": project_id, "user": user_id, "now": _when(now)}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    with rawsql.cursor() as cursor:
+        cursor.execute(_held(exclude), params)
         row = cursor.fetchone()
     return None if row is None else int(row[0])
+
+
+def project_with_held_lease(
+    *, project_id: int, user_id: int, now: datetime, exclude: Sequence[int]
+) -> tuple[Project, int | None] | None:
+    """The project with the person's role in it (`user_role`), and `lease_held_id`, in one
+    statement; None if they are not a member."""
+    sql = f"""
+        SELECT {_PROJECT.select("p")}, m.role, ({_held(exclude)})
+          FROM {_P} p JOIN {_M} m ON m.project_id = p.id AND m.user_id = %(user)s
+         WHERE p.id = %(project)s
+    """  # noqa: S608 - our table names and fixed text
+    params = {"project": project_id, "user": user_id, "now": _when(now)}
+    with rawsql.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    project = _PROJECT.load(row[:-2])
+    project.user_role = row[-2]
+    return project, row[-1]
 
 
 def labels_standing(*, idempotency_key: str, assignment_id: int) -> list[int]:
@@ -194,6 +269,155 @@ def labels_standing(*, idempotency_key: str, assignment_id: int) -> list[int]:
          WHERE l.assignment_id = %(assignment)s
            AND NOT EXISTS (SELECT 1 FROM {_L} later WHERE later.supersedes_id = l.id)
     """  # noqa: S608 - our table names and fixed text
-    with connection.cursor() as cursor:
+    with rawsql.cursor() as cursor:
         cursor.execute(sql, {"key": idempotency_key, "assignment": assignment_id})
         return [int(row[0]) for row in cursor.fetchall()]
+
+
+@dataclass(frozen=True)
+class Locked:
+    """An assignment locked for the transaction, with `comparison` and `project` filled in."""
+
+    assignment: Assignment
+    role: str | None  # the person's role in the project; None if no longer a member
+    has_retrain_rule: bool  # the project retrains after N new labels (see reward_models)
+
+
+def assignment_lock(
+    *, user_id: int, assignment_id: int | None = None, comparison_id: int | None = None
+) -> Locked | None:
+    """This person's assignment, by its id or by its comparison's, locked for the
+    transaction; None if they have none."""
+    # Read by table: reward_models builds on annotation, not the other way round.
+    rules = apps.get_model("reward_models", "RetrainRule")._meta.db_table
+    by = "a.id = %(assignment)s" if assignment_id is not None else "a.comparison_id = %(item)s"
+    width_a, width_c, width_p = len(_ASSIGNMENT), len(_COMPARISON), len(_PROJECT)
+    sql = f"""
+        SELECT {_ASSIGNMENT.select("a")}, {_COMPARISON.select("c")}, {_PROJECT.select("p")},
+               m.role,
+               EXISTS (SELECT 1 FROM {rules} r
+                        WHERE r.project_id = a.project_id AND r.after_labels IS NOT NULL)
+          FROM {_A} a
+          JOIN {_C} c ON c.id = a.comparison_id
+          JOIN {_P} p ON p.id = a.project_id
+          LEFT JOIN {_M} m ON m.project_id = a.project_id AND m.user_id = a.annotator_id
+         WHERE {by} AND a.annotator_id = %(user)s
+         {"FOR UPDATE OF a" if _postgres() else ""}
+    """  # noqa: S608 - our table names and fixed text
+    params = {"assignment": assignment_id, "item": comparison_id, "user": user_id}
+    with rawsql.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    assignment = _ASSIGNMENT.load(row[:width_a])
+    assignment.comparison = _COMPARISON.load(row[width_a : width_a + width_c])
+    assignment.project = _PROJECT.load(row[width_a + width_c : width_a + width_c + width_p])
+    return Locked(assignment=assignment, role=row[-2], has_retrain_rule=bool(row[-1]))
+
+
+_LABEL_INSERTED = [field for field in Label._meta.concrete_fields if not field.primary_key]
+_LABEL_COLUMNS = ", ".join(field.column for field in _LABEL_INSERTED)
+_CLOSE_AND_COUNT = f"""
+    done AS (
+        UPDATE {_A} SET status = '{DONE}', finished_at = %s, updated_at = %s
+         WHERE id = %s AND EXISTS (SELECT 1 FROM label)),
+    counted AS (
+        UPDATE {_C} SET labels_done = labels_done + 1
+         WHERE id = %s AND %s AND EXISTS (SELECT 1 FROM label))
+    SELECT id FROM label
+"""  # noqa: S608 - our table names and fixed text
+_LABEL_RECORD = f"""
+    WITH label AS (
+        INSERT INTO {_L} ({_LABEL_COLUMNS}) VALUES ({", ".join(["%s"] * len(_LABEL_INSERTED))})
+        RETURNING id),
+    {_CLOSE_AND_COUNT}
+"""  # noqa: S608 - our table names and fixed text
+
+
+@functools.cache
+def _label_first_sql() -> str:
+    # INSERT … SELECT gives its values no column types, as VALUES would: each is cast.
+    casts = [
+        "text" if (kind := field.db_type(connection) or "").startswith("varchar") else kind
+        for field in _LABEL_INSERTED
+    ]
+    return f"""
+        WITH label AS (
+            INSERT INTO {_L} ({_LABEL_COLUMNS})
+            SELECT {", ".join(f"%s::{kind}" for kind in casts)}
+             WHERE NOT EXISTS (SELECT 1 FROM {_L} k WHERE k.idempotency_key = %s)
+               AND NOT EXISTS (
+                   SELECT 1 FROM {_L} l
+                    WHERE l.assignment_id = %s
+                      AND NOT EXISTS (SELECT 1 FROM {_L} later WHERE later.supersedes_id = l.id))
+            RETURNING id),
+        {_CLOSE_AND_COUNT}
+    """  # noqa: S608 - our table names and fixed text
+
+
+def label_record(
+    *, label: Label, finished_at: datetime, counts: bool, only_first: bool = False
+) -> bool:
+    """Insert the label (its id set on it), close its assignment and, for a first judgment
+    (`counts`: not one that supersedes), count it on the comparison: one statement on
+    Postgres. `label` is a new, unsaved Label with its assignment and comparison set.
+
+    `only_first`: only if nothing stands yet (`labels_standing` would find nothing), checked
+    in the same statement; False, with nothing written, if something does.
+    """
+    if not _postgres():  # no INSERT or UPDATE inside WITH; one writer at a time
+        if only_first and labels_standing(
+            idempotency_key=label.idempotency_key,  # type: ignore[arg-type]
+            assignment_id=label.assignment_id,  # type: ignore[arg-type]
+        ):
+            return False
+        label.save(force_insert=True)
+        judgment_recorded(
+            assignment_id=label.assignment_id, comparison_id=label.comparison_id,  # type: ignore[arg-type]
+            finished_at=finished_at, counts=counts,
+        )  # fmt: skip
+        return True
+    values = [
+        field.get_db_prep_save(field.pre_save(label, add=True), connection)
+        for field in _LABEL_INSERTED
+    ]
+    if only_first:
+        sql = _label_first_sql()
+        values += [label.idempotency_key, label.assignment_id]
+    else:
+        sql = _LABEL_RECORD
+    now = _when(finished_at)
+    with rawsql.cursor() as cursor:
+        cursor.execute(sql, [*values, now, now, label.assignment_id, label.comparison_id, counts])
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    label.pk = row[0]
+    label._state.adding = False
+    label._state.db = connection.alias
+    return True
+
+
+def shown(*, order: Sequence[int]) -> Shown:
+    """What the person is shown for an item whose responses are `order`, left first."""
+    sql = f"""
+        SELECT r.id, r.text, p.id, p.input
+          FROM {_R} r JOIN {_PR} p ON p.id = r.prompt_id
+         WHERE r.id IN ({", ".join(str(int(pk)) for pk in order) or "NULL"})
+    """  # noqa: S608 - our table names; the ids are integers
+    with rawsql.cursor() as cursor:
+        cursor.execute(sql)
+        return _shown(order, cursor.fetchall())
+
+
+def _shown(order: Sequence[int], rows: Sequence[Sequence[Any]]) -> Shown:
+    """From rows of (response id, text, prompt id, prompt input as stored)."""
+    texts = {pk: text for pk, text, *_ in rows}
+    prompt_id, prompt_input = rows[0][2:] if rows else (None, None)
+    prompt_input = _PROMPT_INPUT.from_db_value(prompt_input, None, connection)
+    return Shown(
+        prompt_id=prompt_id,  # type: ignore[arg-type]
+        prompt_input=prompt_input,
+        responses=[(pk, texts[pk]) for pk in order if pk in texts],
+    )

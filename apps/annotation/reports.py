@@ -11,10 +11,12 @@ import logging
 import statistics
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.db.models.functions import Length
@@ -56,11 +58,20 @@ def agreement_request(*, project_id: int, force: bool = False) -> None:
     )
 
 
+def _queued_key(project_id: int) -> str:
+    return f"agreement:queued:{project_id}"
+
+
 def agreement_enqueue(*, project_id: int, force: bool = False) -> bool:
     """Mark the report requested and send the job, unless one is queued; True if sent.
 
     Runs outside the label's transaction, so concurrent labels never wait on this row.
+    The sender also sets a cache key that the job deletes before it reads any label: a
+    label that finds the key (after its commit) is read by that job, with no query here.
+    The request mark in the table still decides everything else.
     """
+    if not force and _cache_quietly(lambda: cache.get(_queued_key(project_id))):
+        return False
     now = timezone.now()
     rows = AgreementReport.objects.filter(project_id=project_id)
     if not force:
@@ -76,8 +87,21 @@ def agreement_enqueue(*, project_id: int, force: bool = False) -> bool:
     from workers.tasks.quality import refresh_agreement
 
     delay = 0 if force else settings.AGREEMENT_DEBOUNCE_SECONDS
+    # Set before sending, so the job cannot delete it first. Like the request mark, it
+    # stops counting after STALE_REQUEST if the job never runs.
+    timeout = int(STALE_REQUEST.total_seconds())
+    _cache_quietly(lambda: cache.set(_queued_key(project_id), 1, timeout=timeout))
     refresh_agreement.apply_async(kwargs={"project_id": project_id}, countdown=delay)
     return True
+
+
+def _cache_quietly(call: Callable[[], object]) -> object:
+    """The cache only saves queries here: when it is down, the table decides."""
+    try:
+        return call()
+    except Exception:
+        logger.warning("cache unavailable for the agreement request key", exc_info=True)
+        return None
 
 
 def agreement_refresh(*, project_id: int) -> AgreementReport | None:
@@ -89,6 +113,8 @@ def agreement_refresh(*, project_id: int) -> AgreementReport | None:
     project = Project.objects.filter(pk=project_id).first()
     if project is None:
         return None
+    # The key first: a label committed after this sends another job.
+    cache.delete(_queued_key(project_id))
     AgreementReport.objects.filter(project=project).update(requested_at=None)
     started = timezone.now()
     clock = time.monotonic()

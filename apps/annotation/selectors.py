@@ -3,17 +3,20 @@ for the API. Querysets are limited to what the user may see."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from apps.accounts.models import Project, Role, User
 from apps.accounts.permissions import Capability, role_can
 from apps.accounts.selectors import project_list_for_user
+from apps.annotation import queue_sql
 from apps.annotation.models import Assignment, Comparison, Label
 from apps.prompts.models import Response
 
@@ -40,6 +43,32 @@ def assignment_responses(*, assignment: Assignment, with_prompt: bool = False) -
         responses = responses.only("pk", "text", "prompt_id")
     by_id = {r.pk: r for r in responses}
     return [by_id[pk] for pk in order if pk in by_id]
+
+
+def project_for_next(
+    *, user: User, pk: int, now: datetime, exclude: Sequence[int]
+) -> tuple[Project, int | None]:
+    """The project if the user may annotate there (the same project, 404 and 403 as
+    `project_for_user`), and the lease they hold there outside `exclude`
+    (`queue_sql.lease_held_id`): one statement for comparisons/next/."""
+    found = None
+    if user.is_authenticated:
+        found = queue_sql.project_with_held_lease(
+            project_id=pk, user_id=user.pk, now=now, exclude=exclude
+        )
+    if found is None:
+        raise Http404("No such project.")
+    if not role_can(found[0].user_role, Capability.ANNOTATE):
+        raise PermissionDenied("Your role in this project does not allow this.")
+    return found
+
+
+def assignment_shown(*, assignment: Assignment) -> queue_sql.Shown:
+    """What the person is shown for the item: its prompt, and its responses left first. A
+    lease made with `with_texts` carries it already (`assignment.shown`)."""
+    return getattr(assignment, "shown", None) or queue_sql.shown(
+        order=[int(pk) for pk in assignment.display_order]
+    )
 
 
 def label_current(*, assignment: Assignment) -> Label | None:

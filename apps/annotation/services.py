@@ -14,12 +14,14 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from apps.accounts.models import Project, User
+from apps.accounts.permissions import Capability, role_can
 from apps.accounts.settings_schema import AnnotationMode, Pairing
 from apps.annotation import queue_sql
 from apps.annotation.models import Assignment, Comparison, Flag, Label
@@ -272,8 +274,9 @@ def comparison_update(
 
 
 def _lease(
-    candidate: queue_sql.Candidate, project: Project, user: User, now: datetime
-) -> Assignment | None:
+    candidate: queue_sql.Candidate, project: Project, user: User, now: datetime,
+    with_texts: bool,
+) -> Assignment | None:  # fmt: skip
     """Lease the locked candidate if it is still open; None if its room went meanwhile."""
     comparison_id, kind, response_a_id, response_b_id, prompt_id, is_gold = candidate
     if kind == Comparison.Kind.PAIR:
@@ -290,14 +293,15 @@ def _lease(
     # One statement: checks the room again (the candidate query's snapshot may predate
     # a lease committed just before we got the lock) and makes the lease, or renews
     # this person's lease that ran out.
-    assignment_id = queue_sql.lease_insert(
+    leased = queue_sql.lease_insert(
         project_id=project.pk, user_id=user.pk, comparison_id=comparison_id, gold=is_gold,
-        order=order, now=now, expires_at=expires_at,
+        order=order, now=now, expires_at=expires_at, with_texts=with_texts,
     )  # fmt: skip
-    if assignment_id is None:
+    if leased is None:
         return None
+    assignment_id, shown = leased
     # What callers show, without reading the row we just locked again.
-    return Assignment(
+    assignment = Assignment(
         pk=assignment_id, project=project, annotator=user, status=Assignment.Status.LEASED,
         display_order=order, leased_at=now, expires_at=expires_at, created_at=now,
         updated_at=now,
@@ -306,15 +310,20 @@ def _lease(
             response_a_id=response_a_id, response_b_id=response_b_id, is_gold=is_gold,
         ),
     )  # fmt: skip
+    if shown is not None:
+        assignment.shown = shown  # type: ignore[attr-defined]
+    return assignment
 
 
-@transaction.atomic
 def assignment_next(
-    *, project: Project, user: User, exclude: Iterable[int] = (), now: datetime | None = None
-) -> Assignment | None:
+    *, project: Project, user: User, exclude: Iterable[int] = (), now: datetime | None = None,
+    with_texts: bool = False,
+) -> Assignment | None:  # fmt: skip
     """Lease the next comparison to `user`, or return None when their queue is empty.
 
-    The assignment comes with `comparison` (its ids and kind) and `project` filled in.
+    The assignment comes with `comparison` (its ids and kind) and `project` filled in;
+    with `with_texts`, a new lease also with `shown` (what the person is shown, see
+    `selectors.assignment_shown`), read in the same statement as the lease.
 
     A lease they already hold (other than those in `exclude`, e.g. the item on their
     screen) is returned first. Otherwise the highest-priority comparison that still
@@ -325,10 +334,26 @@ def assignment_next(
     held_id = queue_sql.lease_held_id(
         project_id=project.pk, user_id=user.pk, now=now, exclude=list(exclude)
     )
+    return assignment_next_after(
+        project=project, user=user, held_id=held_id, now=now, with_texts=with_texts
+    )
+
+
+def assignment_next_after(
+    *, project: Project, user: User, held_id: int | None, now: datetime, with_texts: bool = False
+) -> Assignment | None:
+    """`assignment_next` once the caller has looked up, at `now`, the lease the person
+    holds (`held_id`: `queue_sql.lease_held_id`, or `selectors.project_for_next`). That
+    lookup takes no lock, so it needs no transaction with what follows."""
     if held_id is not None:
         held = Assignment.objects.select_related("comparison").get(pk=held_id)
         held.project = project
         return held
+    return _lease_new(project, user, now, with_texts)
+
+
+@transaction.atomic
+def _lease_new(project: Project, user: User, now: datetime, with_texts: bool) -> Assignment | None:
     if project.settings.gold_pause_below is not None and (
         status := annotator_paused(project=project, user=user)
     ):
@@ -346,22 +371,18 @@ def assignment_next(
             )
             if candidate is None:
                 break
-            if (assignment := _lease(candidate, project, user, now)) is not None:
+            if (assignment := _lease(candidate, project, user, now, with_texts)) is not None:
                 return assignment
             tried.append(candidate[0])
     return None
 
 
 def _assignment_locked(assignment_id: int, user: User) -> Assignment:
-    assignment = (
-        Assignment.objects.select_for_update(of=("self",))
-        .select_related("comparison", "project")
-        .filter(pk=assignment_id, annotator=user)
-        .first()
-    )
-    if assignment is None:
+    """The person's assignment locked, with `comparison` and `project`; else an error."""
+    found = queue_sql.assignment_lock(assignment_id=assignment_id, user_id=user.pk)
+    if found is None:
         raise ApplicationError("This item is not assigned to you.")
-    return assignment
+    return found.assignment
 
 
 @transaction.atomic
@@ -472,17 +493,59 @@ def label_submit(*, assignment: Assignment, user: User, judgment: Judgment) -> S
     and changes nothing. A judgment on an item reopened by undo supersedes the earlier
     label, which stays in the history.
     """
+    # Looked up by its id, a missing assignment is an error rather than None.
+    return cast(Submitted, _label_submit_safely(user, judgment, assignment_id=assignment.pk))
+
+
+def label_submit_leased(*, comparison_id: int, user: User, judgment: Judgment) -> Submitted | None:
+    """`label_submit` on the person's assignment of this comparison, found, checked and
+    locked in one statement (the API's path). None, with nothing changed, when they hold
+    none or their role in its project may not annotate: the caller says which."""
+    return _label_submit_safely(user, judgment, comparison_id=comparison_id)
+
+
+def _label_submit_safely(user: User, judgment: Judgment, **lookup: int) -> Submitted | None:
     try:
-        return _label_submit(assignment.pk, user, judgment)
+        return _label_submit(user, judgment, **lookup)
     except IntegrityError:
-        # Only a key sent at the same moment for another item gets here: the check under
-        # the lock below catches every other repeat.
+        # Only a key sent at the same moment for another item gets here: the checks under
+        # the lock below catch every other repeat.
         raise ApplicationError("idempotency_key: already used for another judgment.") from None
 
 
+def _fits(judgment: Judgment, assignment: Assignment, rubric: RubricVersion | None) -> bool:
+    try:
+        _check(judgment, assignment, rubric)
+    except ApplicationError:
+        return False
+    return True
+
+
 @transaction.atomic
-def _label_submit(assignment_id: int, user: User, judgment: Judgment) -> Submitted:
-    assignment = _assignment_locked(assignment_id, user)
+def _label_submit(
+    user: User, judgment: Judgment, *, assignment_id: int | None = None,
+    comparison_id: int | None = None,
+) -> Submitted | None:  # fmt: skip
+    found = queue_sql.assignment_lock(
+        user_id=user.pk, assignment_id=assignment_id, comparison_id=comparison_id
+    )
+    if comparison_id is not None and (
+        found is None or not role_can(found.role, Capability.ANNOTATE)
+    ):
+        return None
+    if found is None:
+        raise ApplicationError("This item is not assigned to you.")
+    assignment = found.assignment
+    if assignment.status == Assignment.Status.LEASED:
+        # The usual case: no label yet with this key nor on this item. The insert checks
+        # that in its own statement, after the lock as the query below does; when one
+        # stands, or the judgment does not fit, the full path below decides.
+        rubric = rubric_version_in_force(assignment.project)
+        if _fits(judgment, assignment, rubric):
+            now = timezone.now()
+            label = _label_new(judgment, assignment, user, rubric, previous=None, now=now)
+            if queue_sql.label_record(label=label, finished_at=now, counts=True, only_first=True):
+                return _labelled(label, assignment, user, now, found.has_retrain_rule)
     # After the lock, so that a concurrent double submit sees the first one's label. One
     # query finds both a label with this key and the judgment an undo reopened.
     previous = None
@@ -501,15 +564,25 @@ def _label_submit(assignment_id: int, user: User, judgment: Judgment) -> Submitt
         raise ApplicationError("You already labelled this item; undo it to change your judgment.")
     rubric = rubric_version_in_force(assignment.project)
     _check(judgment, assignment, rubric)
-    comparison = assignment.comparison
     now = timezone.now()
+    label = _label_new(judgment, assignment, user, rubric, previous=previous, now=now)
+    queue_sql.label_record(label=label, finished_at=now, counts=previous is None)
+    return _labelled(label, assignment, user, now, found.has_retrain_rule)
+
+
+def _label_new(
+    judgment: Judgment, assignment: Assignment, user: User, rubric: RubricVersion | None,
+    *, previous: Label | None, now: datetime,
+) -> Label:  # fmt: skip
+    """The label a fitting judgment makes, unsaved."""
+    comparison = assignment.comparison
     seconds = judgment.seconds_spent
     if seconds is None:
         seconds = (now - assignment.leased_at).total_seconds()
     shown_order = ""
     if comparison.kind == Comparison.Kind.PAIR:
         shown_order = "ab" if assignment.display_order[0] == comparison.response_a_id else "ba"
-    label = Label.objects.create(
+    return Label(
         comparison=comparison,
         annotator=user,
         assignment=assignment,
@@ -526,19 +599,25 @@ def _label_submit(assignment_id: int, user: User, judgment: Judgment) -> Submitt
         idempotency_key=judgment.idempotency_key,
         supersedes=previous,
     )
+
+
+def _labelled(
+    label: Label, assignment: Assignment, user: User, now: datetime, has_retrain_rule: bool
+) -> Submitted:
+    """After a label is recorded (its assignment closed): the gold rule, and the jobs that
+    run once the transaction commits."""
     assignment.status = Assignment.Status.DONE
     assignment.finished_at = assignment.updated_at = now
-    queue_sql.judgment_recorded(
-        assignment_id=assignment.pk, comparison_id=comparison.pk, finished_at=now,
-        counts=previous is None,
-    )  # fmt: skip
-    if comparison.is_gold:
+    if assignment.comparison.is_gold:
         gold_check(project=assignment.project, user=user)
-    # The project's "retrain after N new labels" rule, checked by a worker once this commits.
-    from workers.tasks.reward_models import retrain_if_due
+    project_id = assignment.project_id
+    if has_retrain_rule:
+        # The project's "retrain after N new labels" rule, checked by a worker once this
+        # commits. Projects without a rule send nothing.
+        from workers.tasks.reward_models import retrain_if_due
 
-    transaction.on_commit(lambda: retrain_if_due.delay(project_id=assignment.project_id))
-    agreement_request(project_id=assignment.project_id)
+        transaction.on_commit(lambda: retrain_if_due.delay(project_id=project_id))
+    agreement_request(project_id=project_id)
     return Submitted(label, created=True)
 
 

@@ -65,3 +65,12 @@ def test_an_unknown_or_inactive_token_is_refused_and_not_cached(outsider: User) 
         response = client.get("/api/v1/tokens/me/")
         assert response.status_code == 401
         assert cache.get(_cache_key(sent)) is None
+
+
+def test_the_cache_keeps_one_redis_client_per_pool() -> None:
+    backend = cache._cache  # type: ignore[attr-defined]
+
+    assert backend.get_client() is backend.get_client()
+    assert backend.get_client(write=True) is backend.get_client("key", write=True)
+    cache.set("one-client", 1)
+    assert cache.get("one-client") == 1

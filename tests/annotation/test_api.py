@@ -5,6 +5,7 @@ import pytest
 from apps.accounts.models import Role
 from apps.annotation.models import Assignment, Comparison, Label
 from apps.annotation.services import comparisons_generate
+from apps.prompts.models import Response
 from tests.api import FORBIDDEN, NOT_FOUND, token_client
 from tests.factories import MembershipFactory, PromptFactory, ResponseFactory, UserFactory
 
@@ -152,6 +153,23 @@ def test_outsiders_and_viewers_cannot_lease_or_label(project, pair, viewer, outs
 
     assert Assignment.objects.count() == 0
     assert Label.objects.count() == 0
+
+
+def test_who_may_label_is_answered_before_what_is_wrong_with_the_body(  # type: ignore[no-untyped-def]
+    project, pair, viewer, outsider, annotator
+):
+    comparison, *_ = pair
+    url = f"/api/v1/comparisons/{comparison.pk}/labels/"
+    bad = {"idempotency_key": "x", "choice": "maybe"}
+
+    answers = [token_client(user).post(url, bad, format="json") for user in (outsider, viewer)]
+    not_leased = token_client(annotator).post(url, bad, format="json")
+
+    assert [(a.status_code, a.json()) for a in answers] == [(404, NOT_FOUND), (403, FORBIDDEN)]
+    assert not_leased.status_code == 400
+    assert not_leased.json()["error"]["message"] == (
+        "This comparison is not leased to you: ask for it with comparisons/next/."
+    )
 
 
 def test_a_removed_annotator_cannot_label_what_they_leased(project, annotator, pair):  # type: ignore[no-untyped-def]
@@ -427,7 +445,7 @@ def test_comparisons_are_filtered_by_prompt(project, pair, viewer):  # type: ign
     assert client.get(url).json()["count"] == 2
 
 
-def test_the_hot_path_takes_seven_statements_a_call_once_the_token_is_cached(  # type: ignore[no-untyped-def]
+def test_the_hot_path_takes_few_statements_once_the_token_is_cached(  # type: ignore[no-untyped-def]
     project, annotator, django_assert_num_queries
 ):
     for i in range(2):
@@ -443,12 +461,13 @@ def test_the_hot_path_takes_seven_statements_a_call_once_the_token_is_cached(  #
         == 201
     )
 
-    # next: project and role, held lease, candidate under lock, lease (re-checked in the
-    # same statement), responses; submit: assignment and role, lock, earlier labels,
-    # insert, close and count. Plus the savepoints that stand for BEGIN and COMMIT.
-    with django_assert_num_queries(7):
+    # next: project, role and held lease; candidate under lock; lease (re-checked in the
+    # same statement) and its texts. submit: the lease locked (with the role, comparison
+    # and project); the label (if none stands yet), close and count in one statement.
+    # Plus the savepoints that stand for BEGIN and COMMIT.
+    with django_assert_num_queries(5):
         second = lease(client, project)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(4):
         response = client.post(
             f"/api/v1/comparisons/{second['comparison']}/labels/",
             {"idempotency_key": "count-0002", "choice": "tie"},
@@ -465,3 +484,79 @@ def test_the_hot_path_takes_seven_statements_a_call_once_the_token_is_cached(  #
     ]
     assert list(Comparison.objects.order_by("id").values_list("labels_done", flat=True)) == [1, 1]
     assert set(Assignment.objects.values_list("status", flat=True)) == {"done"}
+
+
+def test_the_hot_paths_answers_are_what_their_serializers_give(project, annotator, pair):  # type: ignore[no-untyped-def]
+    from apps.annotation.api import (
+        AssignmentOutputSerializer,
+        LabelOutputSerializer,
+        assignment_output,
+        label_output,
+    )
+    from apps.annotation.services import assignment_next
+
+    comparison, a, b = pair
+    assignment = assignment_next(project=project, user=annotator)
+    label = Label.objects.create(
+        comparison=comparison, annotator=annotator, assignment=assignment, choice="a",
+        strength=2, ratings={str(a.pk): {"clarity": 3}}, rationale="Clear.", shown_order="ba",
+        spans=[{"response": a.pk, "start": 0, "end": 5, "category": "style", "note": ""}],
+        seconds_spent=3, idempotency_key="same-as-ever",
+    )  # fmt: skip
+
+    assert assignment_output(assignment) == AssignmentOutputSerializer(assignment).data
+    assert label_output(label) == LabelOutputSerializer(label).data
+    assert label_output(Label.objects.get()) == LabelOutputSerializer(Label.objects.get()).data
+
+
+def test_a_lease_read_with_its_texts_answers_as_the_serializer(project, annotator):  # type: ignore[no-untyped-def]
+    from apps.annotation.api import AssignmentOutputSerializer, assignment_output
+    from apps.annotation.services import assignment_next
+    from tests.annotation.test_services import configure
+
+    configure(project, mode="ranking", ranking_size=3)
+    prompt = PromptFactory(project=project, input="Rank these.")
+    for text in ("one", "two", "three"):
+        ResponseFactory(prompt=prompt, text=text)
+    comparisons_generate(project=project)
+
+    leased = assignment_next(project=project, user=annotator, with_texts=True)
+    held = assignment_next(project=project, user=annotator, with_texts=True)  # read again
+
+    assert leased.shown.prompt_input == "Rank these."
+    texts = dict(Response.objects.values_list("pk", "text"))
+    assert [text for _, text in leased.shown.responses] == [
+        texts[pk] for pk in leased.display_order
+    ]
+    assert assignment_output(leased) == AssignmentOutputSerializer(leased).data
+    assert assignment_output(held) == assignment_output(leased)
+
+
+def test_a_bad_next_body_is_a_400_naming_the_field(project, annotator, pair):  # type: ignore[no-untyped-def]
+    client = token_client(annotator)
+    url = f"/api/v1/projects/{project.pk}/comparisons/next/"
+
+    answers = [
+        client.post(url, body, format="json")
+        for body in ({"exclude": "7"}, {"exclude": [True]}, {"exclude": list(range(21))})
+    ]
+
+    assert [answer.status_code for answer in answers] == [400, 400, 400]
+    assert all(set(answer.json()["error"]["details"]) == {"exclude"} for answer in answers)
+    assert Assignment.objects.count() == 0
+    # Ids given as strings are read as DRF reads them.
+    assert client.post(url, {"exclude": ["1"]}, format="json").status_code == 200
+
+
+def test_the_hot_paths_statements_are_prepared_on_the_connection(project, annotator, pair):  # type: ignore[no-untyped-def]
+    from django.db import connection
+
+    client = token_client(annotator)
+    for _ in range(3):  # prepared on the second run
+        lease(client, project)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = " ".join(row[0] for row in cursor.fetchall())
+    assert "FROM annotation_assignment a" in prepared
+    assert "JOIN accounts_membership m" in prepared

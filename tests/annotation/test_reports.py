@@ -9,7 +9,11 @@ from kombu import Connection
 
 from apps.accounts.models import Project, Role
 from apps.annotation.models import AgreementReport, Comparison, Label
-from apps.annotation.reports import agreement_refresh, annotator_reports_compute
+from apps.annotation.reports import (
+    agreement_enqueue,
+    agreement_refresh,
+    annotator_reports_compute,
+)
 from apps.annotation.review import comparison_mark_gold
 from apps.prompts.models import Prompt, Response
 from tests.annotation.test_review import judge, people
@@ -111,6 +115,52 @@ def test_a_burst_of_labels_queues_one_recompute(project):  # type: ignore[no-unt
         report = AgreementReport.objects.get(project=project)
         assert report.requested_at is not None
         assert report.computed_at is None
+    finally:
+        purge_jobs()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_labels_while_a_recompute_is_queued_read_no_table(  # type: ignore[no-untyped-def]
+    project, django_assert_num_queries
+):
+    purge_jobs()
+    try:
+        assert agreement_enqueue(project_id=project.pk) is True
+
+        with django_assert_num_queries(0):  # the cache says a job is queued
+            sent = [agreement_enqueue(project_id=project.pk) for _ in range(3)]
+
+        assert sent == [False, False, False]
+        assert queued_jobs() == 1
+        assert AgreementReport.objects.get(project=project).requested_at is not None
+    finally:
+        purge_jobs()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_recompute_that_starts_lets_the_next_label_queue_another(project):  # type: ignore[no-untyped-def]
+    purge_jobs()
+    try:
+        assert agreement_enqueue(project_id=project.pk) is True
+        agreement_refresh(project_id=project.pk)  # what the queued job does
+
+        assert agreement_enqueue(project_id=project.pk) is True
+        assert queued_jobs() == 2
+    finally:
+        purge_jobs()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_the_cache_the_table_still_debounces(project, settings, caplog):  # type: ignore[no-untyped-def]
+    purge_jobs()
+    settings.CACHES = {  # nothing listens there
+        "default": {"BACKEND": "apps.core.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    }
+    try:
+        assert agreement_enqueue(project_id=project.pk) is True
+        assert agreement_enqueue(project_id=project.pk) is False
+        assert queued_jobs() == 1
+        assert "cache unavailable" in caplog.text
     finally:
         purge_jobs()
 

@@ -406,6 +406,18 @@ def test_it_refuses_another_persons_key_or_item(project, annotator, leased):  # 
     assert Label.objects.count() == 1
 
 
+def test_a_reused_key_is_refused_before_a_judgment_that_does_not_fit(project, annotator, leased):  # type: ignore[no-untyped-def]
+    label_submit(assignment=leased, user=annotator, judgment=judgment("once"))
+    (other,) = annotators(project, 1)
+    theirs = assignment_next(project=project, user=other)
+
+    with pytest.raises(ApplicationError, match="already used for another judgment"):
+        label_submit(assignment=theirs, user=other, judgment=judgment("once", strength=9))
+    assert Label.objects.count() == 1
+    theirs.refresh_from_db()
+    assert theirs.status == Assignment.Status.LEASED
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
@@ -487,6 +499,45 @@ def test_undo_reopens_the_item_and_the_next_judgment_supersedes(project, annotat
     assert queue_progress(project=project, user=annotator).done_today == 1
     with pytest.raises(ApplicationError, match="already labelled"):
         label_submit(assignment=reopened, user=annotator, judgment=judgment("u3"))
+
+
+def test_after_undo_a_replayed_first_judgment_returns_the_first_label(project, annotator, leased):  # type: ignore[no-untyped-def]
+    first = label_submit(assignment=leased, user=annotator, judgment=judgment("r1")).label
+    reopened = label_undo(project=project, user=annotator)
+
+    replay = label_submit(assignment=reopened, user=annotator, judgment=judgment("r1"))
+
+    assert (replay.created, replay.label.pk) == (False, first.pk)
+    assert Label.objects.count() == 1
+    reopened.refresh_from_db()
+    assert reopened.status == Assignment.Status.LEASED
+    assert Comparison.objects.get().labels_done == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_concurrent_double_press_with_two_keys_leaves_one_label():  # type: ignore[no-untyped-def]
+    from tests.factories import ProjectFactory
+
+    project = ProjectFactory()
+    (user,) = annotators(project, 1)
+    responses(project, 2)
+    comparisons_generate(project=project)
+    assignment = assignment_next(project=project, user=user)
+
+    def submit(number: int) -> object:
+        try:
+            return label_submit(assignment=assignment, user=user, judgment=judgment(f"p{number}"))
+        except ApplicationError as exc:
+            return str(exc)
+
+    results = _in_threads(6, submit)
+
+    assert Label.objects.count() == 1
+    assert sum(not isinstance(result, str) for result in results) == 1
+    assert {r for r in results if isinstance(r, str)} == {
+        "You already labelled this item; undo it to change your judgment."
+    }
+    assert Comparison.objects.get().labels_done == 1
 
 
 def test_undo_is_refused_after_the_window(project, annotator, leased):  # type: ignore[no-untyped-def]

@@ -254,7 +254,7 @@ def main() -> None:
     server = None
     try:
         server = start_server(url)
-        workers = os.environ.get("GUNICORN_WORKERS", "3")
+        workers = os.environ.get("GUNICORN_WORKERS") or len(os.sched_getaffinity(0))
         threads = os.environ.get("GUNICORN_THREADS", "4")
         print(f"PostgreSQL {connection.pg_version}; gunicorn {workers} workers × {threads} threads "
               f"on {os.cpu_count()} CPUs, clients on the same machine")  # fmt: skip

@@ -373,3 +373,33 @@ def test_ratings_train_per_criterion_heads(project, designer):  # type: ignore[n
     assert set(run.metrics["criteria"]) == {"helpful"}
     assert set(run.metrics["criteria"]["helpful"]) >= {"mae", "pearson"}
     assert run.metrics["criteria"]["helpful"]["pearson"] > 0.9
+
+
+def test_a_label_asks_for_the_retrain_check_only_where_a_rule_is_set(
+    project, annotator, django_capture_on_commit_callbacks
+):  # type: ignore[no-untyped-def]
+    from apps.annotation.schema import Judgment
+    from apps.annotation.services import assignment_next, label_submit
+    from tests.annotation.test_reports import purge_jobs, queued_jobs
+
+    preference_project(project, prompts=4)
+    check = "workers.tasks.reward_models.retrain_if_due"
+
+    def label(key: str) -> None:
+        assignment = assignment_next(project=project, user=annotator)
+        assert assignment is not None
+        with django_capture_on_commit_callbacks(execute=True):
+            label_submit(
+                assignment=assignment, user=annotator,
+                judgment=Judgment(idempotency_key=key, choice="a"),
+            )  # fmt: skip
+
+    purge_jobs()
+    try:
+        label("no-rule-0001")
+        assert queued_jobs(check) == 0
+        retrain_rule_set(project=project, after_labels=50, settings=FAST)
+        label("rule-set-0001")
+        assert queued_jobs(check) == 1
+    finally:
+        purge_jobs()
