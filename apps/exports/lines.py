@@ -1,0 +1,462 @@
+"""JSON Lines of labels-raw and trl-preference straight from Postgres (the fast road).
+
+One `COPY (SELECT …) TO STDOUT` streams the export's comparisons in id order, one row
+each: its columns, the JSON text of its prompt (in the export's form) and of its response
+texts, and its current labels (by id) as plain fields. Postgres does what it is quick at
+(filtering, ordering, looking up and JSON-escaping the long texts); Python decides what the
+Python road decides, with the same code (`apps.exports.formats`: consensus, filters, the
+data card's figures) and writes each line from these parts. The bytes are those of the
+Python road (tests/exports/test_lines.py exports projects both ways and compares).
+
+Rows come in chunks of CHUNK comparisons, one COPY each, so that the export's progress can
+be written between them (a connection in COPY can run nothing else).
+
+COPY's CSV format, with control characters as delimiter (\x02) and quote (\x01), sends
+the text as it is: a row's fields are JSON text, numbers and times, none of which holds a
+control character, so nothing is escaped. Inside a field, labels are separated by \x1e
+and a label's fields by \x1f.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+from django.db import connection, transaction
+from psycopg.types.json import Jsonb
+
+from apps.accounts.models import User
+from apps.annotation.models import Comparison, Label
+from apps.exports import selectors
+from apps.exports.formats import (
+    PAIR,
+    LabelsRaw,
+    Scope,
+    TrlPreference,
+    comparison_items,
+    export_resolver,
+    ranking_values,
+    rating_values,
+    span_values,
+    timestamp,
+)
+from apps.prompts.models import Prompt, Response
+
+# Off: every export takes the Python road (the tests compare both roads with it).
+ENABLED = True
+CHUNK = 10_000  # comparisons per COPY; progress is written between two
+GROUP = 100  # comparisons per row of a COPY
+FORMATS = ("labels-raw", "trl-preference")
+
+_OPTIONS = "(FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')"
+_QUOTE, _RECORD, _FIELD, _LABEL, _NEXT = b"\x01", b"\x1d", b"\x1c", b"\x1e", b"\x1f"
+
+
+def applies(export_format: str) -> bool:
+    """Whether this export's JSON Lines can come from COPY (Postgres only)."""
+    return ENABLED and connection.vendor == "postgresql" and export_format in FORMATS
+
+
+def lines(export_format: str, scope: Scope) -> Iterator[tuple[str, bytes, int]]:
+    """The export's JSON lines, by comparison: (prompt's content hash, lines, how many)."""
+    if export_format == "labels-raw":
+        return _labels_raw(scope)
+    return _trl_preference(scope)
+
+
+# --- SQL --------------------------------------------------------------------------------
+
+
+def _table(model: Any) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _json_text(column: str, values: list[str]) -> str:
+    """SQL for the JSON text of a short text column: known values as constants (to_json()
+    costs more than the rest of a label); any other value through to_json()."""
+    whens = " ".join(
+        f"WHEN '{value}' THEN '{orjson.dumps(value).decode()}'"
+        for value in values
+        if value.isidentifier() or value == ""
+    )
+    return f"CASE {column} {whens} ELSE to_json({column})::text END"
+
+
+_CHOICE = _json_text("l.choice", [*Label.Choice.values, ""])
+# JSON columns: empty when empty (most labels), else their JSON text.
+_RANKING = "CASE WHEN l.ranking = '[]'::jsonb THEN '' ELSE l.ranking::text END"
+
+# A labels-raw label: the fields `_labels_raw` reads, in this order (\x1f between).
+_RAW_LABEL = [
+    "l.id::text",
+    "coalesce(l.annotator_id::text, '')",
+    _json_text("l.source", Label.Source.values),
+    _CHOICE,
+    "coalesce(l.strength::text, '')",
+    _RANKING,
+    "CASE WHEN l.ratings = '{}'::jsonb THEN '' ELSE l.ratings::text END",
+    "CASE WHEN l.spans = '[]'::jsonb THEN '' ELSE l.spans::text END",
+    "CASE WHEN l.rationale = '' THEN '\"\"' ELSE to_json(l.rationale)::text END",
+    _json_text("l.shown_order", ["ab", "ba", ""]),
+    "coalesce(l.seconds_spent::text, '')",
+    "coalesce(l.rubric_version_id::text, '')",
+    "l.created_at::text",
+]
+# A trl-preference label: its vote, and what the data card counts.
+_VOTE = [
+    "l.id::text",
+    "coalesce(l.annotator_id::text, '')",
+    _CHOICE,
+    "coalesce(l.strength::text, '')",
+    _RANKING,
+    "coalesce(l.rubric_version_id::text, '')",
+]
+
+
+def _prompt(scope: Scope) -> str:
+    """The prompt as JSON in the export's form when Postgres can write it (a string); for
+    the rest (a chat list), Python writes it from the stored JSON."""
+    if scope.conversational:
+        value = '\'[{"role":"user","content":\' || p.input::text || \'}]\''
+    else:
+        value = "p.input::text"
+    return f"CASE WHEN jsonb_typeof(p.input) = 'string' THEN {value} END"
+
+
+def _sql(scope: Scope, *, raw: bool) -> tuple[str, dict[str, Any]]:
+    """One chunk of comparisons (ids after %(after)s, up to %(until)s) with their labels.
+
+    The labels and prompts are those of `selectors.export_label_filter` and
+    `export_prompt_filter`. Fields: the comparison's id, kind, is_gold, prompt id, the
+    prompt's content hash, its JSON text (a string prompt) or its stored JSON (any other),
+    the response ids, the JSON text of their texts, the votes; for labels-raw, the label
+    lines.
+    """
+    options = scope.options
+    params: dict[str, Any] = {"project": scope.project.pk}
+    label_where = [
+        "l.comparison_id = c.id",
+        f"NOT EXISTS (SELECT 1 FROM {_table(Label)} s WHERE s.supersedes_id = l.id)",
+    ]
+    start, end = selectors.export_label_period(options=options)
+    if start is not None:
+        label_where.append("l.created_at >= %(labelled_from)s")
+        params["labelled_from"] = start
+    if end is not None:
+        label_where.append("l.created_at < %(labelled_until)s")
+        params["labelled_until"] = end
+    if scope.excluded_annotators:
+        label_where.append("(l.annotator_id IS NULL OR l.annotator_id <> ALL(%(excluded)s))")
+        params["excluded"] = sorted(scope.excluded_annotators)
+    prompt_where = ["p.id = c.prompt_id"]
+    if options.prompt_group is not None:
+        prompt_where.append('p."group" = %(prompt_group)s')
+        params["prompt_group"] = options.prompt_group
+    if options.metadata:
+        prompt_where.append("p.metadata @> %(metadata)s")
+        params["metadata"] = Jsonb(dict(options.metadata))
+    ranked, response = _table(Comparison.ranked_responses.through), _table(Response)
+    pair_text = "(SELECT to_json(r.text)::text FROM {table} r WHERE r.id = c.response_{side}_id)"
+    texts = (
+        f"CASE WHEN c.kind = '{PAIR}' THEN {pair_text.format(table=response, side='a')} "
+        f"|| %(between)s || {pair_text.format(table=response, side='b')} "
+        f"ELSE (SELECT string_agg(to_json(r.text)::text, %(between)s ORDER BY r.id) "
+        f"FROM {ranked} t JOIN {response} r ON r.id = t.response_id "
+        f"WHERE t.comparison_id = c.id) END"
+    )
+    fields = [*_RAW_LABEL] if raw else [*_VOTE]
+    if raw and not options.pseudonymise_annotators:
+        fields.append(
+            f"coalesce((SELECT to_json(u.username)::text FROM {_table(User)} u "
+            "WHERE u.id = l.annotator_id), '')"
+        )
+    label = f"concat_ws(E'\\x1f', {', '.join(fields)})"
+    # labels-raw writes the texts as one JSON list: a comma between them.
+    params["between"] = "," if raw else _LABEL.decode()
+    # Comparisons in groups of GROUP, in order: one COPY row per group (the rows are read
+    # one by one in Python, at a cost per row).
+    record = ", ".join(
+        [
+            "c.id",
+            "c.kind",
+            "c.is_gold::text",  # true or false, as JSON writes them
+            "c.prompt_id",
+            "p.content_hash",
+            f"coalesce({_prompt(scope)}, '')",
+            "CASE WHEN jsonb_typeof(p.input) = 'string' THEN '' ELSE p.input::text END",
+            f"coalesce(CASE WHEN c.kind = '{PAIR}' "
+            "THEN c.response_a_id || ',' || c.response_b_id "
+            "ELSE (SELECT string_agg(t.response_id::text, ',' ORDER BY t.response_id) "
+            f"FROM {ranked} t WHERE t.comparison_id = c.id) END, '')",
+            f"coalesce({texts}, '')",
+            "x.labels",
+        ]
+    )
+    params["group"] = GROUP
+    sql = f"""
+SELECT string_agg(r.record, E'\\x1d') FROM (
+  SELECT c.g, concat_ws(E'\\x1c', {record}) AS record
+  FROM (
+    SELECT c.id, c.kind, c.is_gold, c.prompt_id, c.response_a_id, c.response_b_id,
+      (row_number() OVER (ORDER BY c.id) - 1) / %(group)s AS g
+    FROM {_table(Comparison)} c
+    WHERE c.project_id = %(project)s AND c.id > %(after)s AND c.id <= %(until)s
+    ORDER BY g, c.id
+  ) c
+  CROSS JOIN LATERAL (
+    SELECT p.content_hash, p.input FROM {_table(Prompt)} p
+    WHERE {" AND ".join(prompt_where)} OFFSET 0
+  ) p
+  CROSS JOIN LATERAL (
+    -- string_agg() takes the labels in the order of the sorted subquery it reads, and
+    -- the records in that of the comparisons (by group, then id).
+    SELECT string_agg(l.label, E'\\x1e') AS labels FROM (
+      SELECT {label} AS label FROM {_table(Label)} l
+      WHERE {" AND ".join(label_where)}
+      ORDER BY l.id
+    ) l
+  ) x
+  WHERE x.labels IS NOT NULL
+) r
+GROUP BY r.g
+ORDER BY r.g"""
+    return sql, params
+
+
+def _chunk_bounds(scope: Scope) -> list[int]:
+    """Comparison ids that end each chunk of CHUNK comparisons of the project, in order."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM (SELECT c.id, row_number() OVER (ORDER BY c.id) AS n "
+            f"FROM {_table(Comparison)} c WHERE c.project_id = %s) c "
+            f"WHERE n %% %s = 0 ORDER BY id",
+            [scope.project.pk, CHUNK],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _rows(scope: Scope, *, raw: bool) -> Iterator[list[bytes]]:
+    """Each comparison's row of fields (see `_sql`), as COPY sends them."""
+    sql, params = _sql(scope, raw=raw)
+    bounds = _chunk_bounds(scope)
+    for after, until in zip([0, *bounds], [*bounds, 2**63 - 1], strict=True):
+        count = 0
+        with transaction.atomic(), connection.cursor() as cursor:
+            # The texts the fields are read as (ISO times in UTC, exact floats); JIT
+            # compiling would cost more than it saves on these expressions.
+            cursor.execute(
+                "SELECT set_config('TimeZone', 'UTC', true), "
+                "set_config('DateStyle', 'ISO, YMD', true), "
+                "set_config('extra_float_digits', '1', true), set_config('jit', 'off', true)"
+            )
+            chunk = {**params, "after": after, "until": until}
+            with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT {_OPTIONS}", chunk) as copy:
+                for data in copy:
+                    records = _unquote(bytes(data)).split(_RECORD)
+                    records[-1] = records[-1][:-1]  # the row's newline
+                    count += len(records)
+                    for record in records:
+                        yield record.split(_FIELD)
+        # Between two COPYs: the progress (labelled comparisons, as items_total counts).
+        if count:
+            scope.advance(count)
+
+
+def _unquote(row: bytes) -> bytes:
+    """A CSV row of one value as sent: wrapped in the quote character if it held a newline
+    (it holds none: JSON text has no raw control character)."""
+    return row[1:-2] + b"\n" if row[:1] == _QUOTE else row
+
+
+# --- the two formats ----------------------------------------------------------------------
+
+
+class _Prompts:
+    """Each comparison's prompt as JSON text in the export's form. Postgres writes string
+    prompts; the others (chat lists) are written here from their stored JSON, as the Python
+    road does (the last one kept: a prompt's comparisons come together, mostly)."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self._last: tuple[bytes, bytes] = (b"", b"")
+
+    def __call__(self, prompt_id: bytes, written: bytes, stored: bytes) -> bytes:
+        if written:
+            return written
+        if self._last[0] != prompt_id:
+            value = self.scope.prompt_from_input(int(prompt_id), orjson.loads(stored))
+            self._last = (prompt_id, orjson.dumps(value))
+        return self._last[1]
+
+
+class _Decoded(dict[bytes, Any]):
+    """JSON texts met often (choices, kinds) and their values, each decoded once."""
+
+    def __missing__(self, text: bytes) -> Any:
+        value = self[text] = orjson.loads(text)
+        return value
+
+
+class _Encoded(dict[bytes, bytes]):
+    """Raw fields met often (annotator ids, strengths) and their JSON text, each once."""
+
+    def __init__(self, encode: Any) -> None:
+        super().__init__()
+        self.encode = encode
+
+    def __missing__(self, raw: bytes) -> bytes:
+        value = self[raw] = self.encode(raw)
+        return value
+
+
+def _items(kind: str, ids: bytes, votes: list[tuple[Any, ...]]) -> Any:
+    if kind == PAIR:
+        a_id, b_id = ids.split(b",")
+        return comparison_items(kind, int(a_id), int(b_id), votes)
+    return comparison_items(kind, None, None, votes)
+
+
+def _timestamp(value: bytes) -> bytes:
+    """`formats.timestamp` of Postgres' text in UTC, on bytes for the usual case (a full
+    fraction of a second)."""
+    if len(value) == 29 and value[-3:] == b"+00":  # YYYY-MM-DD HH:MM:SS.ffffff+00
+        return value[:10] + b"T" + value[11:26] + b"+00:00"
+    return timestamp(value.decode()).encode()
+
+
+_KINDS = {kind.encode(): kind for kind in Comparison.Kind.values}
+_LINE = (
+    b'{"label_id":%b,%b,"annotator":%b,"source":%b,"choice":%b,"strength":%b,'
+    b'"strength_label":%b,"ranking":%b,"ratings":%b,"spans":%b,"rationale":%b,'
+    b'"shown_order":%b,"seconds_spent":%b,"rubric_version_id":%b,"created_at":"%b"}\n'
+)
+_SHARED = (
+    b'"comparison_id":%b,"kind":%b,"is_gold":%b,"prompt_id":%b,"prompt":%b,'
+    b'"response_ids":[%b],"responses":[%b]'
+)
+
+
+def _labels_raw(scope: Scope) -> Iterator[tuple[str, bytes, int]]:
+    """Each written comparison's labels-raw lines, as `LabelsRaw.json_lines` writes them."""
+    options, stats = scope.options, scope.stats
+    resolver = LabelsRaw.resolver(scope)  # before the COPY: it reads the reviews
+    prompts = _Prompts(scope)
+    dumps = orjson.dumps
+    scale = scope.scale
+
+    def strength_label(raw: bytes) -> bytes:
+        return dumps(scale[int(raw)]) if raw and int(raw) < len(scale) else b"null"
+
+    strength_labels = _Encoded(strength_label)
+    pseudonyms = _Encoded(lambda raw: dumps(scope.pseudonym(int(raw))) if raw else b"null")
+    names = not options.pseudonymise_annotators
+    choices = _Decoded()
+    count_label = stats.count_label
+    for row in _rows(scope, raw=True):
+        comparison_id, kind = int(row[0]), _KINDS[row[1]]
+        labels = [label.split(_NEXT) for label in row[9].split(_LABEL)]
+        # Rows of formats.BASE_FIELDS (the label id as sent: it only names a voter).
+        votes = [
+            (
+                field[0],
+                comparison_id,
+                int(field[1]) if field[1] else None,
+                choices[field[3]],
+                int(field[4]) if field[4] else None,
+                field[5] or None,
+                int(field[11]) if field[11] else None,
+            )
+            for field in labels
+        ]
+        if not LabelsRaw.keep(scope, resolver, comparison_id, kind, _items(kind, row[7], votes)):
+            continue
+        for vote in votes:
+            count_label(vote[2], vote[6])
+        # The columns after label_id up to the annotator, the same for every label.
+        shared = _SHARED % (
+            row[0],
+            dumps(kind),
+            row[2],
+            row[3],
+            prompts(row[3], row[5], row[6]),
+            row[7],
+            row[8],
+        )
+        lines = b"".join(
+            [
+                _LINE
+                % (
+                    field[0],
+                    shared,
+                    (field[13] or b"null") if names else pseudonyms[field[1]],
+                    field[2],
+                    field[3],
+                    field[4] or b"null",
+                    strength_labels[field[4]],
+                    dumps(ranking_values(field[5])) if field[5] else b"[]",
+                    dumps(rating_values(field[6])) if field[6] else b"[]",
+                    dumps(span_values(field[7])) if field[7] else b"[]",
+                    field[8],
+                    field[9],
+                    dumps(float(field[10])) if field[10] else b"null",
+                    field[11] or b"null",
+                    _timestamp(field[12]),
+                )
+                for field in labels
+            ]
+        )
+        yield row[4].decode(), lines, len(labels)
+
+
+def _trl_preference(scope: Scope) -> Iterator[tuple[str, bytes, int]]:
+    """Each comparison's trl-preference lines (one per item written), as
+    `TrlPreference.rows` writes them."""
+    options = scope.options
+    decider = TrlPreference()
+    resolver = export_resolver(scope)  # before the COPY: it reads the reviews
+    prompts = _Prompts(scope)
+    dumps = orjson.dumps
+    choices = _Decoded()
+    if scope.conversational:
+        before, after = b'[{"role":"assistant","content":', b"}]"
+    else:
+        before = after = b""
+    for row in _rows(scope, raw=False):
+        comparison_id, kind = int(row[0]), _KINDS[row[1]]
+        votes = [
+            (
+                field[0],
+                comparison_id,
+                int(field[1]) if field[1] else None,
+                choices[field[2]],
+                int(field[3]) if field[3] else None,
+                field[4] or None,
+                int(field[5]) if field[5] else None,
+            )
+            for field in (label.split(_NEXT) for label in row[9].split(_LABEL))
+        ]
+        texts: dict[int, bytes] | None = None
+        out = []
+        for chosen, rejected, result in decider.decisions(
+            scope, resolver, comparison_id, kind, _items(kind, row[7], votes), votes
+        ):
+            if texts is None:
+                ids = [int(pk) for pk in row[7].split(b",")]
+                texts = dict(zip(ids, row[8].split(_LABEL), strict=True))
+            line = b'{"prompt":%b,"chosen":%b%b%b,"rejected":%b%b%b' % (
+                prompts(row[3], row[5], row[6]),
+                before,
+                texts[chosen],
+                after,
+                before,
+                texts[rejected],
+                after,
+            )
+            if options.margin:
+                line += b',"margin":' + dumps(decider.margin(result))
+            if options.soft_label:
+                line += b',"p_chosen":' + dumps(decider.p_chosen(result))
+            out.append(line + b"}\n")
+        if out:
+            yield row[4].decode(), b"".join(out), len(out)
