@@ -46,7 +46,9 @@ from apps.prompts.models import Prompt, Response
 # Off: every export takes the Python road (the tests compare both roads with it).
 ENABLED = True
 CHUNK = 10_000  # comparisons per COPY; progress is written between two
-GROUP = 100  # comparisons per row of a COPY
+GROUP = 100  # comparisons per row of a COPY (Python reads rows one by one, at a cost)
+SUPERSEDED_LISTED = 100_000  # superseded labels left out by id; more are looked up
+WORK_MEM = "64MB"  # for the COPY's sort of a chunk's labels
 FORMATS = ("labels-raw", "trl-preference")
 
 _OPTIONS = "(FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')"
@@ -124,21 +126,44 @@ def _prompt(scope: Scope) -> str:
     return f"CASE WHEN jsonb_typeof(p.input) = 'string' THEN {value} END"
 
 
-def _sql(scope: Scope, *, raw: bool) -> tuple[str, dict[str, Any]]:
-    """One chunk of comparisons (ids after %(after)s, up to %(until)s) with their labels.
+def _superseded(scope: Scope) -> list[int] | None:
+    """The ids of the project's labels that another supersedes; None when too many to
+    list in a query (then each label is looked up)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT s.supersedes_id FROM {_table(Label)} s "
+            f"JOIN {_table(Comparison)} c ON c.id = s.comparison_id "
+            "WHERE c.project_id = %s AND s.supersedes_id IS NOT NULL LIMIT %s",
+            [scope.project.pk, SUPERSEDED_LISTED + 1],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    return ids if len(ids) <= SUPERSEDED_LISTED else None
+
+
+def _sql(scope: Scope, *, raw: bool, superseded: list[int] | None) -> tuple[str, dict[str, Any]]:
+    """One chunk: the comparisons with ids after %(after)s up to %(until)s, in groups that
+    end at the ids %(groups)s (one COPY row per group, records separated by \\x1d).
 
     The labels and prompts are those of `selectors.export_label_filter` and
-    `export_prompt_filter`. Fields: the comparison's id, kind, is_gold, prompt id, the
-    prompt's content hash, its JSON text (a string prompt) or its stored JSON (any other),
-    the response ids, the JSON text of their texts, the votes; for labels-raw, the label
-    lines.
+    `export_prompt_filter`. A record's fields (\\x1c between): the comparison's id, kind,
+    is_gold, prompt id, the prompt's content hash, its JSON text (a string prompt) or its
+    stored JSON (any other), the response ids, the JSON text of their texts and the labels.
+
+    Every step keeps the order of the one before: the labels of the chunk sorted by group,
+    comparison and id, aggregated per comparison then per group (string_agg() takes its
+    rows in the order of the sorted input it reads), the comparison and its texts looked
+    up by id for each.
     """
     options = scope.options
     params: dict[str, Any] = {"project": scope.project.pk}
-    label_where = [
-        "l.comparison_id = c.id",
-        f"NOT EXISTS (SELECT 1 FROM {_table(Label)} s WHERE s.supersedes_id = l.id)",
-    ]
+    label_where = ["l.comparison_id > %(after)s", "l.comparison_id <= %(until)s"]
+    if superseded is None:
+        label_where.append(
+            f"NOT EXISTS (SELECT 1 FROM {_table(Label)} s WHERE s.supersedes_id = l.id)"
+        )
+    elif superseded:
+        label_where.append("l.id <> ALL(%(superseded)s::bigint[])")
+        params["superseded"] = superseded
     start, end = selectors.export_label_period(options=options)
     if start is not None:
         label_where.append("l.created_at >= %(labelled_from)s")
@@ -165,92 +190,98 @@ def _sql(scope: Scope, *, raw: bool) -> tuple[str, dict[str, Any]]:
         f"FROM {ranked} t JOIN {response} r ON r.id = t.response_id "
         f"WHERE t.comparison_id = c.id) END"
     )
+    ids = (
+        f"CASE WHEN c.kind = '{PAIR}' THEN c.response_a_id || ',' || c.response_b_id "
+        "ELSE (SELECT string_agg(t.response_id::text, ',' ORDER BY t.response_id) "
+        f"FROM {ranked} t WHERE t.comparison_id = c.id) END"
+    )
     fields = [*_RAW_LABEL] if raw else [*_VOTE]
     if raw and not options.pseudonymise_annotators:
         fields.append(
             f"coalesce((SELECT to_json(u.username)::text FROM {_table(User)} u "
             "WHERE u.id = l.annotator_id), '')"
         )
-    label = f"concat_ws(E'\\x1f', {', '.join(fields)})"
     # labels-raw writes the texts as one JSON list: a comma between them.
     params["between"] = "," if raw else _LABEL.decode()
-    # Comparisons in groups of GROUP, in order: one COPY row per group (the rows are read
-    # one by one in Python, at a cost per row).
-    record = ", ".join(
+    # Joined with || (concat_ws() would copy each long text twice more): none is null.
+    record = " || E'\\x1c' || ".join(
         [
-            "c.id",
+            "c.id::text",
             "c.kind",
             "c.is_gold::text",  # true or false, as JSON writes them
-            "c.prompt_id",
+            "c.prompt_id::text",
             "p.content_hash",
             f"coalesce({_prompt(scope)}, '')",
             "CASE WHEN jsonb_typeof(p.input) = 'string' THEN '' ELSE p.input::text END",
-            f"coalesce(CASE WHEN c.kind = '{PAIR}' "
-            "THEN c.response_a_id || ',' || c.response_b_id "
-            "ELSE (SELECT string_agg(t.response_id::text, ',' ORDER BY t.response_id) "
-            f"FROM {ranked} t WHERE t.comparison_id = c.id) END, '')",
+            f"coalesce({ids}, '')",
             f"coalesce({texts}, '')",
             "x.labels",
         ]
     )
-    params["group"] = GROUP
     sql = f"""
-SELECT string_agg(r.record, E'\\x1d') FROM (
-  SELECT c.g, concat_ws(E'\\x1c', {record}) AS record
+SELECT string_agg({record}, E'\\x1d')
+FROM (
+  SELECT l.g, l.comparison_id, string_agg(l.label, E'\\x1e') AS labels
   FROM (
-    SELECT c.id, c.kind, c.is_gold, c.prompt_id, c.response_a_id, c.response_b_id,
-      (row_number() OVER (ORDER BY c.id) - 1) / %(group)s AS g
-    FROM {_table(Comparison)} c
-    WHERE c.project_id = %(project)s AND c.id > %(after)s AND c.id <= %(until)s
-    ORDER BY g, c.id
-  ) c
-  CROSS JOIN LATERAL (
-    SELECT p.content_hash, p.input FROM {_table(Prompt)} p
-    WHERE {" AND ".join(prompt_where)} OFFSET 0
-  ) p
-  CROSS JOIN LATERAL (
-    -- string_agg() takes the labels in the order of the sorted subquery it reads, and
-    -- the records in that of the comparisons (by group, then id).
-    SELECT string_agg(l.label, E'\\x1e') AS labels FROM (
-      SELECT {label} AS label FROM {_table(Label)} l
-      WHERE {" AND ".join(label_where)}
-      ORDER BY l.id
-    ) l
-  ) x
-  WHERE x.labels IS NOT NULL
-) r
-GROUP BY r.g
-ORDER BY r.g"""
+    SELECT width_bucket(l.comparison_id, %(groups)s::bigint[]) AS g, l.comparison_id,
+      concat_ws(E'\\x1f', {", ".join(fields)}) AS label
+    FROM {_table(Label)} l
+    WHERE {" AND ".join(label_where)}
+    ORDER BY g, l.comparison_id, l.id
+  ) l
+  GROUP BY l.g, l.comparison_id
+) x
+CROSS JOIN LATERAL (
+  SELECT c.id, c.kind, c.is_gold, c.prompt_id, c.response_a_id, c.response_b_id
+  FROM {_table(Comparison)} c
+  WHERE c.id = x.comparison_id AND c.project_id = %(project)s OFFSET 0
+) c
+CROSS JOIN LATERAL (
+  SELECT p.content_hash, p.input FROM {_table(Prompt)} p
+  WHERE {" AND ".join(prompt_where)} OFFSET 0
+) p
+GROUP BY x.g
+ORDER BY x.g"""
     return sql, params
 
 
-def _chunk_bounds(scope: Scope) -> list[int]:
-    """Comparison ids that end each chunk of CHUNK comparisons of the project, in order."""
+def _bounds(scope: Scope) -> list[int]:
+    """The project's comparison ids that end each group of GROUP comparisons, in order."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT id FROM (SELECT c.id, row_number() OVER (ORDER BY c.id) AS n "
             f"FROM {_table(Comparison)} c WHERE c.project_id = %s) c "
             f"WHERE n %% %s = 0 ORDER BY id",
-            [scope.project.pk, CHUNK],
+            [scope.project.pk, GROUP],
         )
         return [row[0] for row in cursor.fetchall()]
 
 
 def _rows(scope: Scope, *, raw: bool) -> Iterator[list[bytes]]:
-    """Each comparison's row of fields (see `_sql`), as COPY sends them."""
-    sql, params = _sql(scope, raw=raw)
-    bounds = _chunk_bounds(scope)
-    for after, until in zip([0, *bounds], [*bounds, 2**63 - 1], strict=True):
+    """Each comparison's record of fields (see `_sql`), as COPY sends them."""
+    sql, params = _sql(scope, raw=raw, superseded=_superseded(scope))
+    groups = _bounds(scope)
+    per_chunk = max(CHUNK // GROUP, 1)
+    ends = [*groups[per_chunk - 1 :: per_chunk], 2**63 - 1]
+    for after, until in zip([0, *ends], ends, strict=False):
         count = 0
+        chunk = {
+            **params,
+            "after": after,
+            "until": until,
+            # Lower bounds of the groups after the first: an id's group is how many it reaches.
+            "groups": [end + 1 for end in groups if after < end < until],
+        }
         with transaction.atomic(), connection.cursor() as cursor:
-            # The texts the fields are read as (ISO times in UTC, exact floats); JIT
-            # compiling would cost more than it saves on these expressions.
+            # The texts the fields are read as (ISO times in UTC, exact floats), room to sort
+            # a chunk in memory; JIT compiling would cost more than it saves here.
             cursor.execute(
                 "SELECT set_config('TimeZone', 'UTC', true), "
                 "set_config('DateStyle', 'ISO, YMD', true), "
-                "set_config('extra_float_digits', '1', true), set_config('jit', 'off', true)"
+                "set_config('extra_float_digits', '1', true), set_config('jit', 'off', true), "
+                "set_config('work_mem', %s, true)",
+                [WORK_MEM],
             )
-            chunk = {**params, "after": after, "until": until}
             with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT {_OPTIONS}", chunk) as copy:
                 for data in copy:
                     records = _unquote(bytes(data)).split(_RECORD)
