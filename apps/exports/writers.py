@@ -122,35 +122,46 @@ class JsonlWriter:
 
 
 class ParquetWriter:
-    """Buffers up to PARQUET_ROW_GROUP_ROWS rows and writes them as one row group."""
+    """Buffers up to PARQUET_ROW_GROUP_ROWS rows and writes them as one row group.
+
+    The rows are buffered as JSON Lines and read into Arrow by pyarrow's JSON reader with
+    the export's schema: faster than converting Python values column by column, and it
+    leaves pandas unloaded, which `pyarrow.array()` imports on first use (tens of MiB in
+    the worker for the rest of its life).
+    """
 
     def __init__(self, path: Path, columns: list[Column]) -> None:
         import pyarrow as pa
+        import pyarrow.json as pj
         import pyarrow.parquet as pq
 
         self.rows = 0
         self._path = path
-        self._pa = pa
+        self._pa, self._pj = pa, pj
         self._schema = pa.schema([(column.name, arrow_type(column.type)) for column in columns])
+        self._parse = pj.ParseOptions(
+            explicit_schema=self._schema, unexpected_field_behavior="ignore"
+        )
         self._writer = pq.ParquetWriter(str(path), self._schema, compression="zstd")
-        self._buffer: list[dict[str, Any]] = []
+        self._buffer = bytearray()
+        self._buffered = 0
+        self._dumps, self._newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
 
     def write(self, row: dict[str, Any]) -> None:
-        self._buffer.append(row)
+        self._buffer += self._dumps(row, option=self._newline)
+        self._buffered += 1
         self.rows += 1
-        if len(self._buffer) >= PARQUET_ROW_GROUP_ROWS:
+        if self._buffered >= PARQUET_ROW_GROUP_ROWS:
             self._flush()
 
     def _flush(self) -> None:
-        if self._buffer:
-            # Column by column: about twice as fast as Table.from_pylist over the row dicts.
-            pa, rows = self._pa, self._buffer
-            arrays = [
-                pa.array([row.get(field.name) for row in rows], type=field.type)
-                for field in self._schema
-            ]
-            self._writer.write_table(pa.Table.from_arrays(arrays, schema=self._schema))
-            self._buffer = []
+        if self._buffered:
+            source = self._pa.BufferReader(self._pa.py_buffer(self._buffer))
+            table = self._pj.read_json(source, parse_options=self._parse)
+            self._writer.write_table(table)
+            del table, source
+            self._buffer = bytearray()
+            self._buffered = 0
 
     def close(self) -> None:
         try:
