@@ -49,7 +49,7 @@ from apps.prompts.models import Prompt
 from apps.rewards.models import RewardFunctionVersion
 
 CHUNK = 2000
-BATCH = 10_000  # label rows per fetch from the server-side cursor
+BATCH = 2_000  # rows per fetch from the server-side cursors (memory: a batch of texts)
 T = TypeVar("T")
 
 

@@ -23,7 +23,7 @@ import orjson
 if TYPE_CHECKING:
     import pyarrow as pa
 
-PARQUET_ROW_GROUP_ROWS = 10_000
+PARQUET_ROW_GROUP_ROWS = 5_000  # a group's rows are held in memory: keep the worker under 300 MB
 JSONL_BUFFER_BYTES = 1024 * 1024
 
 # A column's type: one of these names, or ("list", type), or ("struct", ((name, type), ...)).
