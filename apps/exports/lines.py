@@ -45,7 +45,7 @@ from apps.prompts.models import Prompt, Response
 
 # Off: every export takes the Python road (the tests compare both roads with it).
 ENABLED = True
-CHUNK = 10_000  # comparisons per COPY; progress is written between two
+CHUNK = 20_000  # comparisons per COPY; progress is written between two
 GROUP = 100  # comparisons per row of a COPY (Python reads rows one by one, at a cost)
 SUPERSEDED_LISTED = 100_000  # superseded labels left out by id; more are looked up
 WORK_MEM = "64MB"  # for the COPY's sort of a chunk's labels

@@ -119,7 +119,7 @@ def _labelled(project, *, chat: bool = True):  # type: ignore[no-untyped-def]
             ],
             rationale=text,
             shown_order=["ab", "ba", ""][n % 3],
-            seconds_spent=[12.0, 12.5, None, 0.1, 1234.125, 3.0, 0.001][n],
+            seconds_spent=[12.0, 12.5, None, 1e-06, 1234.125, 1.5e15, 0.001][n],
             rubric_version=version,
             created_at=created[n % 4],
         )
