@@ -419,12 +419,13 @@ class TrlPreference:
         kind: str,
         items: Items,
         labels: list[tuple[Any, ...]],
-    ) -> Iterator[Decision]:
+    ) -> list[Decision]:
         """The comparison's items written, in order, each as (chosen, rejected, consensus);
         counts what the data card reports."""
         options, stats = scope.options, scope.stats
         is_pair = kind == PAIR
         counted = False
+        decisions: list[Decision] = []
         for (low, high), ballots in items.items():
             votes = list(ballots.values())
             result = resolver.resolve((comparison_id, low, high), votes, is_pair=is_pair)
@@ -437,7 +438,8 @@ class TrlPreference:
                 counted = True
                 for label in labels:
                     stats.count_label(label[ANNOTATOR], label[RUBRIC])
-            yield (high, low, result) if result.choice == "b" else (low, high, result)
+            decisions.append((high, low, result) if result.choice == "b" else (low, high, result))
+        return decisions
 
     @staticmethod
     def margin(result: ItemConsensus) -> float:

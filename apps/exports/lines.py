@@ -215,33 +215,32 @@ def _sql(scope: Scope, *, raw: bool, superseded: list[int] | None) -> tuple[str,
             "CASE WHEN jsonb_typeof(p.input) = 'string' THEN '' ELSE p.input::text END",
             f"coalesce({ids}, '')",
             f"coalesce({texts}, '')",
-            "x.labels",
+            "c.labels",
         ]
     )
     sql = f"""
 SELECT string_agg({record}, E'\\x1d')
 FROM (
-  SELECT l.g, l.comparison_id, string_agg(l.label, E'\\x1e') AS labels
+  SELECT l.g, l.id, l.kind, l.is_gold, l.prompt_id, l.response_a_id, l.response_b_id,
+    string_agg(l.label, E'\\x1e') AS labels
   FROM (
-    SELECT width_bucket(l.comparison_id, %(groups)s::bigint[]) AS g, l.comparison_id,
+    SELECT width_bucket(c.id, %(groups)s::bigint[]) AS g, c.id, c.kind, c.is_gold,
+      c.prompt_id, c.response_a_id, c.response_b_id,
       concat_ws(E'\\x1f', {", ".join(fields)}) AS label
     FROM {_table(Label)} l
-    WHERE {" AND ".join(label_where)}
-    ORDER BY g, l.comparison_id, l.id
+    JOIN {_table(Comparison)} c ON c.id = l.comparison_id
+    WHERE c.project_id = %(project)s AND c.id > %(after)s AND c.id <= %(until)s
+      AND {" AND ".join(label_where)}
+    ORDER BY g, c.id, l.id
   ) l
-  GROUP BY l.g, l.comparison_id
-) x
-CROSS JOIN LATERAL (
-  SELECT c.id, c.kind, c.is_gold, c.prompt_id, c.response_a_id, c.response_b_id
-  FROM {_table(Comparison)} c
-  WHERE c.id = x.comparison_id AND c.project_id = %(project)s OFFSET 0
+  GROUP BY l.g, l.id, l.kind, l.is_gold, l.prompt_id, l.response_a_id, l.response_b_id
 ) c
 CROSS JOIN LATERAL (
   SELECT p.content_hash, p.input FROM {_table(Prompt)} p
   WHERE {" AND ".join(prompt_where)} OFFSET 0
 ) p
-GROUP BY x.g
-ORDER BY x.g"""
+GROUP BY c.g
+ORDER BY c.g"""
     return sql, params
 
 
@@ -440,6 +439,27 @@ def _labels_raw(scope: Scope) -> Iterator[tuple[str, bytes, int]]:
         yield row[4].decode(), lines, len(labels)
 
 
+def _votes(comparison_id: int, votes: bytes, choices: _Decoded) -> list[tuple[Any, ...]]:
+    """trl-preference's votes (_VOTE) as rows of formats.BASE_FIELDS: (id, comparison,
+    annotator, choice, strength, ranking, rubric version); the id as sent, since it only
+    names an imported label's voter."""
+    rows = []
+    for vote in votes.split(_LABEL):
+        field = vote.split(_NEXT)
+        rows.append(
+            (
+                field[0],
+                comparison_id,
+                int(field[1]) if field[1] else None,
+                choices[field[2]],
+                int(field[3]) if field[3] else None,
+                field[4] or None,
+                int(field[5]) if field[5] else None,
+            )
+        )
+    return rows
+
+
 def _trl_preference(scope: Scope) -> Iterator[tuple[str, bytes, int]]:
     """Each comparison's trl-preference lines (one per item written), as
     `TrlPreference.rows` writes them."""
@@ -455,28 +475,21 @@ def _trl_preference(scope: Scope) -> Iterator[tuple[str, bytes, int]]:
         before = after = b""
     for row in _rows(scope, raw=False):
         comparison_id, kind = int(row[0]), _KINDS[row[1]]
-        votes = [
-            (
-                field[0],
-                comparison_id,
-                int(field[1]) if field[1] else None,
-                choices[field[2]],
-                int(field[3]) if field[3] else None,
-                field[4] or None,
-                int(field[5]) if field[5] else None,
-            )
-            for field in (label.split(_NEXT) for label in row[9].split(_LABEL))
-        ]
-        texts: dict[int, bytes] | None = None
+        votes = _votes(comparison_id, row[9], choices)
+        ids = [int(pk) for pk in row[7].split(b",")] if row[7] else []
+        if kind == PAIR:
+            items = comparison_items(kind, ids[0], ids[1], votes)
+        else:
+            items = comparison_items(kind, None, None, votes)
+        decisions = decider.decisions(scope, resolver, comparison_id, kind, items, votes)
+        if not decisions:
+            continue
+        texts = dict(zip(ids, row[8].split(_LABEL), strict=True))
+        prompt = prompts(row[3], row[5], row[6])
         out = []
-        for chosen, rejected, result in decider.decisions(
-            scope, resolver, comparison_id, kind, _items(kind, row[7], votes), votes
-        ):
-            if texts is None:
-                ids = [int(pk) for pk in row[7].split(b",")]
-                texts = dict(zip(ids, row[8].split(_LABEL), strict=True))
+        for chosen, rejected, result in decisions:
             line = b'{"prompt":%b,"chosen":%b%b%b,"rejected":%b%b%b' % (
-                prompts(row[3], row[5], row[6]),
+                prompt,
                 before,
                 texts[chosen],
                 after,
@@ -489,5 +502,4 @@ def _trl_preference(scope: Scope) -> Iterator[tuple[str, bytes, int]]:
             if options.soft_label:
                 line += b',"p_chosen":' + dumps(decider.p_chosen(result))
             out.append(line + b"}\n")
-        if out:
-            yield row[4].decode(), b"".join(out), len(out)
+        yield row[4].decode(), b"".join(out), len(out)
