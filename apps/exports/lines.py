@@ -1,20 +1,21 @@
 """JSON Lines of labels-raw and trl-preference straight from Postgres (the fast road).
 
-One `COPY (SELECT …) TO STDOUT` streams the export's comparisons in id order, one row
-each: its columns, the JSON text of its prompt (in the export's form) and of its response
-texts, and its current labels (by id) as plain fields. Postgres does what it is quick at
-(filtering, ordering, looking up and JSON-escaping the long texts); Python decides what the
-Python road decides, with the same code (`apps.exports.formats`: consensus, filters, the
-data card's figures) and writes each line from these parts. The bytes are those of the
-Python road (tests/exports/test_lines.py exports projects both ways and compares).
+`COPY (SELECT …) TO STDOUT` streams the export's comparisons in id order: for each, its
+columns, the JSON text of its prompt (in the export's form) and of its response texts, and
+its current labels (by id) as plain fields. Postgres does what it is quick at (filtering,
+sorting, joining, JSON-escaping the long texts, once per comparison); Python decides what
+the Python road decides, with the same code (`apps.exports.formats`: consensus, filters,
+the data card's figures) and writes each line from these parts. The bytes are those of
+the Python road (tests/exports/test_lines.py exports projects both ways and compares).
 
-Rows come in chunks of CHUNK comparisons, one COPY each, so that the export's progress can
-be written between them (a connection in COPY can run nothing else).
+Comparisons come in chunks of CHUNK, one COPY each, so that the export's progress can be
+written between them (a connection in COPY can run nothing else), and a COPY row holds
+GROUP of them (Python pays for each row it reads).
 
 COPY's CSV format, with control characters as delimiter (\x02) and quote (\x01), sends
-the text as it is: a row's fields are JSON text, numbers and times, none of which holds a
-control character, so nothing is escaped. Inside a field, labels are separated by \x1e
-and a label's fields by \x1f.
+the text as it is: what is sent is JSON text, numbers and times, none of which holds a
+control character, so nothing is escaped. Inside a row, comparisons are separated by
+\x1d, a comparison's fields by \x1c, its labels by \x1e and a label's fields by \x1f.
 """
 
 from __future__ import annotations
@@ -132,8 +133,9 @@ def _superseded(scope: Scope) -> list[int] | None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT s.supersedes_id FROM {_table(Label)} s "
-            f"JOIN {_table(Comparison)} c ON c.id = s.comparison_id "
-            "WHERE c.project_id = %s AND s.supersedes_id IS NOT NULL LIMIT %s",
+            f"JOIN {_table(Label)} l ON l.id = s.supersedes_id "
+            f"JOIN {_table(Comparison)} c ON c.id = l.comparison_id "
+            "WHERE c.project_id = %s LIMIT %s",
             [scope.project.pk, SUPERSEDED_LISTED + 1],
         )
         ids = [row[0] for row in cursor.fetchall()]
@@ -149,10 +151,10 @@ def _sql(scope: Scope, *, raw: bool, superseded: list[int] | None) -> tuple[str,
     is_gold, prompt id, the prompt's content hash, its JSON text (a string prompt) or its
     stored JSON (any other), the response ids, the JSON text of their texts and the labels.
 
-    Every step keeps the order of the one before: the labels of the chunk sorted by group,
-    comparison and id, aggregated per comparison then per group (string_agg() takes its
-    rows in the order of the sorted input it reads), the comparison and its texts looked
-    up by id for each.
+    Every step keeps the order of the one before: the chunk's labels, joined to their
+    comparison, sorted by group, comparison and id and aggregated per comparison then per
+    group (string_agg() takes its rows in the order of the sorted input it reads); each
+    comparison's prompt and texts looked up by id.
     """
     options = scope.options
     params: dict[str, Any] = {"project": scope.project.pk}

@@ -264,3 +264,13 @@ def test_only_postgres_takes_the_fast_road(project, monkeypatch):
     assert not lines.applies("rewards")
     monkeypatch.setattr(connection, "vendor", "sqlite")
     assert not lines.applies("labels-raw")
+
+
+def test_superseded_labels_left_out_by_lookup_as_by_list(project, tmp_path, monkeypatch):
+    _labelled(project)
+    listed, _, _ = _write(project, "labels-raw", tmp_path, fast=True)
+    monkeypatch.setattr(lines, "SUPERSEDED_LISTED", 0)  # too many to list: looked up
+
+    looked_up, _, _ = _write(project, "labels-raw", tmp_path, fast=True)
+
+    assert looked_up == listed
