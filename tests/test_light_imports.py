@@ -22,3 +22,26 @@ def test_it_does_not_import_torch_when_importing(module: str) -> None:
     )
 
     assert result.stdout.strip() == ""
+
+
+def test_a_worker_loads_pyarrow_only_when_a_parquet_file_needs_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """pyarrow (~65 MiB) is loaded by a Parquet import or export, not by a worker's start,
+    and writing Parquet does not load pandas (which `pyarrow.array()` would)."""
+    code = (
+        "import django, os, sys; "
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings'); "
+        "django.setup(); import config.urls, config.celery, workers.tasks.exports, "
+        "workers.tasks.imports, apps.exports.services, apps.imports.services; "
+        "print('pyarrow' in sys.modules, end=' '); "
+        "from pathlib import Path; "
+        "from apps.exports.writers import INT, TEXT, Column, ParquetWriter, list_of; "
+        f"writer = ParquetWriter(Path({str(tmp_path / 'x.parquet')!r}), "
+        "[Column('a', INT), Column('b', list_of(TEXT))]); "
+        "writer.write({'a': 1, 'b': ['x']}); writer.close(); "
+        "print('pyarrow' in sys.modules, 'pandas' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+
+    assert result.stdout.split() == ["False", "True", "False"]

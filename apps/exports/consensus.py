@@ -12,7 +12,8 @@ module only feeds it the export's labels (after its filters) and measures agreem
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from apps.accounts.models import Project
 from apps.accounts.settings_schema import ConsensusRule
@@ -25,6 +26,7 @@ from apps.annotation.review import (
 )
 
 ItemKey = tuple[int, int, int]  # (comparison id, low response id, high response id)
+_KNOWN_BALLOTS = 100_000  # sets of ballots kept with their consensus (memory stays flat)
 Ballot = tuple[str, int | None]  # (choice, strength)
 
 _RULES = {
@@ -53,8 +55,7 @@ def consensus_rule_text(rule: ConsensusRule) -> str:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class ItemConsensus:
+class ItemConsensus(NamedTuple):
     """The answer of an item (None without one) and what the data card and columns need.
 
     margin: mean of (strength index + 1) / scale size over the labels that voted for the
@@ -97,6 +98,11 @@ class ConsensusResolver:
             rows = [quality.Judgment(item, voter, choice) for item, voter, choice in judgments]
             self.fitted = consensus_of_judgments(rows, rule=self.rule)  # type: ignore[assignment]
         self.reviewed_items = 0
+        # Under the majority rule an item's consensus depends on its ballots alone, and
+        # most items share their ballots with many others: each set is resolved once.
+        self._by_ballots: dict[tuple[Ballot, ...], ItemConsensus] | None = (
+            {} if self.rule == ConsensusRule.MAJORITY else None
+        )
 
     @property
     def needs_all_judgments(self) -> bool:
@@ -104,6 +110,17 @@ class ConsensusResolver:
 
     def resolve(self, key: ItemKey, ballots: Sequence[Ballot], *, is_pair: bool) -> ItemConsensus:
         """The item's consensus from its current ballots (one per voter, at least one)."""
+        known = self._by_ballots
+        if known is None or (is_pair and key[0] in self.decisions):
+            return self._resolve(key, ballots, is_pair=is_pair)
+        ballots = tuple(ballots)
+        if (result := known.get(ballots)) is None:
+            result = self._resolve(key, ballots, is_pair=is_pair)
+            if len(known) < _KNOWN_BALLOTS:
+                known[ballots] = result
+        return result
+
+    def _resolve(self, key: ItemKey, ballots: Sequence[Ballot], *, is_pair: bool) -> ItemConsensus:
         choices = [choice for choice, _ in ballots]
         decision = self.decisions.get(key[0]) if is_pair else None
         if decision is not None:
@@ -156,17 +173,25 @@ class AgreementTally:
     n_items: int = 0
     n_pairs: int = 0
     n_agreeing: int = 0
+    # Agreeing pairs of each list of answers met (most items share theirs with many).
+    _agreeing: dict[tuple[str, ...], int] = field(default_factory=dict, repr=False, compare=False)
 
     def add(self, choices: Sequence[str]) -> None:
         m = len(choices)
         if m < 2:
             return
-        counts: dict[str, int] = {}
-        for value in choices:
-            counts[value] = counts.get(value, 0) + 1
+        answers = tuple(choices)
+        agreeing = self._agreeing.get(answers)
+        if agreeing is None:
+            counts: dict[str, int] = {}
+            for value in choices:
+                counts[value] = counts.get(value, 0) + 1
+            agreeing = sum(c * (c - 1) // 2 for c in counts.values())
+            if len(self._agreeing) < _KNOWN_BALLOTS:
+                self._agreeing[answers] = agreeing
         self.n_items += 1
         self.n_pairs += m * (m - 1) // 2
-        self.n_agreeing += sum(c * (c - 1) // 2 for c in counts.values())
+        self.n_agreeing += agreeing
 
     @property
     def value(self) -> float | None:

@@ -3,6 +3,11 @@
 Labels are read as plain values (no model instances) through a server-side cursor on
 Postgres (`selectors.export_value_batches`), ordered by comparison, so memory depends on
 the batch, not on the size of the project; each comparison's labels are resolved together.
+
+JSON Lines of labels-raw and trl-preference on Postgres take a faster road
+(`apps.exports.lines`): the database streams each comparison with its labels and the
+JSON text of its prompt and responses. Both roads share the decisions made here (which
+items and comparisons are kept, the data card's figures) and write the same bytes.
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ from itertools import islice
 from typing import Any, TypeVar
 
 import orjson
-import pyarrow as pa
 from django.db.models import Q
 from django.utils.crypto import salted_hmac
 
@@ -30,12 +34,22 @@ from apps.exports.consensus import (
     ranking_ballots,
 )
 from apps.exports.options import ExportOptions
-from apps.exports.writers import MESSAGES, Column
+from apps.exports.writers import (
+    BOOL,
+    FLOAT,
+    INT,
+    MESSAGES,
+    TEXT,
+    Column,
+    ColumnType,
+    list_of,
+    struct_of,
+)
 from apps.prompts.models import Prompt
 from apps.rewards.models import RewardFunctionVersion
 
 CHUNK = 2000
-BATCH = 10_000  # label rows per fetch from the server-side cursor
+BATCH = 2_000  # rows per fetch from the server-side cursors (memory: a batch of texts)
 T = TypeVar("T")
 
 
@@ -73,6 +87,8 @@ class Scope:
     prompt_filter: Q
     advance: Callable[[int], None]
     reward_version: RewardFunctionVersion | None = None
+    # The annotators left out by the gold-accuracy filter (already in `label_filter`).
+    excluded_annotators: frozenset[int] = frozenset()
     stats: Stats = field(default_factory=Stats)
     _pseudonyms: dict[int, str] = field(default_factory=dict)
 
@@ -97,8 +113,8 @@ class Scope:
             )
         return str(value)
 
-    def prompt_type(self) -> pa.DataType:
-        return MESSAGES if self.conversational else pa.string()
+    def prompt_type(self) -> ColumnType:
+        return MESSAGES if self.conversational else TEXT
 
     def completion(self, text: str) -> str | list[dict[str, str]]:
         return [{"role": "assistant", "content": text}] if self.conversational else text
@@ -139,7 +155,7 @@ RAW_FIELDS = (
  SHOWN, SECONDS, CREATED, USERNAME) = range(15)  # fmt: skip
 # Columns of a comparison (selectors.COMPARISON_FIELDS).
 C_ID, C_KIND, C_GOLD, C_PROMPT_ID, C_INPUT, C_HASH, C_A, C_B, C_A_TEXT, C_B_TEXT = range(10)
-_PAIR = "pair"
+PAIR = "pair"
 
 
 def _json(value: Any, empty: Any) -> Any:
@@ -149,7 +165,7 @@ def _json(value: Any, empty: Any) -> Any:
     return empty if value is None else value
 
 
-def _timestamp(value: Any) -> str:
+def timestamp(value: Any) -> str:
     """An aware datetime's isoformat(): from Postgres' ISO text (with its `+00` offset) or
     SQLite's naive UTC datetime."""
     if isinstance(value, str):
@@ -167,6 +183,74 @@ def _timestamp(value: Any) -> str:
     return value.isoformat()
 
 
+def ranking_values(value: Any) -> list[int]:
+    """A label's ranking column (JSON text or value) as written: response ids, best first."""
+    ranking = _json(value, [])
+    return [int(pk) for pk in ranking] if ranking else []
+
+
+def rating_values(value: Any) -> list[dict[str, Any]]:
+    """A label's ratings column as written: one entry per response and criterion, by
+    response id then criterion name."""
+    ratings = _json(value, {})
+    if not ratings:
+        return []
+    return [
+        {"response_id": int(pk), "criterion": name, "value": rating}
+        for pk, values in sorted(ratings.items(), key=lambda kv: int(kv[0]))
+        for name, rating in sorted(values.items())
+    ]
+
+
+def span_values(value: Any) -> list[dict[str, Any]]:
+    """A label's spans column as written, each with all five keys."""
+    spans = _json(value, [])
+    if not spans:
+        return []
+    return [
+        {
+            "response": span["response"],
+            "start": span["start"],
+            "end": span["end"],
+            "category": span.get("category", ""),
+            "note": span.get("note", ""),
+        }
+        for span in spans
+    ]
+
+
+Items = dict[tuple[int, int], dict[Any, Ballot]]
+
+
+def comparison_items(
+    kind: str, a_id: int | None, b_id: int | None, labels: Iterable[tuple[Any, ...]]
+) -> Items:
+    """A comparison's items with their ballots, from its labels (BASE_FIELDS rows, by id).
+
+    A pair is one item (a, b) whose ballots are its labels' choices; a ranking gives one
+    item per pair of its responses. One ballot per voter: an annotator's latest label, or
+    each imported label on its own.
+    """
+    items: Items = {}
+    if kind == PAIR:
+        ballots: dict[Any, Ballot] = {}
+        for row in labels:
+            if row[CHOICE]:
+                voter = row[ANNOTATOR] if row[ANNOTATOR] is not None else ("import", row[ID])
+                ballots[voter] = (row[CHOICE], row[STRENGTH])
+        if ballots:
+            items[(a_id, b_id)] = ballots  # type: ignore[index]
+    else:
+        for row in labels:
+            ranking = _json(row[RANKING], [])
+            if not ranking:
+                continue
+            voter = row[ANNOTATOR] if row[ANNOTATOR] is not None else ("import", row[ID])
+            for key, choice in ranking_ballots(ranking):
+                items.setdefault(key, {})[voter] = (choice, None)
+    return items
+
+
 @dataclass(slots=True)
 class _Group:
     """One comparison: its row of values, its current labels (value rows, by id), its
@@ -176,7 +260,26 @@ class _Group:
     labels: list[tuple[Any, ...]]
     prompt: Any
     texts: dict[int, str]
-    items: dict[tuple[int, int], dict[Any, Ballot]]
+    items: Items
+
+
+def export_resolver(scope: Scope) -> ConsensusResolver:
+    """The project's consensus over this export's labels (Dawid–Skene sees them all)."""
+    resolver = ConsensusResolver(project=scope.project, scale_size=len(scope.scale))
+    if resolver.needs_all_judgments:
+        resolver = ConsensusResolver(
+            project=scope.project, scale_size=len(scope.scale), judgments=_judgments(scope)
+        )
+    return resolver
+
+
+def _judgments(scope: Scope) -> Iterator[tuple[ItemKey, Any, str]]:
+    reader = _ComparisonReader(scope, BASE_FIELDS)
+    for group in reader.groups(advance=False):
+        comparison_id = group.comparison[C_ID]
+        for (low, high), ballots in group.items.items():
+            for voter, (choice, _) in ballots.items():
+                yield (comparison_id, low, high), voter, choice
 
 
 class _ComparisonReader:
@@ -192,24 +295,6 @@ class _ComparisonReader:
         self.fields = fields
         self.has_rankings = selectors.project_has_rankings(project=scope.project)
         self._prompt_cache: tuple[int, Any] = (0, None)
-
-    def resolver(self) -> ConsensusResolver:
-        """The project's consensus over this export's labels (Dawid–Skene sees them all)."""
-        scope = self.scope
-        resolver = ConsensusResolver(project=scope.project, scale_size=len(scope.scale))
-        if resolver.needs_all_judgments:
-            resolver = ConsensusResolver(
-                project=scope.project, scale_size=len(scope.scale), judgments=self._judgments()
-            )
-        return resolver
-
-    def _judgments(self) -> Iterator[tuple[ItemKey, Any, str]]:
-        reader = _ComparisonReader(self.scope, BASE_FIELDS)
-        for group in reader.groups(advance=False):
-            comparison_id = group.comparison[C_ID]
-            for (low, high), ballots in group.items.items():
-                for voter, (choice, _) in ballots.items():
-                    yield (comparison_id, low, high), voter, choice
 
     def _label_groups(self) -> Iterator[list[tuple[Any, ...]]]:
         scope = self.scope
@@ -242,7 +327,7 @@ class _ComparisonReader:
         )
         for batch in selectors.export_value_batches(queryset, size=BATCH):
             if self.has_rankings:
-                ranked = [row[C_ID] for row in batch if row[C_KIND] != _PAIR]
+                ranked = [row[C_ID] for row in batch if row[C_KIND] != PAIR]
                 texts = selectors.export_ranked_texts(comparison_ids=set(ranked)) if ranked else {}
                 batch = [(*row, texts.get(row[C_ID], {})) for row in batch]
             yield batch
@@ -267,25 +352,11 @@ class _ComparisonReader:
         if self._prompt_cache[0] != prompt_id:
             value = self.scope.prompt_from_input(prompt_id, _json(comparison[C_INPUT], None))
             self._prompt_cache = (prompt_id, value)
-        items: dict[tuple[int, int], dict[Any, Ballot]] = {}
-        if comparison[C_KIND] == _PAIR:
+        if comparison[C_KIND] == PAIR:
             texts = {comparison[C_A]: comparison[C_A_TEXT], comparison[C_B]: comparison[C_B_TEXT]}
-            ballots: dict[Any, Ballot] = {}
-            for row in rows:
-                if row[CHOICE]:
-                    voter = row[ANNOTATOR] if row[ANNOTATOR] is not None else ("import", row[ID])
-                    ballots[voter] = (row[CHOICE], row[STRENGTH])
-            if ballots:
-                items[(comparison[C_A], comparison[C_B])] = ballots
         else:
             texts = comparison[-1]
-            for row in rows:
-                ranking = _json(row[RANKING], [])
-                if not ranking:
-                    continue
-                voter = row[ANNOTATOR] if row[ANNOTATOR] is not None else ("import", row[ID])
-                for key, choice in ranking_ballots(ranking):
-                    items.setdefault(key, {})[voter] = (choice, None)
+        items = comparison_items(comparison[C_KIND], comparison[C_A], comparison[C_B], rows)
         return _Group(comparison, rows, self._prompt_cache[1], texts, items)
 
 
@@ -299,6 +370,11 @@ def _comparison_total(scope: Scope) -> int:
     ).count()
 
 
+# One item written by trl-preference: the chosen and rejected response ids, and the
+# consensus (for margin and p_chosen).
+Decision = tuple[int, int, ItemConsensus]
+
+
 class TrlPreference:
     """`{"prompt", "chosen", "rejected"}` (+ `margin`, `p_chosen`): one row per item with a
     consensus."""
@@ -307,46 +383,71 @@ class TrlPreference:
         text = scope.prompt_type()
         columns = [Column("prompt", text), Column("chosen", text), Column("rejected", text)]
         if scope.options.margin:
-            columns.append(Column("margin", pa.float64()))
+            columns.append(Column("margin", FLOAT))
         if scope.options.soft_label:
-            columns.append(Column("p_chosen", pa.float64()))
+            columns.append(Column("p_chosen", FLOAT))
         return columns
 
     items_total = staticmethod(_comparison_total)
 
     def rows(self, scope: Scope) -> Iterator[Row]:
-        options, stats = scope.options, scope.stats
+        options = scope.options
         reader = _ComparisonReader(scope, BASE_FIELDS)
-        resolver = reader.resolver()
+        resolver = export_resolver(scope)
         completion = scope.completion
         for group in reader.groups():
-            comparison_id = group.comparison[C_ID]
-            is_pair = group.comparison[C_KIND] == _PAIR
-            content_hash = group.comparison[C_HASH]
-            counted = False
-            for (low, high), ballots in group.items.items():
-                votes = list(ballots.values())
-                result = resolver.resolve((comparison_id, low, high), votes, is_pair=is_pair)
-                if not self._keep(result, options, stats):
-                    continue
-                stats.agreement.add([choice for choice, _ in votes])
-                if result.reviewed:
-                    stats.reviewed_items += 1
-                if not counted:
-                    counted = True
-                    for label in group.labels:
-                        stats.count_label(label[ANNOTATOR], label[RUBRIC])
-                chosen, rejected = (high, low) if result.choice == "b" else (low, high)
+            comparison = group.comparison
+            for chosen, rejected, result in self.decisions(
+                scope, resolver, comparison[C_ID], comparison[C_KIND], group.items, group.labels
+            ):
                 row: dict[str, Any] = {
                     "prompt": group.prompt,
                     "chosen": completion(group.texts[chosen]),
                     "rejected": completion(group.texts[rejected]),
                 }
                 if options.margin:
-                    row["margin"] = result.margin if result.choice in ("a", "b") else 0.0
+                    row["margin"] = self.margin(result)
                 if options.soft_label:
-                    row["p_chosen"] = result.p_a if chosen == low else 1.0 - result.p_a
-                yield content_hash, row
+                    row["p_chosen"] = self.p_chosen(result)
+                yield comparison[C_HASH], row
+
+    def decisions(
+        self,
+        scope: Scope,
+        resolver: ConsensusResolver,
+        comparison_id: int,
+        kind: str,
+        items: Items,
+        labels: list[tuple[Any, ...]],
+    ) -> list[Decision]:
+        """The comparison's items written, in order, each as (chosen, rejected, consensus);
+        counts what the data card reports."""
+        options, stats = scope.options, scope.stats
+        is_pair = kind == PAIR
+        counted = False
+        decisions: list[Decision] = []
+        for (low, high), ballots in items.items():
+            votes = list(ballots.values())
+            result = resolver.resolve((comparison_id, low, high), votes, is_pair=is_pair)
+            if not self._keep(result, options, stats):
+                continue
+            stats.agreement.add([choice for choice, _ in votes])
+            if result.reviewed:
+                stats.reviewed_items += 1
+            if not counted:
+                counted = True
+                for label in labels:
+                    stats.count_label(label[ANNOTATOR], label[RUBRIC])
+            decisions.append((high, low, result) if result.choice == "b" else (low, high, result))
+        return decisions
+
+    @staticmethod
+    def margin(result: ItemConsensus) -> float:
+        return result.margin if result.choice in ("a", "b") else 0.0
+
+    @staticmethod
+    def p_chosen(result: ItemConsensus) -> float:
+        return result.p_a if result.choice != "b" else 1.0 - result.p_a
 
     @staticmethod
     def _keep(result: ItemConsensus, options: ExportOptions, stats: Stats) -> bool:
@@ -369,15 +470,9 @@ class TrlPreference:
         return True
 
 
-RATING = pa.struct([("response_id", pa.int64()), ("criterion", pa.string()), ("value", pa.int64())])
-SPAN = pa.struct(
-    [
-        ("response", pa.int64()),
-        ("start", pa.int64()),
-        ("end", pa.int64()),
-        ("category", pa.string()),
-        ("note", pa.string()),
-    ]
+RATING = struct_of(("response_id", INT), ("criterion", TEXT), ("value", INT))
+SPAN = struct_of(
+    ("response", INT), ("start", INT), ("end", INT), ("category", TEXT), ("note", TEXT)
 )
 
 
@@ -385,29 +480,28 @@ class LabelsRaw:
     """One row per current label, with its item, its annotator (pseudonymised) and context."""
 
     def columns(self, scope: Scope) -> list[Column]:
-        integer, text = pa.int64(), pa.string()
         return [
-            Column("label_id", integer),
-            Column("comparison_id", integer),
-            Column("kind", text),
-            Column("is_gold", pa.bool_()),
-            Column("prompt_id", integer),
+            Column("label_id", INT),
+            Column("comparison_id", INT),
+            Column("kind", TEXT),
+            Column("is_gold", BOOL),
+            Column("prompt_id", INT),
             Column("prompt", scope.prompt_type()),
-            Column("response_ids", pa.list_(integer)),
-            Column("responses", pa.list_(text)),
-            Column("annotator", text),
-            Column("source", text),
-            Column("choice", text),
-            Column("strength", integer),
-            Column("strength_label", text),
-            Column("ranking", pa.list_(integer)),
-            Column("ratings", pa.list_(RATING)),
-            Column("spans", pa.list_(SPAN)),
-            Column("rationale", text),
-            Column("shown_order", text),
-            Column("seconds_spent", pa.float64()),
-            Column("rubric_version_id", integer),
-            Column("created_at", text),
+            Column("response_ids", list_of(INT)),
+            Column("responses", list_of(TEXT)),
+            Column("annotator", TEXT),
+            Column("source", TEXT),
+            Column("choice", TEXT),
+            Column("strength", INT),
+            Column("strength_label", TEXT),
+            Column("ranking", list_of(INT)),
+            Column("ratings", list_of(RATING)),
+            Column("spans", list_of(SPAN)),
+            Column("rationale", TEXT),
+            Column("shown_order", TEXT),
+            Column("seconds_spent", FLOAT),
+            Column("rubric_version_id", INT),
+            Column("created_at", TEXT),
         ]
 
     items_total = staticmethod(_comparison_total)
@@ -424,36 +518,53 @@ class LabelsRaw:
         """
         return self._rows(scope, lines=True)  # type: ignore[return-value]
 
+    @staticmethod
+    def resolver(scope: Scope) -> ConsensusResolver | None:
+        """The consensus, when the minimum-agreement filter needs it."""
+        return export_resolver(scope) if scope.options.min_agreement is not None else None
+
+    @staticmethod
+    def keep(
+        scope: Scope,
+        resolver: ConsensusResolver | None,
+        comparison_id: int,
+        kind: str,
+        items: Items,
+    ) -> bool:
+        """Whether the comparison's labels are written (minimum agreement, averaged over its
+        items unless a reviewer decided); counts the agreement of those written."""
+        stats = scope.stats
+        if resolver is not None:
+            is_pair = kind == PAIR
+            results = [
+                resolver.resolve((comparison_id, *key), list(ballots.values()), is_pair=is_pair)
+                for key, ballots in items.items()
+            ]
+            reviewed = any(result.reviewed for result in results)
+            shares = [result.agreement for result in results]
+            if not reviewed and (
+                not shares or sum(shares) / len(shares) < scope.options.min_agreement  # type: ignore[operator]
+            ):
+                stats.skip("comparison agreement below the minimum")
+                return False
+        for ballots in items.values():
+            stats.agreement.add([choice for choice, _ in ballots.values()])
+        return True
+
     def _rows(self, scope: Scope, *, lines: bool) -> Iterator[tuple[str, Any]]:
         options, scale, stats = scope.options, scope.scale, scope.stats
         names = not options.pseudonymise_annotators
         reader = _ComparisonReader(
             scope, BASE_FIELDS + RAW_FIELDS + (("annotator__username",) if names else ())
         )
-        resolver = reader.resolver() if options.min_agreement is not None else None
+        resolver = self.resolver(scope)
         steps = len(scale)
         dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
         for group in reader.groups():
             comparison = group.comparison
             comparison_id = comparison[C_ID]
-            if resolver is not None:
-                results = [
-                    resolver.resolve(
-                        (comparison_id, *key),
-                        list(ballots.values()),
-                        is_pair=comparison[C_KIND] == _PAIR,
-                    )
-                    for key, ballots in group.items.items()
-                ]
-                reviewed = any(result.reviewed for result in results)
-                shares = [result.agreement for result in results]
-                if not reviewed and (
-                    not shares or sum(shares) / len(shares) < options.min_agreement  # type: ignore[operator]
-                ):
-                    stats.skip("comparison agreement below the minimum")
-                    continue
-            for ballots in group.items.values():
-                stats.agreement.add([choice for choice, _ in ballots.values()])
+            if not self.keep(scope, resolver, comparison_id, comparison[C_KIND], group.items):
+                continue
             response_ids = sorted(group.texts)
             content_hash = comparison[C_HASH]
             # The columns after label_id up to the annotator, the same for every label.
@@ -477,12 +588,7 @@ class LabelsRaw:
                 else:
                     annotator = scope.pseudonym(annotator_id)
                 # Most labels have none of these: skip decoding their empty JSON text.
-                ranking = label[RANKING]
-                ranking = _json(ranking, []) if ranking != "[]" else None
-                ratings = label[RATINGS]
-                ratings = _json(ratings, {}) if ratings != "{}" else None
-                spans = label[SPANS]
-                spans = _json(spans, []) if spans != "[]" else None
+                ranking, ratings, spans = label[RANKING], label[RATINGS], label[SPANS]
                 own = {
                     "annotator": annotator,
                     "source": label[SOURCE],
@@ -491,31 +597,14 @@ class LabelsRaw:
                     "strength_label": (
                         scale[strength] if strength is not None and strength < steps else None
                     ),
-                    "ranking": [int(pk) for pk in ranking] if ranking else [],
-                    "ratings": [
-                        {"response_id": int(pk), "criterion": name, "value": value}
-                        for pk, values in sorted(ratings.items(), key=lambda kv: int(kv[0]))
-                        for name, value in sorted(values.items())
-                    ]
-                    if ratings
-                    else [],
-                    "spans": [
-                        {
-                            "response": span["response"],
-                            "start": span["start"],
-                            "end": span["end"],
-                            "category": span.get("category", ""),
-                            "note": span.get("note", ""),
-                        }
-                        for span in spans
-                    ]
-                    if spans
-                    else [],
+                    "ranking": ranking_values(ranking) if ranking != "[]" else [],
+                    "ratings": rating_values(ratings) if ratings != "{}" else [],
+                    "spans": span_values(spans) if spans != "[]" else [],
                     "rationale": label[RATIONALE],
                     "shown_order": label[SHOWN],
                     "seconds_spent": label[SECONDS],
                     "rubric_version_id": label[RUBRIC],
-                    "created_at": _timestamp(label[CREATED]),
+                    "created_at": timestamp(label[CREATED]),
                 }
                 if lines:
                     # `{"label_id":N,` + shared + `,` + own without its `{`: the bytes of
@@ -537,8 +626,7 @@ _RESPONSE_COLUMNS = ["prompt_id", "prompt", "response_id", "response", "model"]
 
 
 def _response_columns(scope: Scope) -> list[Column]:
-    integer, text = pa.int64(), pa.string()
-    types = [integer, scope.prompt_type(), integer, text, text]
+    types = [INT, scope.prompt_type(), INT, TEXT, TEXT]
     return [Column(name, kind) for name, kind in zip(_RESPONSE_COLUMNS, types, strict=True)]
 
 
@@ -560,9 +648,9 @@ class Ratings:
         return self._criteria
 
     def columns(self, scope: Scope) -> list[Column]:
-        columns = [*_response_columns(scope), Column("labels", pa.int64())]
+        columns = [*_response_columns(scope), Column("labels", INT)]
         for name in self.criteria(scope):
-            columns += [Column(name, pa.float64()), Column(f"{name}_count", pa.int64())]
+            columns += [Column(name, FLOAT), Column(f"{name}_count", INT)]
         return columns
 
     def items_total(self, scope: Scope) -> int:
@@ -631,10 +719,10 @@ class Rewards:
         return [component.name for component in self._version(scope).parsed_spec.components]
 
     def columns(self, scope: Scope) -> list[Column]:
-        components = pa.struct([(name, pa.float64()) for name in self._components(scope)])
+        components = struct_of(*((name, FLOAT) for name in self._components(scope)))
         return [
             *_response_columns(scope),
-            Column("total", pa.float64()),
+            Column("total", FLOAT),
             Column("components", components),
         ]
 

@@ -81,15 +81,24 @@ def _day_start(day: datetime | object) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))  # type: ignore[arg-type]
 
 
+def export_label_period(*, options: ExportOptions) -> tuple[datetime | None, datetime | None]:
+    """The times of the labels an export may use: from (included) and until (excluded),
+    whole days in the installation's time zone; None where open."""
+    start = _day_start(options.labelled_from) if options.labelled_from else None
+    end = _day_start(options.labelled_to + timedelta(days=1)) if options.labelled_to else None
+    return start, end
+
+
 def export_label_filter(*, options: ExportOptions, excluded_annotators: set[int]) -> Q:
     """The labels an export may use: current ones, in the date range, by kept annotators."""
     # NOT EXISTS rather than `superseded_by__isnull` (a LEFT JOIN): Postgres plans it as an
     # anti-join with a sound row estimate, which matters for the export's one big read.
     q = Q(~Exists(Label.objects.filter(supersedes_id=OuterRef("pk"))))
-    if options.labelled_from:
-        q &= Q(created_at__gte=_day_start(options.labelled_from))
-    if options.labelled_to:
-        q &= Q(created_at__lt=_day_start(options.labelled_to + timedelta(days=1)))
+    start, end = export_label_period(options=options)
+    if start is not None:
+        q &= Q(created_at__gte=start)
+    if end is not None:
+        q &= Q(created_at__lt=end)
     if excluded_annotators:
         q &= ~Q(annotator_id__in=excluded_annotators)
     return q

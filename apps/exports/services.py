@@ -5,25 +5,26 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-import pyarrow as pa
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from apps.accounts.models import Membership, Project, Role, User
 from apps.core.errors import ApplicationError
+from apps.exports import lines as copied_lines
 from apps.exports import selectors
 from apps.exports.card import CardFile, card_render
 from apps.exports.formats import LabelsRaw, Scope, format_for
 from apps.exports.models import Export
 from apps.exports.options import ExportOptions
 from apps.exports.outbox import StorageOutbox
-from apps.exports.writers import RowWriter, file_sha256, open_writer
+from apps.exports.writers import RowWriter, open_writer
 from apps.rewards.models import RewardFunctionVersion
 
 logger = logging.getLogger(__name__)
@@ -31,14 +32,15 @@ logger = logging.getLogger(__name__)
 EXTENSIONS = {".jsonl": "jsonl", ".parquet": "parquet", ".csv": "csv"}
 # Bad data met half-way (a prompt in the wrong form, a value of the wrong type) fails the
 # export with its message; anything else is a bug and is raised after the job is failed.
-_EXPECTED_ERRORS = (
-    ApplicationError,
-    OSError,
-    DatabaseError,
-    ValueError,
-    TypeError,
-    pa.ArrowException,
-)
+_EXPECTED_ERRORS = (ApplicationError, OSError, DatabaseError, ValueError, TypeError)
+
+
+def _is_expected(exc: Exception) -> bool:
+    if isinstance(exc, _EXPECTED_ERRORS):
+        return True
+    # pyarrow is imported only by Parquet exports: its errors can only come from one.
+    arrow = sys.modules.get("pyarrow")
+    return arrow is not None and isinstance(exc, arrow.ArrowException)
 
 
 class Outbox(Protocol):
@@ -184,15 +186,15 @@ def export_run(*, export_id: int) -> Export | None:
             on_total=lambda total: Export.objects.filter(pk=export.pk).update(items_total=total),
             export_id=export.pk,
         )
-    except _EXPECTED_ERRORS as exc:
+    except Exception as exc:
+        if not _is_expected(exc):
+            _fail(export, "internal error; see the worker's log")
+            raise
         logger.warning("export %s failed: %s", export.pk, exc)
         message = (
             exc.message if isinstance(exc, ApplicationError) else f"{type(exc).__name__}: {exc}"
         )
         _fail(export, message)
-    except Exception:
-        _fail(export, "internal error; see the worker's log")
-        raise
     else:
         export.status = Export.Status.SUCCEEDED
         export.row_counts = result.row_counts
@@ -268,6 +270,7 @@ def export_write(
         prompt_filter=selectors.export_prompt_filter(options=options, prefix="prompt__"),
         advance=count,
         reward_version=reward_version,
+        excluded_annotators=frozenset(excluded),
     )
     kind = format_for(export_format)
     writers: dict[str, RowWriter] = {}
@@ -279,23 +282,14 @@ def export_write(
         splits = export_splits(options)
         for split in splits:
             writers[split] = open_writer(file_format, outbox.temp_path(split), columns)
-        # A format that encodes its own JSON lines (faster) writes them as they are.
-        lines = file_format == "jsonl" and isinstance(kind, LabelsRaw)
-        rows = kind.json_lines(scope) if lines else kind.rows(scope)  # type: ignore[union-attr]
-        if len(splits) == 1:
-            writer = writers[splits[0]]
-            write = writer.write_line if lines else writer.write  # type: ignore[attr-defined]
-            for _, row in rows:
-                write(row)
+        if file_format == "jsonl" and copied_lines.applies(export_format):
+            _write_chunks(copied_lines.lines(export_format, scope), writers, options)
+        elif file_format == "jsonl" and isinstance(kind, LabelsRaw):
+            # Encodes its own JSON lines, sharing each comparison's part (faster).
+            chunks = ((content_hash, line, 1) for content_hash, line in kind.json_lines(scope))
+            _write_chunks(chunks, writers, options)
         else:
-            last_hash, split = None, splits[0]
-            for content_hash, row in rows:
-                if content_hash != last_hash:  # rows come grouped by prompt, mostly
-                    last_hash, split = content_hash, split_of(content_hash, options)
-                if lines:
-                    writers[split].write_line(row)  # type: ignore[attr-defined]
-                else:
-                    writers[split].write(row)
+            _write_rows(kind.rows(scope), writers, options)
         for writer in writers.values():
             writer.close()
         card_files = [
@@ -303,7 +297,7 @@ def export_write(
                 split=split,
                 name=outbox.names[split],
                 rows=writers[split].rows,
-                sha256=file_sha256(outbox.temp_path(split)),
+                sha256=writers[split].sha256(),
             )
             for split in splits
         ]
@@ -349,3 +343,36 @@ def export_write(
         card_path=published["card"],
         items=done[0],
     )
+
+
+def _write_rows(
+    rows: Iterator[tuple[str, dict[str, Any]]],
+    writers: dict[str, RowWriter],
+    options: ExportOptions,
+) -> None:
+    if len(writers) == 1:
+        write = next(iter(writers.values())).write
+        for _, row in rows:
+            write(row)
+        return
+    last_hash, split = None, "train"
+    for content_hash, row in rows:
+        if content_hash != last_hash:  # rows come grouped by prompt, mostly
+            last_hash, split = content_hash, split_of(content_hash, options)
+        writers[split].write(row)
+
+
+def _write_chunks(
+    chunks: Iterator[tuple[str, bytes, int]], writers: dict[str, RowWriter], options: ExportOptions
+) -> None:
+    """Writes JSON lines already encoded: (content hash of the prompt, lines, how many)."""
+    if len(writers) == 1:
+        write = next(iter(writers.values())).write_lines  # type: ignore[attr-defined]
+        for _, data, count in chunks:
+            write(data, count)
+        return
+    last_hash, split = None, "train"
+    for content_hash, data, count in chunks:
+        if content_hash != last_hash:
+            last_hash, split = content_hash, split_of(content_hash, options)
+        writers[split].write_lines(data, count)  # type: ignore[attr-defined]

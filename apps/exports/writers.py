@@ -1,8 +1,12 @@
 """Row writers: JSON Lines, Parquet (row group by row group) and CSV, each streaming.
 
-A writer is given its columns up front, with their Arrow types, so a Parquet file has
-one schema from the first row group on and a CSV file one header. CSV holds nested
-values (lists, objects) as JSON strings and a missing value as an empty cell.
+A writer is given its columns up front, with their types, so a Parquet file has one
+schema from the first row group on and a CSV file one header. CSV holds nested values
+(lists, objects) as JSON strings and a missing value as an empty cell.
+
+Column types are plain descriptions (`INT`, `list_of(TEXT)`, `struct_of(...)`), turned
+into Arrow types only by the Parquet writer: pyarrow (tens of MiB once imported) is
+loaded only by an export that writes Parquet.
 """
 
 from __future__ import annotations
@@ -12,26 +16,52 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import orjson
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-PARQUET_ROW_GROUP_ROWS = 10_000
+if TYPE_CHECKING:
+    import pyarrow as pa
 
-MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
-MESSAGES = pa.list_(MESSAGE)
+PARQUET_ROW_GROUP_ROWS = 5_000  # a group's rows are held in memory: keep the worker under 300 MB
+JSONL_BUFFER_BYTES = 1024 * 1024
+
+# A column's type: one of these names, or ("list", type), or ("struct", ((name, type), ...)).
+ColumnType = str | tuple[Any, ...]
+INT, FLOAT, BOOL, TEXT = "int64", "float64", "bool", "string"
+
+
+def list_of(item: ColumnType) -> ColumnType:
+    return ("list", item)
+
+
+def struct_of(*fields: tuple[str, ColumnType]) -> ColumnType:
+    return ("struct", tuple(fields))
+
+
+MESSAGE = struct_of(("role", TEXT), ("content", TEXT))
+MESSAGES = list_of(MESSAGE)
+
+
+def arrow_type(kind: ColumnType) -> pa.DataType:
+    """The Arrow type of a column type (imports pyarrow)."""
+    import pyarrow as pa
+
+    if isinstance(kind, str):
+        return {INT: pa.int64, FLOAT: pa.float64, BOOL: pa.bool_, TEXT: pa.string}[kind]()
+    if kind[0] == "list":
+        return pa.list_(arrow_type(kind[1]))
+    return pa.struct([(name, arrow_type(field)) for name, field in kind[1]])
 
 
 @dataclass(frozen=True, slots=True)
 class Column:
     name: str
-    type: pa.DataType
+    type: ColumnType
 
     @property
     def is_nested(self) -> bool:
-        return pa.types.is_nested(self.type)
+        return not isinstance(self.type, str)
 
 
 class RowWriter(Protocol):
@@ -41,58 +71,97 @@ class RowWriter(Protocol):
 
     def close(self) -> None: ...
 
+    def sha256(self) -> str: ...
+
 
 class JsonlWriter:
     """One compact JSON object per line, UTF-8, keys in column order.
 
     orjson rather than json.dumps: several times faster, which the export's throughput
-    target needs (tests/benchmarks/bench_export.py).
+    target needs (tests/benchmarks/bench_export.py). Bytes are buffered and hashed as
+    they are written, so the file is not read again for its sha256.
     """
 
     def __init__(self, path: Path, columns: list[Column]) -> None:
         self.rows = 0
-        self._handle: IO[bytes] = path.open("wb", buffering=1024 * 1024)
+        self._handle: IO[bytes] = path.open("wb", buffering=0)
+        self._digest = hashlib.sha256()
+        # One growing buffer: a list of many small bytes objects kept alive makes each new
+        # one slow to allocate (several times slower encoding, measured).
+        self._buffer = bytearray()
         self._dumps = orjson.dumps
         self._newline = orjson.OPT_APPEND_NEWLINE
 
     def write(self, row: dict[str, Any]) -> None:
-        self._handle.write(self._dumps(row, option=self._newline))
+        self._buffer += self._dumps(row, option=self._newline)
         self.rows += 1
+        if len(self._buffer) >= JSONL_BUFFER_BYTES:
+            self._flush()
 
-    def write_line(self, line: bytes) -> None:
-        """A row already encoded by the format (see `LabelsRaw.json_lines`), newline included."""
-        self._handle.write(line)
-        self.rows += 1
-
-    def close(self) -> None:
-        self._handle.close()
-
-
-class ParquetWriter:
-    """Buffers up to PARQUET_ROW_GROUP_ROWS rows and writes them as one row group."""
-
-    def __init__(self, path: Path, columns: list[Column]) -> None:
-        self.rows = 0
-        self._schema = pa.schema([(column.name, column.type) for column in columns])
-        self._writer = pq.ParquetWriter(str(path), self._schema, compression="zstd")
-        self._buffer: list[dict[str, Any]] = []
-
-    def write(self, row: dict[str, Any]) -> None:
-        self._buffer.append(row)
-        self.rows += 1
-        if len(self._buffer) >= PARQUET_ROW_GROUP_ROWS:
+    def write_lines(self, data: bytes, count: int) -> None:
+        """`count` rows already encoded (see `apps.exports.lines`), each ending in a newline."""
+        self._buffer += data
+        self.rows += count
+        if len(self._buffer) >= JSONL_BUFFER_BYTES:
             self._flush()
 
     def _flush(self) -> None:
-        if self._buffer:
-            # Column by column: about twice as fast as Table.from_pylist over the row dicts.
-            rows = self._buffer
-            arrays = [
-                pa.array([row.get(field.name) for row in rows], type=field.type)
-                for field in self._schema
-            ]
-            self._writer.write_table(pa.Table.from_arrays(arrays, schema=self._schema))
-            self._buffer = []
+        self._digest.update(self._buffer)
+        self._handle.write(self._buffer)
+        del self._buffer[:]
+
+    def close(self) -> None:
+        if not self._handle.closed:
+            try:
+                self._flush()
+            finally:
+                self._handle.close()
+
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
+
+
+class ParquetWriter:
+    """Buffers up to PARQUET_ROW_GROUP_ROWS rows and writes them as one row group.
+
+    The rows are buffered as JSON Lines and read into Arrow by pyarrow's JSON reader with
+    the export's schema: faster than converting Python values column by column, and it
+    leaves pandas unloaded, which `pyarrow.array()` imports on first use (tens of MiB in
+    the worker for the rest of its life).
+    """
+
+    def __init__(self, path: Path, columns: list[Column]) -> None:
+        import pyarrow as pa
+        import pyarrow.json as pj
+        import pyarrow.parquet as pq
+
+        self.rows = 0
+        self._path = path
+        self._pa, self._pj = pa, pj
+        self._schema = pa.schema([(column.name, arrow_type(column.type)) for column in columns])
+        self._parse = pj.ParseOptions(
+            explicit_schema=self._schema, unexpected_field_behavior="ignore"
+        )
+        self._writer = pq.ParquetWriter(str(path), self._schema, compression="zstd")
+        self._buffer = bytearray()
+        self._buffered = 0
+        self._dumps, self._newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+
+    def write(self, row: dict[str, Any]) -> None:
+        self._buffer += self._dumps(row, option=self._newline)
+        self._buffered += 1
+        self.rows += 1
+        if self._buffered >= PARQUET_ROW_GROUP_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buffered:
+            source = self._pa.BufferReader(self._pa.py_buffer(self._buffer))
+            table = self._pj.read_json(source, parse_options=self._parse)
+            self._writer.write_table(table)
+            del table, source
+            self._buffer = bytearray()
+            self._buffered = 0
 
     def close(self) -> None:
         try:
@@ -100,12 +169,16 @@ class ParquetWriter:
         finally:
             self._writer.close()
 
+    def sha256(self) -> str:
+        return file_sha256(self._path)
+
 
 class CsvWriter:
     """A header row, then one line per row; nested values as JSON, None as an empty cell."""
 
     def __init__(self, path: Path, columns: list[Column]) -> None:
         self.rows = 0
+        self._path = path
         self._handle: IO[str] = path.open("w", encoding="utf-8", newline="")
         self._names = [column.name for column in columns]
         self._nested = {column.name for column in columns if column.is_nested}
@@ -128,6 +201,9 @@ class CsvWriter:
 
     def close(self) -> None:
         self._handle.close()
+
+    def sha256(self) -> str:
+        return file_sha256(self._path)
 
 
 WRITERS: dict[str, type[JsonlWriter] | type[ParquetWriter] | type[CsvWriter]] = {

@@ -12,8 +12,6 @@ import json
 from collections.abc import Iterator
 from typing import IO, Any, Protocol
 
-import pyarrow.parquet as pq
-
 from apps.imports.rows import RowError
 
 # CSV cells are text: these columns may hold JSON (chat lists, lists of responses, objects).
@@ -144,6 +142,9 @@ class ParquetReader:
         self.file, self.batch_rows, self.done, self.total = file, batch_rows, 0, 0
 
     def rows(self) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+        # pyarrow is tens of MiB once imported: only a Parquet import pays for it.
+        import pyarrow.parquet as pq
+
         try:
             parquet = pq.ParquetFile(self.file)
         except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, …

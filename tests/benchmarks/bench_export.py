@@ -14,12 +14,19 @@ Each line gives rows per second of wall time, labels read per second, the worker
 seconds (wall time on a busy machine includes waiting for a core), and peak resident
 memory of the process (absolute, and its growth during the run), so sizes can be compared
 side by side: memory should not grow with the project.
+
+Each export runs in a fresh process that loads what a Celery worker loads (the Celery
+app, its task modules, the URL configuration its start-up checks import), so its memory
+is a worker's, not this process's (which has filled the database and run the writers):
+`--in-process` runs them here instead, as this benchmark did before.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +54,7 @@ from tests.benchmarks.bench_import import PeakRss, _rss_bytes, _sentence  # noqa
 
 LABELS_PER_PAIR = 3
 BATCH = 5000
+IN_PROCESS = False
 
 
 def fill(project: Project, annotators: list[int], labels: int, seed: int) -> None:
@@ -150,25 +158,64 @@ def bench_writer(file_format: str, rows: int, tmp: Path) -> None:
 
 def bench(project: Project, export_format: str, file_format: str, labels: int) -> None:
     """End to end through the worker's function, files published to MEDIA_ROOT."""
+    from django.conf import settings
+
     export = export_create(
         project=project, user=None, export_format=export_format, file_format=file_format,
         options=ExportOptions(), enqueue=False,
     )  # fmt: skip
-    with PeakRss() as memory:
-        started, cpu = time.perf_counter(), time.process_time()
-        export = export_run(export_id=export.pk)  # type: ignore[assignment]
-        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    if IN_PROCESS:
+        with PeakRss() as memory:
+            started, cpu = time.perf_counter(), time.process_time()
+            export = export_run(export_id=export.pk)  # type: ignore[assignment]
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    else:
+        child = subprocess.run(
+            [sys.executable, __file__, "--worker", str(export.pk),
+             connection.settings_dict["NAME"], str(settings.MEDIA_ROOT)],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        measured = json.loads(child.stdout.splitlines()[-1])
+        elapsed, cpu = measured["elapsed"], measured["cpu"]
+        memory = PeakRss()
+        memory.baseline, memory.peak = measured["baseline"], measured["peak"]
+        export.refresh_from_db()
     assert export.status == "succeeded", export.error
     _line(str(labels), f"{export_format} {file_format}", export.row_counts["train"], labels,
           elapsed, cpu, memory, export.files[0]["size_bytes"])  # fmt: skip
 
 
+def worker(export_id: int, database: str, media_root: str) -> None:
+    """Run one export as a worker process would, and print what it took (JSON)."""
+    from django.conf import settings
+    from django.urls import get_resolver
+
+    from config.celery import app
+
+    connection.settings_dict["NAME"] = database
+    settings.MEDIA_ROOT = Path(media_root)
+    app.loader.import_default_modules()  # the task modules, as the worker loads them
+    get_resolver().url_patterns  # noqa: B018  (the worker's start-up checks load the URLs)
+    with PeakRss() as memory:
+        started, cpu = time.perf_counter(), time.process_time()
+        export_run(export_id=export_id)
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(json.dumps({"elapsed": elapsed, "cpu": cpu, "baseline": memory.baseline,
+                      "peak": memory.peak}))  # fmt: skip
+
+
 def main() -> None:
     from django.conf import settings
 
+    global IN_PROCESS
+
     if connection.vendor != "postgresql":
         sys.exit("Set DATABASE_URL to a PostgreSQL server (the benchmark targets Postgres).")
-    sizes = [int(arg) for arg in sys.argv[1:]] or [60_000, 300_000]
+    if sys.argv[1:2] == ["--worker"]:
+        worker(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+        return
+    IN_PROCESS = "--in-process" in sys.argv
+    sizes = [int(arg) for arg in sys.argv[1:] if arg != "--in-process"] or [60_000, 300_000]
     # Its own database: the test suite's (test_<name>) may be in use at the same time.
     connection.settings_dict["TEST"]["NAME"] = f"bench_export_{connection.settings_dict['NAME']}"
     connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False, serialize=False)
