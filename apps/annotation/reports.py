@@ -114,7 +114,7 @@ def agreement_refresh(*, project_id: int) -> AgreementReport | None:
     if project is None:
         return None
     # The key first: a label committed after this sends another job.
-    cache.delete(_queued_key(project_id))
+    _cache_quietly(lambda: cache.delete(_queued_key(project_id)))
     AgreementReport.objects.filter(project=project).update(requested_at=None)
     started = timezone.now()
     clock = time.monotonic()

@@ -161,6 +161,9 @@ def test_without_the_cache_the_table_still_debounces(project, settings, caplog):
         assert agreement_enqueue(project_id=project.pk) is False
         assert queued_jobs() == 1
         assert "cache unavailable" in caplog.text
+        # The job itself still recomputes (and clears the request) with the cache down.
+        assert agreement_refresh(project_id=project.pk) is not None
+        assert AgreementReport.objects.get(project=project).requested_at is None
     finally:
         purge_jobs()
 
