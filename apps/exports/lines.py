@@ -20,6 +20,9 @@ control character, so nothing is escaped. Inside a row, comparisons are separate
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -51,6 +54,8 @@ GROUP = 100  # comparisons per row of a COPY (Python reads rows one by one, at a
 SUPERSEDED_LISTED = 100_000  # superseded labels left out by id; more are looked up
 WORK_MEM = "64MB"  # for the COPY's sort of a chunk's labels
 FORMATS = ("labels-raw", "trl-preference")
+# COPY rows the reading thread may hold before the writer takes them (each GROUP comparisons).
+AHEAD = 64
 
 _OPTIONS = "(FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')"
 _QUOTE, _RECORD, _FIELD, _LABEL, _NEXT = b"\x01", b"\x1d", b"\x1c", b"\x1e", b"\x1f"
@@ -259,20 +264,50 @@ def _bounds(scope: Scope) -> list[int]:
 
 
 def _rows(scope: Scope, *, raw: bool) -> Iterator[list[bytes]]:
-    """Each comparison's record of fields (see `_sql`), as COPY sends them."""
+    """Each comparison's record of fields (see `_sql`), as COPY sends them.
+
+    Outside a transaction (a worker's export), the COPYs run on a second connection in a
+    thread that reads ahead while this one decides and writes: Postgres sorts and joins
+    the next rows on one CPU while Python works on the last ones on another. Inside a
+    transaction (a test's), a second connection could not see its rows: the COPYs run
+    here, one after the other.
+    """
     sql, params = _sql(scope, raw=raw, superseded=_superseded(scope))
     groups = _bounds(scope)
     per_chunk = max(CHUNK // GROUP, 1)
     ends = [*groups[per_chunk - 1 :: per_chunk], 2**63 - 1]
-    for after, until in zip([0, *ends], ends, strict=False):
-        count = 0
-        chunk = {
+    chunks = [
+        {
             **params,
             "after": after,
             "until": until,
             # Lower bounds of the groups after the first: an id's group is how many it reaches.
             "groups": [end + 1 for end in groups if after < end < until],
         }
+        for after, until in zip([0, *ends], ends, strict=False)
+    ]
+    copied = _copied(sql, chunks) if connection.in_atomic_block else _read_ahead(sql, chunks)
+    count = 0
+    try:
+        for data in copied:
+            if data is None:  # a chunk's end; between two: the progress, as items_total counts
+                if count:
+                    scope.advance(count)
+                count = 0
+                continue
+            records = _unquote(data).split(_RECORD)
+            records[-1] = records[-1][:-1]  # the row's newline
+            count += len(records)
+            for record in records:
+                yield record.split(_FIELD)
+    finally:
+        copied.close()  # stops the reading thread at once when the export stops early
+
+
+def _copied(sql: str, chunks: list[dict[str, Any]]) -> Iterator[bytes | None]:
+    """The COPY rows of each chunk in turn, on this thread's connection; None after each
+    chunk."""
+    for chunk in chunks:
         with transaction.atomic(), connection.cursor() as cursor:
             # The texts the fields are read as (ISO times in UTC, exact floats), room to sort
             # a chunk in memory; JIT compiling would cost more than it saves here.
@@ -285,14 +320,57 @@ def _rows(scope: Scope, *, raw: bool) -> Iterator[list[bytes]]:
             )
             with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT {_OPTIONS}", chunk) as copy:
                 for data in copy:
-                    records = _unquote(bytes(data)).split(_RECORD)
-                    records[-1] = records[-1][:-1]  # the row's newline
-                    count += len(records)
-                    for record in records:
-                        yield record.split(_FIELD)
-        # Between two COPYs: the progress (labelled comparisons, as items_total counts).
-        if count:
-            scope.advance(count)
+                    yield bytes(data)
+        yield None
+
+
+class _Stopped(Exception):
+    """The reader was told to stop (the export ended or failed first)."""
+
+
+def _read_ahead(sql: str, chunks: list[dict[str, Any]]) -> Iterator[bytes | None]:
+    """`_copied`'s rows, read by a thread on its own connection up to AHEAD rows ahead of
+    the caller. A failure there is raised here; when the caller stops early, the thread's
+    COPY is cancelled and its connection closed."""
+    ahead: queue.Queue[Any] = queue.Queue(maxsize=AHEAD)
+    stop = threading.Event()
+    done = object()  # the reader's last item
+
+    def put(item: Any) -> None:
+        while True:
+            try:
+                ahead.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                if stop.is_set():
+                    raise _Stopped from None
+
+    def read() -> None:
+        try:
+            for data in _copied(sql, chunks):
+                put(data)
+            put(done)
+        except _Stopped:
+            pass
+        except BaseException as error:  # raised again by the caller
+            with contextlib.suppress(_Stopped):
+                put(error)
+        finally:
+            connection.close()  # this thread's own
+
+    reader = threading.Thread(target=read, name="export-copy", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = ahead.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
 
 
 def _unquote(row: bytes) -> bytes:
@@ -349,11 +427,17 @@ def _items(kind: str, ids: bytes, votes: list[tuple[Any, ...]]) -> Any:
     return comparison_items(kind, None, None, votes)
 
 
+# Zeros that make a fraction of a second six digits, by the length of Postgres' text.
+_PADDING = {22: b"", **{length: b"0" * (29 - length) for length in range(24, 30)}}
+
+
 def _timestamp(value: bytes) -> bytes:
-    """`formats.timestamp` of Postgres' text in UTC, on bytes for the usual case (a full
-    fraction of a second)."""
-    if len(value) == 29 and value[-3:] == b"+00":  # YYYY-MM-DD HH:MM:SS.ffffff+00
-        return value[:10] + b"T" + value[11:26] + b"+00:00"
+    """`formats.timestamp` of Postgres' text in UTC, on bytes for the usual cases: a
+    four-digit year, `YYYY-MM-DD HH:MM:SS[.fraction]+00`, the fraction's trailing zeros
+    dropped (written back, as isoformat() writes six digits or none)."""
+    padding = _PADDING.get(len(value))
+    if padding is not None and value[-3:] == b"+00" and value[10:11] == b" ":
+        return value[:10] + b"T" + value[11:-3] + padding + b"+00:00"
     return timestamp(value.decode()).encode()
 
 

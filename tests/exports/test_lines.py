@@ -8,6 +8,8 @@ in the same order, with the same keys, types and texts, and the same figures.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -274,3 +276,115 @@ def test_superseded_labels_left_out_by_lookup_as_by_list(project, tmp_path, monk
     looked_up, _, _ = _write(project, "labels-raw", tmp_path, fast=True)
 
     assert looked_up == listed
+
+
+# --- reading ahead on a second connection (a worker's export: outside any transaction) ---
+
+
+def _export_copy_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "export-copy"]
+
+
+def _connections(*, settled_at: int | None = None) -> int:
+    """Connections to the test database; with settled_at, waits (up to 5 s) for the count
+    to come down to it, since a server process ends a moment after its client closes."""
+    from django.db import connection
+
+    deadline = time.monotonic() + 5
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            )
+            count = cursor.fetchone()[0]
+        if settled_at is None or count <= settled_at or time.monotonic() > deadline:
+            return count
+        time.sleep(0.05)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("export_format", ["labels-raw", "trl-preference"])
+def test_reading_ahead_gives_the_bytes_of_the_python_road(
+    project, tmp_path, monkeypatch, export_format
+):
+    _labelled(project)
+    readers: list[str] = []
+    copied = lines._copied
+
+    def recorded(sql, chunks):  # type: ignore[no-untyped-def]
+        readers.append(threading.current_thread().name)
+        return copied(sql, chunks)
+
+    monkeypatch.setattr(lines, "_copied", recorded)
+    monkeypatch.setattr(lines, "CHUNK", 3)
+    monkeypatch.setattr(lines, "GROUP", 2)
+    monkeypatch.setattr(lines, "AHEAD", 1)  # the reader waits on the writer at every row
+
+    _same_both_ways(project, export_format, tmp_path, test_share=0.5, seed=3, margin=True)
+
+    assert readers == ["export-copy"]
+    assert not _export_copy_threads()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_export_stops_the_reader_and_closes_its_connection(project, tmp_path, monkeypatch):
+    _labelled(project)
+    monkeypatch.setattr(lines, "CHUNK", 2)
+    monkeypatch.setattr(lines, "GROUP", 1)
+    monkeypatch.setattr(lines, "AHEAD", 1)
+    before = _connections()
+    options = ExportOptions()
+
+    def advance(count: int) -> None:
+        raise RuntimeError("progress could not be written")
+
+    with pytest.raises(RuntimeError, match="progress could not be written"):
+        export_write(
+            project=project,
+            export_format="labels-raw",
+            file_format="jsonl",
+            options=options,
+            outbox=DirectoryOutbox(tmp_path, {"train": "t.jsonl", "card": "README.md"}),
+            advance=advance,
+            now=NOW,
+        )
+
+    assert not _export_copy_threads()
+    assert _connections(settled_at=before) == before
+    assert list(tmp_path.iterdir()) == []  # nothing half-written left
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failure_on_the_readers_connection_fails_the_export(project, tmp_path, monkeypatch):
+    _labelled(project)
+    monkeypatch.setattr(lines, "WORK_MEM", "a lot")  # Postgres refuses it in the reader
+
+    with pytest.raises(Exception, match="work_mem"):
+        export_write(
+            project=project,
+            export_format="trl-preference",
+            file_format="jsonl",
+            options=ExportOptions(),
+            outbox=DirectoryOutbox(tmp_path, {"train": "t.jsonl", "card": "README.md"}),
+            advance=lambda count: None,
+            now=NOW,
+        )
+
+    assert not _export_copy_threads()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-04-01 08:30:00+00",
+        "2026-04-01 08:30:01.12+00",
+        "2026-04-01 08:30:01.5+00",
+        "2026-04-01 08:30:01.12345+00",
+        "2026-04-02 08:30:02.000001+00",
+        "2026-04-03 23:59:59.999999+00",
+        "0999-01-01 00:00:00.25+00",
+    ],
+)
+def test_postgres_times_are_written_as_isoformat_writes_them(text):
+    assert lines._timestamp(text.encode()) == datetime.fromisoformat(text).isoformat().encode()
