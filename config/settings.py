@@ -53,6 +53,25 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_judge_endpoints(name: str) -> dict[str, str]:
+    """`JUDGE_X=https://host/v1,JUDGE_Y=…`: each extra judge key and the one endpoint it may
+    be sent to."""
+    bound: dict[str, str] = {}
+    for item in env_list(name, []):
+        key, sep, url = (part.strip() for part in item.partition("="))
+        if not sep or not key.startswith("JUDGE_") or not key.isupper() or not url:
+            raise ImproperlyConfigured(
+                f"{name}: write SETTING=URL pairs separated by commas, each SETTING starting "
+                f"with JUDGE_ (got {item!r})"
+            )
+        if urlparse(url).scheme not in ("http", "https") or not urlparse(url).netloc:
+            raise ImproperlyConfigured(
+                f"{name}: {key}'s endpoint must be an http(s) URL, got {url!r}"
+            )
+        bound[key] = url
+    return bound
+
+
 VAR_DIR = Path(env_str("PALATE_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", True)
@@ -337,13 +356,16 @@ DEMO_PASSWORD = env_str("DEMO_PASSWORD", "palate-demo")
 # Rewards. The scoring endpoint hands a batch (at most SCORE_MAX_ITEMS) to a worker
 # and waits SCORE_TIMEOUT_SECONDS for the answer; workers encode SCORE_BATCH_SIZE
 # texts at a time. The rubric judge calls an OpenAI-compatible chat endpoint; a
-# component may name another setting that holds its key (`api_key_setting`).
+# component may name another setting that holds its key (`api_key_setting`). Keys go only
+# where the operator says: JUDGE_API_KEY to JUDGE_API_URL, any other JUDGE_* key to the
+# endpoint JUDGE_KEY_ENDPOINTS binds it to (a designer cannot send a key elsewhere).
 SCORE_MAX_ITEMS = 256
 SCORE_TIMEOUT_SECONDS = env_int("SCORE_TIMEOUT_SECONDS", 60)
 SCORE_BATCH_SIZE = env_int("SCORE_BATCH_SIZE", 128)
 JUDGE_API_URL = env_str("JUDGE_API_URL", "")
 JUDGE_API_KEY = env_str("JUDGE_API_KEY", "")
 JUDGE_MODEL = env_str("JUDGE_MODEL", "")
+JUDGE_KEY_ENDPOINTS = env_judge_endpoints("JUDGE_KEY_ENDPOINTS")
 
 LOGGING = {
     "version": 1,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -24,6 +26,56 @@ from workers.rewards.spec import RewardSpec, RubricJudge, spec_errors
 logger = logging.getLogger(__name__)
 
 JUDGE_KEY_PREFIX = "JUDGE_"
+DEFAULT_JUDGE_KEY = "JUDGE_API_KEY"
+
+
+def _endpoint(url: str) -> str:
+    """An endpoint as the judge calls it: base URL and full chat URL are the same one."""
+    url = url.strip().rstrip("/")
+    return url.removesuffix("/chat/completions")
+
+
+def judge_endpoint(component: RubricJudge) -> str:
+    """Where the judge sends its requests: its own endpoint or the operator's."""
+    return component.endpoint or settings.JUDGE_API_URL
+
+
+def judge_key_problem(component: RubricJudge) -> str | None:
+    """Why the component's key may not go to its endpoint (None: it may, or it has none).
+
+    JUDGE_API_KEY goes to JUDGE_API_URL only (elsewhere the judge sends no key, for
+    endpoints that need none); another JUDGE_* key goes only to the endpoint the operator
+    binds it to in JUDGE_KEY_ENDPOINTS. A designer writes specs, the operator holds the
+    keys: a spec cannot send a key to a server of its choosing.
+    """
+    name = component.api_key_setting
+    if name is None or name == DEFAULT_JUDGE_KEY:
+        return None
+    if not name.startswith(JUDGE_KEY_PREFIX):
+        return (
+            f"must name a setting that starts with {JUDGE_KEY_PREFIX} (keys for judges, "
+            "nothing else)"
+        )
+    bound = settings.JUDGE_KEY_ENDPOINTS.get(name)
+    if bound is None:
+        return (
+            f"{name} is bound to no endpoint; the operator binds each judge key to the one "
+            "endpoint it may be sent to, in JUDGE_KEY_ENDPOINTS"
+        )
+    endpoint = judge_endpoint(component)
+    if _endpoint(endpoint) != _endpoint(bound):
+        return f"{name} may be sent only to {bound}, not to {endpoint or 'JUDGE_API_URL'}"
+    return None
+
+
+def judge_key(component: RubricJudge) -> str:
+    """The key the judge sends (empty: none), once `judge_key_problem` found no problem."""
+    name = component.api_key_setting or DEFAULT_JUDGE_KEY
+    if name == DEFAULT_JUDGE_KEY and _endpoint(judge_endpoint(component)) != _endpoint(
+        settings.JUDGE_API_URL
+    ):
+        return ""  # the operator's key goes only to the operator's endpoint
+    return str(getattr(settings, name, None) or os.environ.get(name, ""))
 
 
 def valid_spec(*, project: Project, spec: Any) -> RewardSpec:
@@ -56,12 +108,9 @@ def _project_errors(*, project: Project, spec: RewardSpec) -> list[str]:
                     f"{where}.rubric_version: no rubric version {component.rubric_version} "
                     "in this project"
                 )
-            setting = component.api_key_setting
-            if setting is not None and not setting.startswith(JUDGE_KEY_PREFIX):
-                errors.append(
-                    f"{where}.api_key_setting: must name a setting that starts with "
-                    f"{JUDGE_KEY_PREFIX} (keys for judges, nothing else)"
-                )
+            problem = judge_key_problem(component)
+            if problem is not None:
+                errors.append(f"{where}.api_key_setting: {problem}")
     return errors
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from django.conf import settings
 
@@ -12,7 +11,7 @@ from apps.reward_models.selectors import reward_model_for_scoring
 from apps.reward_models.services import reward_model_local_directory
 from apps.rewards.embedding_store import DatabaseEmbeddingStore
 from apps.rewards.models import RewardFunctionVersion
-from apps.rewards.services.functions import JUDGE_KEY_PREFIX
+from apps.rewards.services.functions import judge_endpoint, judge_key, judge_key_problem
 from apps.rubrics.models import RubricVersion
 from workers.contracts import (
     HeadArtifact,
@@ -27,18 +26,16 @@ logger = logging.getLogger(__name__)
 
 
 def _judge_key(component: RubricJudge) -> str:
-    name = component.api_key_setting or "JUDGE_API_KEY"
-    if not name.startswith(JUDGE_KEY_PREFIX):
-        raise ApplicationError(f"{component.name}: api_key_setting must start with JUDGE_.")
-    own_endpoint = component.endpoint not in (None, settings.JUDGE_API_URL)
-    if name == "JUDGE_API_KEY" and own_endpoint:
-        # The operator's key goes only to the operator's endpoint.
-        return ""
-    return str(getattr(settings, name, None) or os.environ.get(name, ""))
+    """Checked again here: the operator may have changed the bindings since the version
+    was made."""
+    problem = judge_key_problem(component)
+    if problem is not None:
+        raise ApplicationError(f"{component.name}: api_key_setting: {problem}.")
+    return judge_key(component)
 
 
 def _judge_target(*, project_id: int, component: RubricJudge) -> JudgeTarget:
-    url = component.endpoint or settings.JUDGE_API_URL
+    url = judge_endpoint(component)
     model = component.model or settings.JUDGE_MODEL
     if not url or not model:
         raise ApplicationError(
