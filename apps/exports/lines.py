@@ -338,12 +338,13 @@ def _read_ahead(sql: str, chunks: list[dict[str, Any]]) -> Iterator[bytes | None
 
     def put(item: Any) -> None:
         while True:
+            if stop.is_set():
+                raise _Stopped
             try:
                 ahead.put(item, timeout=0.05)
                 return
             except queue.Full:
-                if stop.is_set():
-                    raise _Stopped from None
+                continue  # until the caller takes one or stops
 
     def read() -> None:
         try:
