@@ -4,12 +4,18 @@ Django's `RedisCacheClient.get_client` builds a new `redis.Redis` on every call,
 building one fills its table of response callbacks (over a hundred entries): a token
 lookup spent more CPU on that than on the round trip to Redis. The client is
 thread-safe (connections come from the pool), so each pool keeps one.
+
+redis-py is imported with this module, not by the first request that reads the cache
+(Django's client imports it then): the import takes about 0.2 s of CPU, which the first
+requests of each web worker paid, one after the other (config/wsgi.py loads this
+backend at start).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import redis  # noqa: F401  (see above)
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
 
