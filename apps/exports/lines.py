@@ -352,7 +352,7 @@ def _read_ahead(sql: str, chunks: list[dict[str, Any]]) -> Iterator[bytes | None
                 put(data)
             put(done)
         except _Stopped:
-            pass
+            return  # the caller stopped first: nobody waits for anything more
         except BaseException as error:  # raised again by the caller
             with contextlib.suppress(_Stopped):
                 put(error)
