@@ -25,11 +25,19 @@ class Comparison(TimeStampedModel):
         PAIR = "pair", "Pair"
         RANKING = "ranking", "Ranking"
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="comparisons")
+    # Not indexed alone: the queue index and the unique pair lead with these columns.
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="comparisons", db_index=False
+    )
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="comparisons")
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.PAIR)
     response_a = models.ForeignKey(
-        Response, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        Response,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
     )
     response_b = models.ForeignKey(
         Response, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
@@ -65,6 +73,13 @@ class Comparison(TimeStampedModel):
         ]
         indexes = [
             models.Index(fields=["project", "-priority", "id"], name="comparison_queue"),
+            # The queue walks only what still wants labels: a finished comparison leaves
+            # this index, so a long-running project's done items are never scanned again.
+            models.Index(
+                fields=["project", "-priority", "id"],
+                condition=Q(labels_done__lt=F("labels_wanted")),
+                name="comparison_open",
+            ),
         ]
         ordering = ["id"]
 
@@ -88,8 +103,13 @@ class Assignment(TimeStampedModel):
         SKIPPED = "skipped", "Skipped"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
-    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="assignments")
-    annotator = models.ForeignKey(User, on_delete=models.CASCADE, related_name="assignments")
+    # Not indexed alone: the unique pair and `assignment_by_annotator` lead with them.
+    comparison = models.ForeignKey(
+        Comparison, on_delete=models.CASCADE, related_name="assignments", db_index=False
+    )
+    annotator = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="assignments", db_index=False
+    )
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.LEASED)
     display_order = models.JSONField(default=list)
     leased_at = models.DateTimeField()
@@ -105,7 +125,9 @@ class Assignment(TimeStampedModel):
         ]
         indexes = [
             models.Index(fields=["comparison", "status", "expires_at"], name="assignment_active"),
-            models.Index(fields=["annotator", "status"], name="assignment_by_annotator"),
+            # With the project last, it also finds a person's leases in one project (the
+            # lease `next` hands back) without walking the project's other rows.
+            models.Index(fields=["annotator", "status", "project"], name="assignment_by_annotator"),
         ]
         ordering = ["id"]
 
@@ -143,9 +165,17 @@ class Label(models.Model):
         ANNOTATOR = "annotator", "Annotator"
         IMPORT = "import", "Imported"
 
-    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="labels")
+    # Not indexed alone: `label_by_comparison` and `label_by_annotator` lead with them.
+    comparison = models.ForeignKey(
+        Comparison, on_delete=models.CASCADE, related_name="labels", db_index=False
+    )
     annotator = models.ForeignKey(
-        User, null=True, blank=True, on_delete=models.PROTECT, related_name="labels"
+        User,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="labels",
+        db_index=False,
     )
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.ANNOTATOR)
     choice = models.CharField(
@@ -169,7 +199,10 @@ class Label(models.Model):
         RubricVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="labels"
     )
     metadata = models.JSONField(default=dict, blank=True)
-    idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    # Unique by a constraint rather than `unique=True`, which would add a second index for
+    # LIKE searches on Postgres that nothing makes, written on every submit. Null, not
+    # empty, for labels without one (imported), which the constraint lets repeat.
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     supersedes = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
     )
@@ -180,6 +213,7 @@ class Label(models.Model):
             models.CheckConstraint(
                 condition=~Q(choice="") | ~Q(ranking=[]), name="label_choice_or_ranking"
             ),
+            models.UniqueConstraint(fields=["idempotency_key"], name="label_idempotency_key"),
         ]
         indexes = [
             models.Index(fields=["comparison", "created_at"], name="label_by_comparison"),

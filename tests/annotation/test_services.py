@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import F
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.accounts.models import Project, Role, User
@@ -188,6 +190,41 @@ def test_it_hands_out_the_highest_priority_item_first(project):  # type: ignore[
     second = assignment_next(project=project, user=user, exclude=[assignment.pk])
     assert second is not None
     assert second.comparison_id != urgent.pk
+
+
+def _plan_nodes(plan: dict[str, object]) -> list[dict[str, object]]:
+    children = plan.get("Plans", [])
+    return [plan, *(node for child in children for node in _plan_nodes(child))]  # type: ignore[attr-defined]
+
+
+def test_the_queue_does_not_read_comparisons_that_have_all_their_labels(project):  # type: ignore[no-untyped-def]
+    """A long-running project's finished items stay out of every later `next`: the queue
+    walks an index of the comparisons that still want labels (`comparison_open`)."""
+    (user,) = annotators(project, 1)
+    many_pairs(project, 300)
+    comparisons_generate(project=project)
+    first = Comparison.objects.filter(project=project).order_by("pk")
+    finished = list(first.values_list("pk", flat=True)[:290])
+    Comparison.objects.filter(pk__in=finished).update(labels_done=F("labels_wanted"))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE annotation_comparison")
+
+    with CaptureQueriesContext(connection) as queries:
+        assignment = assignment_next(project=project, user=user)
+    (candidate,) = [q["sql"] for q in queries.captured_queries if "SKIP LOCKED" in q["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {candidate}")
+        (plan,) = cursor.fetchone()[0]
+
+    assert assignment is not None and assignment.comparison_id not in finished
+    (scan,) = [
+        node
+        for node in _plan_nodes(plan["Plan"])
+        if node.get("Relation Name") == "annotation_comparison"
+    ]
+    assert scan["Index Name"] == "comparison_open"
+    # Only the item just leased to this person (run again, the statement passes over it).
+    assert scan.get("Rows Removed by Filter", 0) == 1
 
 
 def test_it_never_gives_more_leases_than_the_overlap(project):  # type: ignore[no-untyped-def]
