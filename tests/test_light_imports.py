@@ -48,8 +48,8 @@ def test_a_worker_loads_pyarrow_only_when_a_parquet_file_needs_it(tmp_path) -> N
 
 
 def test_a_web_worker_loads_what_its_first_requests_need_at_start() -> None:
-    """The URLconf and the Redis client library come with config.wsgi (gunicorn's workers
-    import it before they serve): otherwise the first requests of each worker import them,
+    """The URLconf and the Redis client library come with config.wsgi (the web server's
+    workers import it before they serve): otherwise the first requests of each worker import them,
     redis-py alone in about 0.2 s, while the others wait."""
     code = (
         "import sys; import config.wsgi; "

@@ -1,7 +1,7 @@
 """Annotation throughput and latency: simulated annotators doing next → submit over HTTP.
 
 Run with `make bench` (Postgres at DATABASE_URL). It creates a throw-away database,
-starts the app under gunicorn on it (DEBUG off, gunicorn settings from deploy/), and for
+starts the app on it as the web container does (`deploy/web.py`: Granian, DEBUG off), and for
 8 and then 32 concurrent annotators, each with its own API token and keep-alive
 connection, runs `POST comparisons/next/` then `POST comparisons/{id}/labels/` for a
 fixed number of judgments (`BENCH_ROUNDS=8` runs only the first round). One submit in
@@ -150,6 +150,59 @@ class Annotator(threading.Thread):
         conn.close()
 
 
+class CpuTicks(dict[str, int]):
+    """CPU time (clock ticks) by who spent it: the machine, the web server's processes,
+    PostgreSQL's, and this process (the simulated annotators)."""
+
+    def __sub__(self, other: CpuTicks) -> CpuTicks:  # type: ignore[override]
+        return CpuTicks({key: value - other.get(key, 0) for key, value in self.items()})
+
+    def __str__(self) -> str:
+        machine = self["machine"] or 1
+        share = {
+            key: 100 * self[key] / machine for key in ("busy", "server", "postgres", "clients")
+        }
+        return (f"machine {share['busy']:.0f}% busy; of it the web server "
+                f"{share['server']:.0f}%, PostgreSQL {share['postgres']:.0f}%, the simulated "
+                f"annotators {share['clients']:.0f}% (of {os.cpu_count()} CPUs)")  # fmt: skip
+
+
+SERVER_GROUP: list[int] = []  # the web server's process group, once started
+
+
+def _ticks(pid: str) -> tuple[str, int, int] | None:
+    """(command name, process group, user + system ticks) of a process; None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            text = stat.read()
+    except OSError:
+        return None
+    name, fields = (
+        text[text.index("(") + 1 : text.rindex(")")],
+        text[text.rindex(")") + 2 :].split(),
+    )
+    return name, int(fields[2]), int(fields[11]) + int(fields[12])
+
+
+def cpu_split() -> CpuTicks:
+    with open("/proc/stat") as stat:
+        machine = [int(n) for n in stat.readline().split()[1:9]]
+    ticks = CpuTicks(machine=sum(machine), busy=sum(machine) - machine[3] - machine[4],
+                     server=0, postgres=0, clients=0)  # fmt: skip
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        found = _ticks(pid)
+        if found is None:
+            continue
+        name, group, spent = found
+        if SERVER_GROUP and group == SERVER_GROUP[0]:
+            ticks["server"] += spent
+        elif name.startswith("postgres"):
+            ticks["postgres"] += spent
+        elif int(pid) == os.getpid():
+            ticks["clients"] += spent
+    return ticks
+
+
 def percentile(values: list[float], q: float) -> float:
     return (
         statistics.quantiles(values, n=100, method="inclusive")[q - 1]
@@ -169,10 +222,12 @@ def run_round(count: int) -> None:
     for thread in threads:
         thread.start()
     start.wait()
+    cpu_before = cpu_split()
     began = time.perf_counter()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - began
+    cpu = cpu_split() - cpu_before
 
     errors = [error for thread in threads for error in thread.errors]
     acknowledged = set().union(*(thread.acknowledged for thread in threads))
@@ -195,6 +250,10 @@ def run_round(count: int) -> None:
     print(f"    every acknowledged submit stored exactly once: {exactly_once} "
           f"({len(acknowledged)} acknowledged, {len(stored)} labels); "
           f"errors: {len(errors)}")  # fmt: skip
+    tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+    print(f"    CPU during the round: {cpu}; per judgment: web server "
+          f"{cpu['server'] * tick_ms / judged:.2f} ms, PostgreSQL "
+          f"{cpu['postgres'] * tick_ms / judged:.2f} ms")  # fmt: skip
     for error in errors[:5]:
         print("     ", error)
 
@@ -223,11 +282,10 @@ def start_server(database_url: str) -> subprocess.Popen[bytes]:
         "DATABASE_URL": database_url,
         "DEBUG": "false",
         "SECRET_KEY": "bench-only-secret-key",
-        "GUNICORN_BIND": f"127.0.0.1:{PORT}",
+        "WEB_BIND": f"127.0.0.1:{PORT}",
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py",
-         "--access-logfile", "/dev/null", "config.wsgi"],
+        [sys.executable, "deploy/web.py"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         start_new_session=True,
     )  # fmt: skip
@@ -237,11 +295,13 @@ def start_server(database_url: str) -> subprocess.Popen[bytes]:
             conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=1)
             conn.request("GET", "/api/schema/")
             conn.getresponse().read()
+            SERVER_GROUP[:] = [server.pid]  # its own session: the group is its pid
             return server
         except OSError:
             time.sleep(0.2)
     server.kill()
-    sys.exit("gunicorn did not start: " + (server.stderr.read() if server.stderr else b"").decode())
+    problem = (server.stderr.read() if server.stderr else b"").decode()
+    sys.exit(f"The web server did not start: {problem}")
 
 
 def main() -> None:
@@ -254,9 +314,9 @@ def main() -> None:
     server = None
     try:
         server = start_server(url)
-        workers = os.environ.get("GUNICORN_WORKERS") or len(os.sched_getaffinity(0))
-        threads = os.environ.get("GUNICORN_THREADS", "4")
-        print(f"PostgreSQL {connection.pg_version}; gunicorn {workers} workers × {threads} threads "
+        workers = os.environ.get("WEB_WORKERS") or len(os.sched_getaffinity(0))
+        threads = os.environ.get("WEB_THREADS", "4")
+        print(f"PostgreSQL {connection.pg_version}; Granian {workers} workers × {threads} threads "
               f"on {os.cpu_count()} CPUs, clients on the same machine")  # fmt: skip
         count_statements()
         rounds = os.environ.get("BENCH_ROUNDS", "8,32")  # e.g. "8" for a quick look

@@ -1,0 +1,142 @@
+"""The web container's server (`deploy/web.py`): its settings, and the app served by it."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import runpy
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+web = runpy.run_path(str(ROOT / "deploy" / "web.py"))
+server_options, ConfigError = web["server_options"], web["ConfigError"]
+
+
+def test_defaults_are_one_process_per_cpu_with_four_threads_and_an_access_log() -> None:
+    options = server_options({})
+
+    assert options == {
+        "address": "0.0.0.0",  # noqa: S104
+        "port": 8000,
+        "workers": len(os.sched_getaffinity(0)),
+        "blocking_threads": 4,
+        "log_access": True,
+        "respawn_failed_workers": True,
+    }
+
+
+def test_web_settings_win_and_the_gunicorn_names_of_earlier_releases_still_count() -> None:
+    old = {"GUNICORN_BIND": "127.0.0.1:9000", "GUNICORN_WORKERS": "3", "GUNICORN_THREADS": "6"}
+
+    assert server_options(old) | {"log_access": None} == server_options(
+        {"WEB_BIND": "127.0.0.1:9000", "WEB_WORKERS": "3", "WEB_THREADS": "6"}
+    ) | {"log_access": None}
+    both = server_options({**old, "WEB_WORKERS": "5", "WEB_ACCESS_LOG": "false"})
+    assert (both["workers"], both["blocking_threads"], both["log_access"]) == (5, 6, False)
+    assert server_options({"WEB_BIND": "[::1]:8001"})["address"] == "::1"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"WEB_WORKERS": "0"}, "WEB_WORKERS must be a whole number of at least 1, not '0'."),
+        ({"WEB_THREADS": "four"}, "WEB_THREADS must be a whole number of at least 1, not 'four'."),
+        ({"GUNICORN_WORKERS": "-2"}, "WEB_WORKERS must be a whole number of at least 1"),
+        ({"WEB_BIND": "8000"}, "WEB_BIND must be host:port, such as 0.0.0.0:8000, not '8000'."),
+        ({"WEB_BIND": "0.0.0.0:http"}, "WEB_BIND must be host:port"),
+        ({"WEB_BIND": "0.0.0.0:70000"}, "WEB_BIND must be host:port"),
+        ({"WEB_ACCESS_LOG": "maybe"}, "WEB_ACCESS_LOG must be true or false, not 'maybe'."),
+    ],
+)
+def test_a_wrong_setting_is_named(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        server_options(environ)
+
+    assert str(error.value).startswith(message)
+
+
+def test_a_wrong_setting_stops_the_server_before_it_starts() -> None:
+    result = subprocess.run(
+        [sys.executable, "deploy/web.py"],
+        cwd=ROOT,
+        env={**os.environ, "WEB_THREADS": "0"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 1
+    assert "palate web: WEB_THREADS must be a whole number of at least 1" in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _request(port: int, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path, body, {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def test_the_server_serves_the_app_in_production_settings_and_stops_on_sigterm() -> None:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": "web-server-test-secret-key",
+        "WEB_BIND": f"127.0.0.1:{port}",
+        "WEB_WORKERS": "1",
+        "WEB_THREADS": "2",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "deploy/web.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status, body = _request(port, "GET", "/api/v1/")
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.2)
+
+        # Django answers, with production's error format for a caller without a token.
+        status, body = _request(port, "POST", "/api/v1/projects/1/comparisons/next/", b"{}")
+        assert status == 401
+        assert json.loads(body)["error"]["code"] == "not_authenticated"
+        status, body = _request(port, "GET", "/api/schema/")
+        assert status == 200
+        assert body.startswith(b"openapi: ")
+
+        os.killpg(server.pid, signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+    log = server.stdout.read().decode() if server.stdout else ""
+    # The access log: one line per request, with its status.
+    assert '"POST /api/v1/projects/1/comparisons/next/ HTTP/1.1" 401' in log
+    assert '"GET /api/schema/ HTTP/1.1" 200' in log
