@@ -216,7 +216,8 @@ def test_the_queue_does_not_read_comparisons_that_have_all_their_labels(project)
         cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {candidate}")
         (plan,) = cursor.fetchone()[0]
 
-    assert assignment is not None and assignment.comparison_id not in finished
+    assert assignment is not None
+    assert assignment.comparison_id not in finished
     (scan,) = [
         node
         for node in _plan_nodes(plan["Plan"])
