@@ -25,12 +25,10 @@ class Comparison(TimeStampedModel):
         PAIR = "pair", "Pair"
         RANKING = "ranking", "Ranking"
 
-    # Not indexed alone: the queue index and the unique pair lead with these columns.
-    project = models.ForeignKey(
-        Project, on_delete=models.CASCADE, related_name="comparisons", db_index=False
-    )
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="comparisons")
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="comparisons")
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.PAIR)
+    # Not indexed alone: the unique pair leads with it.
     response_a = models.ForeignKey(
         Response,
         null=True,
@@ -54,6 +52,16 @@ class Comparison(TimeStampedModel):
     )
     is_gold = models.BooleanField(default=False)
     gold_choice = models.CharField(max_length=16, blank=True, default="")
+    # Kept by the database. The queue's index holds only open comparisons, and counting a
+    # label changes this column only on the last label a comparison wants, so the other
+    # counts stay heap-only updates (an index on labels_done itself would rewrite every
+    # index of the row on each label).
+    is_open = models.GeneratedField(
+        expression=Q(labels_done__lt=F("labels_wanted")),
+        output_field=models.BooleanField(),
+        db_persist=True,
+        help_text="Still wants labels: labels_done < labels_wanted.",
+    )
 
     class Meta:
         constraints = [
@@ -71,14 +79,22 @@ class Comparison(TimeStampedModel):
                 name="comparison_ordered_pair",
             ),
         ]
+        # The queue's two walks, in its order. Ordinary items: only those that still want
+        # labels, so a finished comparison leaves the index and a long-running project's
+        # done items are never read again. Gold items: all of them (handed out whether or
+        # not they want more labels), few. No index of all a project's comparisons in
+        # that order, which Postgres took for the queue instead when its statistics said
+        # every comparison was still open.
         indexes = [
-            models.Index(fields=["project", "-priority", "id"], name="comparison_queue"),
-            # The queue walks only what still wants labels: a finished comparison leaves
-            # this index, so a long-running project's done items are never scanned again.
             models.Index(
                 fields=["project", "-priority", "id"],
-                condition=Q(labels_done__lt=F("labels_wanted")),
+                condition=Q(is_open=True, is_gold=False),
                 name="comparison_open",
+            ),
+            models.Index(
+                fields=["project", "-priority", "id"],
+                condition=Q(is_gold=True),
+                name="comparison_gold",
             ),
         ]
         ordering = ["id"]
@@ -103,10 +119,8 @@ class Assignment(TimeStampedModel):
         SKIPPED = "skipped", "Skipped"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
-    # Not indexed alone: the unique pair and `assignment_by_annotator` lead with them.
-    comparison = models.ForeignKey(
-        Comparison, on_delete=models.CASCADE, related_name="assignments", db_index=False
-    )
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="assignments")
+    # Not indexed alone: `assignment_by_annotator` leads with it.
     annotator = models.ForeignKey(
         User, on_delete=models.CASCADE, related_name="assignments", db_index=False
     )

@@ -8,9 +8,9 @@ hold no row for it other than a lease that ran out, and (gold items aside) it ha
 when its current labels plus its live leases are fewer than it wants.
 
 The checks are scalar subqueries evaluated per candidate row, walking the queue in
-order (`comparison_queue`) so that the first open row ends the scan. Written as NOT
-EXISTS, Postgres turned "open to the person" into an anti-join over the person's whole
-history; and "< 1" rather than "= 0" because the planner guesses that an equality with
+order (the `comparison_open` or `comparison_gold` index) so that the first open row ends
+the scan. Written as NOT EXISTS, Postgres turned "open to the person" into an anti-join
+over the person's whole history; and "< 1" rather than "= 0" because the planner guesses that an equality with
 a subquery almost never holds, and would then sort every comparison of the project.
 
 The same statements run on SQLite (the embedded setup), which has no row locks (one
@@ -45,15 +45,19 @@ _PR = Prompt._meta.db_table
 LEASED = Assignment.Status.LEASED.value
 DONE = Assignment.Status.DONE.value
 
-# Open to the person: no row of theirs, except a lease that ran out.
+# Open to the person: no row of theirs, except a lease that ran out. Found through the
+# comparison (a few rows each): "+ 0" keeps Postgres from reaching them through the
+# person's index instead, and so reading their whole history for each candidate, which it
+# chose when its statistics still had the table nearly empty (a new install's first hour).
 _OPEN = f"""
     (SELECT count(*) FROM {_A} mine
-      WHERE mine.comparison_id = c.id AND mine.annotator_id = %(user)s
+      WHERE mine.comparison_id = c.id AND mine.annotator_id + 0 = %(user)s
         AND NOT (mine.status = '{LEASED}' AND mine.expires_at <= %(now)s)) < 1
 """
-# Room left: current labels plus live leases below what it wants.
+# Room left: current labels plus live leases below what it wants. `is_open` (labels_done
+# < labels_wanted, kept by the database) lets the queue walk its index of open items.
 _ROOM = f"""
-    c.labels_done < c.labels_wanted
+    c.is_open
     AND c.labels_wanted > c.labels_done + (
         SELECT count(*) FROM {_A} live
          WHERE live.comparison_id = c.id AND live.status = '{LEASED}'
@@ -102,12 +106,12 @@ def candidate_lock(
     sql = f"""
         SELECT c.id, c.kind, c.response_a_id, c.response_b_id, c.prompt_id, c.is_gold
           FROM {_C} c
-         WHERE c.project_id = %(project)s AND c.is_gold = %(gold)s
+         WHERE c.project_id = %(project)s AND {"c.is_gold" if gold else "NOT c.is_gold"}
            AND {_not_in("c.id", tried)} AND {_conditions(gold)}
          ORDER BY c.priority DESC, c.id
          LIMIT 1 {"FOR UPDATE OF c SKIP LOCKED" if _postgres() else ""}
     """  # noqa: S608 - our table names and fixed text
-    params = {"project": project_id, "user": user_id, "gold": gold, "now": _when(now)}
+    params = {"project": project_id, "user": user_id, "now": _when(now)}
     with rawsql.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()

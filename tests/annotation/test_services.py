@@ -223,7 +223,13 @@ def test_the_queue_does_not_read_comparisons_that_have_all_their_labels(project)
         for node in _plan_nodes(plan["Plan"])
         if node.get("Relation Name") == "annotation_comparison"
     ]
-    assert scan["Index Name"] == "comparison_open"
+    # An index scan, or a bitmap scan of the index and then a sort of its few rows.
+    read_with = {
+        node.get("Index Name")
+        for node in [scan, *scan.get("Plans", [])]
+        if node.get("Parent Relationship") != "SubPlan"
+    }
+    assert read_with - {None} == {"comparison_open"}
     # Only the item just leased to this person (run again, the statement passes over it).
     assert scan.get("Rows Removed by Filter", 0) == 1
 
