@@ -171,7 +171,7 @@ def lease_insert(
               JOIN {_R} r ON r.id IN ({", ".join(f"%(shown{i})s" for i in range(len(order)))})
               JOIN {_PR} p ON p.id = r.prompt_id
         """  # noqa: S608 - our table names and fixed text
-        # One placeholder per response rather than one array: Postgres then plans the
+        # One parameter per response rather than one array: Postgres then plans the
         # statement once per connection. With an array of unknown length its one plan
         # for all calls looked dearer than a plan for each call's two ids, so it planned
         # again on every lease (0.6 ms of its CPU each).
