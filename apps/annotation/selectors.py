@@ -129,9 +129,7 @@ def _remaining_by_project(*, projects: list[Project], user: User) -> dict[int, i
         status__in=[Assignment.Status.DONE, Assignment.Status.SKIPPED],
     )
     return dict(
-        Comparison.objects.filter(
-            project__in=projects, is_gold=False, labels_done__lt=F("labels_wanted")
-        )
+        Comparison.objects.filter(project__in=projects, is_gold=False, is_open=True)
         .filter(~Exists(finished))
         .values("project")
         .annotate(n=Count("pk"))
@@ -216,9 +214,9 @@ def comparison_list(
     if is_gold is not None:
         items = items.filter(is_gold=is_gold)
     if needs_labels is True:
-        items = items.filter(labels_done__lt=F("labels_wanted"))
+        items = items.filter(is_open=True)
     elif needs_labels is False:
-        items = items.filter(labels_done__gte=F("labels_wanted"))
+        items = items.filter(is_open=False)
     return items.order_by("-priority", "pk")
 
 
