@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db.models import F
 
 from apps.accounts.models import Role
 from apps.annotation.models import Assignment, Comparison, Label
@@ -443,6 +444,24 @@ def test_comparisons_are_filtered_by_prompt(project, pair, viewer):  # type: ign
     assert [row["id"] for row in mine["results"]] == [comparison.pk]
     assert [row["id"] for row in theirs["results"]] == [Comparison.objects.get(prompt=other).pk]
     assert client.get(url).json()["count"] == 2
+
+
+def test_comparisons_are_filtered_by_whether_they_still_want_labels(project, pair, viewer):  # type: ignore[no-untyped-def]
+    comparison, _, _ = pair
+    other = PromptFactory(project=project)
+    ResponseFactory(prompt=other)
+    ResponseFactory(prompt=other)
+    comparisons_generate(project=project)
+    full = Comparison.objects.get(prompt=other)
+    Comparison.objects.filter(pk=full.pk).update(labels_done=F("labels_wanted"))
+    url = f"/api/v1/projects/{project.pk}/comparisons/"
+    client = token_client(viewer)
+
+    wanting = client.get(url, {"needs_labels": "true"}).json()["results"]
+    done = client.get(url, {"needs_labels": "false"}).json()["results"]
+
+    assert [row["id"] for row in wanting] == [comparison.pk]
+    assert [(row["id"], row["labels_done"]) for row in done] == [(full.pk, full.labels_wanted)]
 
 
 def test_the_hot_path_takes_few_statements_once_the_token_is_cached(  # type: ignore[no-untyped-def]
