@@ -96,7 +96,9 @@ class AnnotatorReportsOutputSerializer(serializers.Serializer):
         child=serializers.DictField(),
         help_text=(
             "Per annotator: `user_id`, `username`, `labels`, `per_day`, `median_seconds`, "
-            "`consensus`, `gold`, `tie`, `both_bad`, `longer` (each `{count, n, share}`), "
+            "`consensus`, `gold`, `tie`, `both_bad`, `longer` (each `{count, n, share}`; "
+            "`consensus` compares the person with the consensus formed without their own "
+            "label and adds `skipped`, their judgments with no such consensus), "
             "`gold_by_day`, `position` (`{left, n, share, p_value}`), `flags`."
         ),
     )

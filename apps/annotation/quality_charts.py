@@ -120,7 +120,8 @@ def kappa_heatmap(figures: dict[str, Any]) -> dict | None:
 
 
 def people_bars(people: list[dict[str, Any]], team: dict[str, Any]) -> dict:
-    """Each annotator's agreement with the consensus and gold accuracy, beside the team's."""
+    """Each annotator's agreement with the others' consensus (their own label left out) and
+    gold accuracy, beside the team's."""
     labels = [person["username"] for person in people] + ["Team"]
 
     def shares(name: str) -> list[float | None]:
@@ -132,7 +133,7 @@ def people_bars(people: list[dict[str, Any]], team: dict[str, Any]) -> dict:
             "labels": labels,
             "datasets": [
                 {
-                    "label": "Agreement with consensus",
+                    "label": "Agreement with the others' consensus",
                     "data": shares("consensus"),
                     "backgroundColor": VALUE,
                 },

@@ -102,6 +102,9 @@ def annotator_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         team=stored.get("team"),
         people_chart=quality_charts.people_bars(people, stored["team"]) if people else None,
         paused=set(review.paused_users(project=project).values_list("user_id", flat=True)),
+        min_median_seconds=f"{reports.FLAG_MIN_MEDIAN_SECONDS:g}",
+        # Reports stored before the leave-one-out rule counted each person's own vote.
+        consensus_outdated=bool(people) and "skipped" not in stored["team"]["consensus"],
     )
     return render(request, "annotation/quality_annotators.html", context)
 
@@ -134,6 +137,16 @@ def _share(figure: dict[str, Any] | None) -> str:
     return f"{figure['share']:.0%} ({figure['count']}/{figure['n']})"
 
 
+def _consensus(figure: dict[str, Any] | None) -> str:
+    """Agreement with the others' consensus, with what it rests on and what it skipped."""
+    if not figure or "skipped" not in figure:
+        return "— (computed before the leave-one-out rule: recompute)"
+    skipped = f"{figure['skipped']} skipped"
+    if figure["share"] is None:
+        return f"— (none compared; {skipped})"
+    return f"{figure['share']:.0%} ({figure['count']}/{figure['n']}; {skipped})"
+
+
 def _rows(person: dict[str, Any], team: dict[str, Any]) -> list[Row]:
     def seconds(value: float | None) -> str:
         return "—" if value is None else f"{value:.1f} s"
@@ -146,7 +159,8 @@ def _rows(person: dict[str, Any], team: dict[str, Any]) -> list[Row]:
     return [
         Row("Median time per item", seconds(person["median_seconds"]),
             seconds(team["median_seconds"])),
-        Row("Agreement with consensus", _share(person["consensus"]), _share(team["consensus"])),
+        Row("Agreement with the others' consensus", _consensus(person["consensus"]),
+            _consensus(team["consensus"])),
         Row("Gold accuracy", _share(person["gold"]), _share(team["gold"])),
         Row("Chose the left response", left(person["position"]), left(team["position"])),
         Row("Tie rate", _share(person["tie"]), _share(team["tie"])),

@@ -25,7 +25,7 @@ from django.utils import timezone
 from apps.accounts.models import Project, User
 from apps.annotation import quality
 from apps.annotation.models import AgreementReport, Comparison, Label
-from apps.annotation.review import agreement_compute, consensus_compute, current_labels
+from apps.annotation.review import agreement_compute, consensus_of_others_compute, current_labels
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,9 @@ FLAG_DISTANCE = 0.15
 FLAG_P_VALUE = 0.01
 # Median time per item is flagged below half or above twice the team's.
 FLAG_TIME_RATIO = 2.0
+# ...and below this many seconds whatever the team does: nobody reads two responses in
+# under a second, and a team that is too fast as a whole is not far from its own median.
+FLAG_MIN_MEDIAN_SECONDS = 1.0
 
 
 # --- queueing ---------------------------------------------------------------------------
@@ -163,6 +166,22 @@ def _differs(count: int, total: int, team_share: float | None) -> bool:
     return binomtest(count, total, p=team_share).pvalue < FLAG_P_VALUE
 
 
+def _time_flag(user_id: int, median: float | None, seconds: dict[int, list[float]]) -> str | None:
+    """A median time per item under the absolute floor, or far from the rest of the team's."""
+    if median is None or len(seconds[user_id]) < FLAG_MIN_ITEMS:
+        return None
+    others = [s for other, values in seconds.items() if other != user_id for s in values]
+    team_median = statistics.median(others) if others else None
+    if median < FLAG_MIN_MEDIAN_SECONDS:
+        team = f" (team {team_median:.1f}s)" if team_median is not None else ""
+        return f"median {median:.1f}s per item, under {FLAG_MIN_MEDIAN_SECONDS:g}s{team}"
+    if team_median and not (
+        team_median / FLAG_TIME_RATIO <= median <= team_median * FLAG_TIME_RATIO
+    ):
+        return f"median {median:.0f}s per item vs team {team_median:.0f}s"
+    return None
+
+
 _SHARES: dict[str, str] = {
     "consensus": "agreement with the consensus",
     "gold": "gold accuracy",
@@ -176,11 +195,13 @@ def annotator_reports_compute(*, project: Project) -> dict[str, Any]:
     """Per annotator (current labels they made), and the team's figures for comparison.
 
     Each person: labels per day, median seconds per item, agreement with the consensus
-    (their own vote included), gold accuracy per day (and running), position bias
-    (share of decisive choices that picked the left response, with the binomial test
-    against 50%), tie and both-bad rates, the share of decisive choices that picked the
-    longer response (pairs of equal length left out), and `flags`: the figures far from
-    the rest of the team's.
+    formed without their own label (`review.consensus_of_others_compute`; `skipped` counts
+    their judgments with no consensus left: nobody else judged the item, or the others
+    split evenly), gold accuracy per day (and running), position bias (share of decisive
+    choices that picked the left response, with the binomial test against 50%), tie and
+    both-bad rates, the share of decisive choices that picked the longer response (pairs
+    of equal length left out), and `flags`: the figures far from the rest of the team's,
+    and a median time per item under FLAG_MIN_MEDIAN_SECONDS.
     """
     rows = list(
         current_labels(project=project)
@@ -205,7 +226,11 @@ def annotator_reports_compute(*, project: Project) -> dict[str, Any]:
             "length_b",
         )  # fmt: skip
     )
-    consensus = {pk: c.choice for pk, c in consensus_compute(project=project).items()}
+    crowd = {
+        key: c.choice if c else None
+        for key, c in consensus_of_others_compute(project=project).items()
+    }
+    skipped: dict[int, int] = defaultdict(int)
     people: dict[int, dict[str, Any]] = {}
     counts: dict[int, dict[str, list[int]]] = defaultdict(
         lambda: {name: [0, 0] for name in (*_SHARES, "left")}
@@ -229,8 +254,10 @@ def annotator_reports_compute(*, project: Project) -> dict[str, Any]:
             tally[name][0] += hit
             tally[name][1] += 1
 
-        if consensus.get(comparison_id) is not None:
-            count("consensus", choice == consensus[comparison_id])
+        if (others := crowd.get((comparison_id, user_id))) is not None:
+            count("consensus", choice == others)
+        else:
+            skipped[user_id] += 1
         if is_gold and gold_choice:
             count("gold", choice == gold_choice)
             gold_days[user_id][day][0] += choice == gold_choice
@@ -265,6 +292,7 @@ def annotator_reports_compute(*, project: Project) -> dict[str, Any]:
             "per_day": [{"day": d, "labels": n} for d, n in sorted(per_day[user_id].items())],
             "median_seconds": median,
             **{name: _share(*tally[name]) for name in _SHARES},
+            "consensus": {**_share(*tally["consensus"]), "skipped": skipped[user_id]},
             "gold_by_day": gold_by_day,
             "position": {
                 "left": tally["left"][0],
@@ -283,13 +311,8 @@ def annotator_reports_compute(*, project: Project) -> dict[str, Any]:
                 flags.append(f"{words} {hit / total:.0%} vs team {rest:.0%}")
         if bias.n >= FLAG_MIN_ITEMS and bias.p_value is not None and bias.p_value < FLAG_P_VALUE:
             flags.append(f"left response chosen {bias.share:.0%} (p={bias.p_value:.2g})")
-        others = [s for other, values in seconds.items() if other != user_id for s in values]
-        if median is not None and len(seconds[user_id]) >= FLAG_MIN_ITEMS and others:
-            team_median = statistics.median(others)
-            if team_median > 0 and not (
-                team_median / FLAG_TIME_RATIO <= median <= team_median * FLAG_TIME_RATIO
-            ):
-                flags.append(f"median {median:.0f}s per item vs team {team_median:.0f}s")
+        if (time_flag := _time_flag(user_id, median, seconds)) is not None:
+            flags.append(time_flag)
         reports.append(report)
     reports.sort(key=lambda r: r["username"])
     team_bias = quality.position_bias(*team_counts["left"])
@@ -297,6 +320,7 @@ def annotator_reports_compute(*, project: Project) -> dict[str, Any]:
         "labels": len(rows),
         "median_seconds": statistics.median(all_seconds) if all_seconds else None,
         **{name: _share(*team_counts[name]) for name in _SHARES},
+        "consensus": {**_share(*team_counts["consensus"]), "skipped": sum(skipped.values())},
         "position": {
             "left": team_counts["left"][0],
             "n": team_bias.n,

@@ -249,22 +249,96 @@ def review_decisions_latest(*, project: Project) -> dict[int, ReviewDecision]:
     return {decision.comparison_id: decision for decision in decisions}
 
 
-def consensus_compute(*, project: Project) -> dict[int, Consensus]:
-    """Each labelled pair's consensus: the reviewer's decision if any, else the project's rule.
-
-    Imported labels count as one judgment each, like an annotator's.
-    """
-    judgments = [
+def _pair_judgments(project: Project) -> list[quality.Judgment]:
+    """The current choices on pairs, one judgment per label; an imported label votes as its
+    own voter (`import-<label id>`), an annotator's under their user id."""
+    return [
         quality.Judgment(item=comparison_id, annotator=annotator_id or f"import-{pk}", value=choice)
         for pk, comparison_id, annotator_id, choice in current_labels(project=project)
         .filter(comparison__kind=Comparison.Kind.PAIR)
         .exclude(choice="")
         .values_list("pk", "comparison_id", "annotator_id", "choice")
     ]
+
+
+def consensus_compute(*, project: Project) -> dict[int, Consensus]:
+    """Each labelled pair's consensus: the reviewer's decision if any, else the project's rule.
+
+    Imported labels count as one judgment each, like an annotator's.
+    """
+    judgments = _pair_judgments(project)
     result = consensus_of_judgments(judgments, rule=project.settings.consensus)
     for comparison_id, decision in review_decisions_latest(project=project).items():
         labels = result[comparison_id].labels if comparison_id in result else 0
         result[comparison_id] = consensus_of_decision(choice=decision.choice, labels=labels)
+    return result  # type: ignore[return-value]
+
+
+# --- leave-one-out consensus: what an annotator is compared with ------------------------
+
+
+def consensus_of_others(
+    judgments: Sequence[quality.Judgment], *, rule: ConsensusRule
+) -> dict[tuple[Hashable, Hashable], Consensus | None]:
+    """Each judgment's item consensus formed without that annotator's label (leave-one-out).
+
+    Keyed (item, annotator). Majority: the vote of the item's other labels
+    (`consensus_of_votes`, so `choice` is None where they split evenly). Dawid–Skene: the
+    item's posterior given its other labels, with the reliabilities fitted on all
+    (`quality.dawid_skene_without_own`). None where no other label is left. Comparing a
+    person with a consensus that holds their own vote rewards them for agreeing with
+    themselves: with two annotators, each would agree fully wherever the other abstained
+    or the vote was split.
+    """
+    if rule == ConsensusRule.DAWID_SKENE and judgments:
+        counts: dict[Hashable, int] = defaultdict(int)
+        for judgment in judgments:
+            counts[judgment.item] += 1
+        fitted = quality.dawid_skene(judgments, quality.PREFERENCE_CLASSES)
+        result: dict[tuple[Hashable, Hashable], Consensus | None] = {}
+        for key, posterior in quality.dawid_skene_without_own(judgments, fitted).items():
+            if posterior is None:
+                result[key] = None
+                continue
+            soft = quality.soft_label(posterior)
+            best = max(posterior, key=posterior.__getitem__)
+            result[key] = Consensus(
+                str(best),
+                soft.p_a_preferred,
+                soft.strength,
+                ConsensusRule.DAWID_SKENE.value,
+                counts[key[0]] - 1,
+            )
+        return result
+    result = {}
+    for item, answers in quality.judgments_by_item(judgments).items():
+        for annotator in answers:
+            others = [str(value) for voter, value in answers.items() if voter != annotator]
+            result[(item, annotator)] = consensus_of_votes(others) if others else None
+    return result
+
+
+def consensus_of_others_compute(
+    *, project: Project
+) -> dict[tuple[int, Hashable], Consensus | None]:
+    """What each current pair label is compared with: its item's consensus without it.
+
+    Keyed (comparison id, voter): the annotator's user id, or `import-<label id>` for an
+    imported label. A reviewer's decision stands for the item as in `consensus_compute`,
+    except against the reviewer's own label (the decision is their judgment again): there
+    the project's rule over the other labels decides. None: no consensus is left (nobody
+    else judged the item); a Consensus whose choice is None: the others split evenly. Every
+    figure that compares an annotator with the crowd reads this, and skips both cases.
+    """
+    decisions = review_decisions_latest(project=project)
+    result = consensus_of_others(_pair_judgments(project), rule=project.settings.consensus)
+    for (comparison_id, voter), crowd in list(result.items()):
+        decision = decisions.get(comparison_id)  # type: ignore[call-overload]
+        if decision is not None and decision.reviewer_id != voter:
+            labels = crowd.labels if crowd is not None else 0
+            result[(comparison_id, voter)] = consensus_of_decision(
+                choice=decision.choice, labels=labels
+            )
     return result  # type: ignore[return-value]
 
 

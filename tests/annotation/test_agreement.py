@@ -13,6 +13,7 @@ from apps.annotation.quality import (
     bootstrap_interval,
     cohen_kappa_matrix,
     dawid_skene,
+    dawid_skene_without_own,
     judgments_by_item,
     krippendorff_alpha,
     majority_vote,
@@ -396,6 +397,48 @@ def test_dawid_skene_returns_distributions() -> None:
     )
     assert sum(result.priors.values()) == pytest.approx(1.0)
     assert 1 <= result.iterations <= 100
+
+
+def test_dawid_skene_without_own_removes_exactly_the_annotators_term() -> None:
+    """Each posterior is prior × the other annotators' confusion rows, normalised; an item
+    nobody else judged has none."""
+    _, judgments = _simulate((0.9, 0.8, 0.6), n_items=60, seed=2)
+    judgments.append(Judgment("alone", 0, "b"))
+    result = dawid_skene(judgments, PREFERENCES)
+
+    loo = dawid_skene_without_own(judgments, result)
+
+    assert len(loo) == len(judgments)
+    assert loo[("alone", 0)] is None
+    for item, answers in judgments_by_item(judgments).items():
+        for annotator in answers if item != "alone" else ():
+            weights = {
+                true: result.priors[true] * np.prod([
+                    result.confusion[other][true][value]
+                    for other, value in answers.items() if other != annotator
+                ])
+                for true in PREFERENCES
+            }  # fmt: skip
+            total = sum(weights.values())
+            assert loo[(item, annotator)] == pytest.approx(
+                {true: weight / total for true, weight in weights.items()}
+            )
+
+
+def test_dawid_skene_without_own_never_follows_the_annotator_alone() -> None:
+    """A lone contrarian on an item the two others agree on: with their own vote the
+    posterior could follow them; without it, it follows the others."""
+    judgments = [Judgment(i, "x", "a") for i in range(20)] + [
+        Judgment(i, "y", "a") for i in range(20)
+    ]
+    judgments += [Judgment(i, "z", "b" if i < 10 else "a") for i in range(20)]
+
+    loo = dawid_skene_without_own(judgments, dawid_skene(judgments, PREFERENCES))
+
+    for i in range(10):
+        posterior = loo[(i, "z")]
+        assert max(posterior, key=posterior.__getitem__) == "a"
+        assert posterior["b"] < 0.01
 
 
 def test_dawid_skene_refuses_values_outside_the_classes() -> None:

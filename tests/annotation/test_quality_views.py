@@ -98,6 +98,43 @@ def test_annotator_reports_show_everyone_to_designers_and_self_to_annotators(
     assert other.status_code == 403
 
 
+def test_agreement_with_consensus_is_shown_against_the_others_with_what_it_skipped(
+    project, designer, judged
+):  # type: ignore[no-untyped-def]
+    """The two annotators agree on 2 of 4 pairs: each agrees with the other (the consensus
+    without their own label) on 2 of 4, not on 2 of 2."""
+    (one, two), _ = judged
+    agreement_refresh(project_id=project.pk)
+
+    listing = client_for(designer).get(f"/projects/{project.slug}/quality/annotators/")
+    report = client_for(designer).get(f"/projects/{project.slug}/quality/annotators/{one.pk}/")
+
+    html = listing.content.decode()
+    cell = '<td class="num" data-consensus>50% <span class="muted small">(2/4; 0 skipped)</span>'
+    assert html.count(cell) == 2
+    assert (
+        '<tr data-figure="Agreement with the others&#x27; consensus"><td>Agreement with the '
+        'others&#x27; consensus</td><td class="num">50% (2/4; 0 skipped)</td>'
+        '<td class="num">50% (4/8; 0 skipped)</td></tr>'
+    ) in report.content.decode()
+
+
+def test_a_report_stored_before_leave_one_out_asks_for_a_recompute(project, designer, judged):  # type: ignore[no-untyped-def]
+    (one, _), _ = judged
+    agreement_refresh(project_id=project.pk)
+    report = AgreementReport.objects.get(project=project)
+    for figures in (report.annotators["team"], *report.annotators["people"]):
+        figures["consensus"] = {"count": 2, "n": 2, "share": 1.0}  # the old, own-vote figure
+    report.save(update_fields=["annotators"])
+
+    listing = client_for(designer).get(f"/projects/{project.slug}/quality/annotators/")
+    page = client_for(designer).get(f"/projects/{project.slug}/quality/annotators/{one.pk}/")
+
+    assert listing.content.decode().count('<span class="muted small">recompute</span>') == 2
+    assert "100%" not in listing.content.decode().split("data-consensus>")[1].split("</td>")[0]
+    assert page.content.decode().count("computed before the leave-one-out rule: recompute") == 2
+
+
 def test_an_admin_resumes_a_paused_queue_from_the_report(project, admin_user, designer):  # type: ignore[no-untyped-def]
     (one,) = people(project, 1)
     reason = "Gold accuracy 1/4 (25%) is below 70%."

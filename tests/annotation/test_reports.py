@@ -14,7 +14,12 @@ from apps.annotation.reports import (
     agreement_refresh,
     annotator_reports_compute,
 )
-from apps.annotation.review import comparison_mark_gold
+from apps.annotation.review import (
+    agreement_compute,
+    comparison_mark_gold,
+    consensus_of_others_compute,
+    review_decide,
+)
 from apps.prompts.models import Prompt, Response
 from tests.annotation.test_review import judge, people
 from tests.annotation.test_services import configure
@@ -73,9 +78,9 @@ def test_annotator_reports_compare_each_person_with_the_team(project):  # type: 
     assert first["labels"] == 12
     assert first["per_day"] == [{"day": today, "labels": 12}]
     assert (first["median_seconds"], second["median_seconds"]) == (4, 20)
-    # Consensus: items 0-4 "a", item 10 "tie"; the split items have none.
-    assert first["consensus"] == {"count": 6, "n": 6, "share": 1.0}
-    assert second["consensus"] == {"count": 6, "n": 6, "share": 1.0}
+    # Leave-one-out: each is compared with the other, who agrees on items 0-4 and 10.
+    assert first["consensus"] == {"count": 6, "n": 12, "share": 0.5, "skipped": 0}
+    assert second["consensus"] == {"count": 6, "n": 12, "share": 0.5, "skipped": 0}
     assert first["gold"] == {"count": 2, "n": 2, "share": 1.0}
     assert second["gold"] == {"count": 1, "n": 2, "share": 0.5}
     assert second["gold_by_day"] == [{"day": today, "correct": 1, "total": 2, "running": 0.5}]
@@ -99,6 +104,98 @@ def test_annotator_reports_compare_each_person_with_the_team(project):  # type: 
     assert (team["labels"], team["median_seconds"]) == (24, 12)
     assert team["longer"] == {"count": 15, "n": 20, "share": 0.75}
     assert team["tie"] == {"count": 3, "n": 24, "share": 0.125}
+    assert team["consensus"] == {"count": 12, "n": 24, "share": 0.5, "skipped": 0}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("rule", ["majority", "dawid_skene"])
+def test_agreement_with_consensus_leaves_the_annotators_own_label_out(project, rule):  # type: ignore[no-untyped-def]
+    """Two annotators who agree no more than chance (κ 0) once both showed 100%: with two
+    voters, the consensus was each one's own vote wherever they agreed, and no consensus
+    (skipped) wherever they did not."""
+    configure(project, consensus=rule)
+    one, two = people(project, 2)
+    items = long_first_pairs(project, 22)
+    alone = items[20:]  # one alone judges these: nobody to compare with
+    Comparison.objects.filter(pk__in=alone).update(labels_wanted=1)
+    judge(project, one, dict.fromkeys(items[:10], "a") | dict.fromkeys(items[10:20], "b")
+          | dict.fromkeys(alone, "a"))  # fmt: skip
+    judge(project, two, {item: "ab"[number % 2] for number, item in enumerate(items[:20])})
+    assert Label.objects.filter(annotator=two).count() == 20
+
+    kappa = agreement_compute(project=project)["kappa"]
+    reports = annotator_reports_compute(project=project)
+
+    assert [(pair["value"], pair["n_items"]) for pair in kappa] == [(0.0, 20)]
+    first, second = reports["people"]
+    assert first["consensus"] == {"count": 10, "n": 20, "share": 0.5, "skipped": 2}
+    assert second["consensus"] == {"count": 10, "n": 20, "share": 0.5, "skipped": 0}
+    assert reports["team"]["consensus"] == {"count": 20, "n": 40, "share": 0.5, "skipped": 2}
+
+
+@pytest.mark.django_db
+def test_the_crowd_an_annotator_is_compared_with_never_holds_their_own_vote(project):  # type: ignore[no-untyped-def]
+    """Three voters: each is compared with the other two; a split pair is skipped; a
+    reviewer's decision stands, except against the reviewer's own label."""
+    configure(project, overlap=3)
+    one, two, three = people(project, 3)
+    items = long_first_pairs(project, 4)
+    Comparison.objects.update(labels_wanted=3)
+    agree, lone_b, split, reviewed = items
+    judge(project, one, {agree: "a", lone_b: "a", split: "a", reviewed: "a"})
+    judge(project, two, {agree: "a", lone_b: "a", split: "b", reviewed: "a"})
+    judge(project, three, {agree: "a", lone_b: "b", split: "tie", reviewed: "b"})
+    review_decide(comparison=Comparison.objects.get(pk=reviewed), reviewer=three, choice="b")
+
+    crowd = consensus_of_others_compute(project=project)
+    reports = {p["username"]: p for p in annotator_reports_compute(project=project)["people"]}
+
+    assert {key: c.choice for key, c in crowd.items() if key[0] == lone_b} == {
+        (lone_b, one.pk): None, (lone_b, two.pk): None, (lone_b, three.pk): "a",
+    }  # fmt: skip
+    # Against three's own decision, three meets the vote of one and two: "a".
+    assert {voter: crowd[(reviewed, voter)].choice for voter in (one.pk, two.pk, three.pk)} == {
+        one.pk: "b", two.pk: "b", three.pk: "a",
+    }  # fmt: skip
+    assert crowd[(reviewed, one.pk)].rule == "review"
+    assert crowd[(reviewed, three.pk)].rule == "majority"
+    # one: agree ✓, lone_b (a vs a/b: none), split (b/tie: none), reviewed (a vs b) ✗.
+    assert reports[one.username]["consensus"] == {"count": 1, "n": 2, "share": 0.5, "skipped": 2}
+    assert reports[two.username]["consensus"] == {"count": 1, "n": 2, "share": 0.5, "skipped": 2}
+    # three: agree ✓, lone_b (b vs a) ✗, split (a/b: none), reviewed (b vs a) ✗.
+    assert reports[three.username]["consensus"] == {
+        "count": 1, "n": 3, "share": 1 / 3, "skipped": 1,
+    }  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_a_median_under_a_second_per_item_is_flagged_whatever_the_team_does(project):  # type: ignore[no-untyped-def]
+    """Both annotators click through at 0.4 s: neither is far from the other, so the flag
+    relative to the team alone never fired."""
+    one, two = people(project, 2)
+    items = long_first_pairs(project, 10)
+    judge(project, one, dict.fromkeys(items, "a"), seconds_spent=0.4)
+    judge(project, two, dict.fromkeys(items, "a"), seconds_spent=0.5)
+
+    first, second = annotator_reports_compute(project=project)["people"]
+
+    assert first["flags"] == ["median 0.4s per item, under 1s (team 0.5s)"]
+    assert second["flags"] == ["median 0.5s per item, under 1s (team 0.4s)"]
+
+
+@pytest.mark.django_db
+def test_a_lone_annotator_under_the_floor_is_flagged_and_one_at_it_is_not(project):  # type: ignore[no-untyped-def]
+    other = ProjectFactory()
+    for where, seconds in ((project, 0.9), (other, 1.0)):
+        (person,) = people(where, 1)
+        judge(where, person, dict.fromkeys(long_first_pairs(where, 10), "a"), seconds_spent=seconds)
+
+    flags = [
+        [person["flags"] for person in annotator_reports_compute(project=where)["people"]]
+        for where in (project, other)
+    ]
+
+    assert flags == [[["median 0.9s per item, under 1s"]], [[]]]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -6,7 +6,8 @@ value is the choice, or `signed_strength(...)` for ordinal α) and pass them her
 - agreement: `raw_agreement`, `cohen_kappa_matrix`, `krippendorff_alpha`, each an
   `Estimate(value, n_items, n_pairs)`; `bootstrap_interval` for any of them;
   `position_bias` for an annotator's left/right choices.
-- consensus: `majority_vote`, `dawid_skene`, and `soft_label` for P(A preferred).
+- consensus: `majority_vote`, `dawid_skene` (and `dawid_skene_without_own`, each
+  judgment's item posterior with its annotator left out), and `soft_label` for P(A preferred).
 - mappings: `signed_strength`, `signed_scale`, `ranking_to_pairs`.
 """
 
@@ -28,6 +29,7 @@ from apps.annotation.quality.consensus import (
     DawidSkeneResult,
     SoftLabel,
     dawid_skene,
+    dawid_skene_without_own,
     majority_vote,
     soft_label,
 )
@@ -53,6 +55,7 @@ __all__ = [
     "bootstrap_interval",
     "cohen_kappa_matrix",
     "dawid_skene",
+    "dawid_skene_without_own",
     "judgments_by_item",
     "krippendorff_alpha",
     "majority_vote",

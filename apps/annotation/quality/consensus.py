@@ -172,6 +172,44 @@ def dawid_skene(
     )
 
 
+def dawid_skene_without_own(
+    judgments: Iterable[Judgment], fitted: DawidSkeneResult
+) -> dict[tuple[Hashable, Hashable], dict[Value, float] | None]:
+    """Each judgment's item posterior with that judgment's annotator left out.
+
+    Keyed (item, annotator). The posterior is the item's under `fitted` (priors and every
+    other annotator's confusion matrix) with the annotator's own likelihood term removed:
+    their vote never counts towards the answer they are compared with. Reliabilities stay
+    those fitted on all judgments. None where nobody else judged the item.
+    """
+    classes = fitted.classes
+    class_index = {value: index for index, value in enumerate(classes)}
+    with np.errstate(divide="ignore"):
+        log_priors = np.log(np.asarray([fitted.priors[c] for c in classes]))
+        log_terms = {
+            annotator: np.log(
+                np.asarray([[matrix[true][given] for given in classes] for true in classes])
+            )
+            for annotator, matrix in fitted.confusion.items()
+        }
+    result: dict[tuple[Hashable, Hashable], dict[Value, float] | None] = {}
+    for item, answers in judgments_by_item(judgments).items():
+        terms = {
+            annotator: log_terms[annotator][:, class_index[value]]
+            for annotator, value in answers.items()
+        }
+        total = log_priors + sum(terms.values())
+        for annotator, term in terms.items():
+            if len(terms) < 2:
+                result[(item, annotator)] = None
+                continue
+            scores = total - term
+            weights = np.exp(scores - scores.max())
+            weights /= weights.sum()
+            result[(item, annotator)] = dict(zip(classes, map(float, weights), strict=True))
+    return result
+
+
 def _maximise(
     posteriors: np.ndarray,
     items: np.ndarray,
