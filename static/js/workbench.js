@@ -6,6 +6,12 @@
 // everything the annotator entered and the error, and the same idempotency key is sent
 // again on retry, so a judgment is never lost nor recorded twice.
 //
+// One submit is in flight at a time. Enter on the next item while it is (about 100 ms)
+// queues that item's submit: the item says so, is locked, and is sent once the first is
+// saved (or comes back, unsent, after the first if that one fails). A key that would change
+// an item while there is none on screen, or while the one shown is queued, is refused with
+// a message: no key is ever dropped without a sign.
+//
 // Span offsets are counted in code points of the raw response text (as Python counts
 // them); the template keeps carriage returns as &#13; so the DOM text is the raw text.
 (function () {
@@ -21,6 +27,7 @@
   var nextItem = null; // {id, node}: the prefetched item, not in the document
   var prefetching = null; // the assignment id a prefetch is running for
   var pending = null; // {item}: a submit waiting for the server
+  var queued = null; // the item on screen whose submit waits for the pending one
   var selecting = null; // {item, text}: choosing a span with the keyboard
   var clock = new WeakMap(); // item node → {spent: ms, since: ms or null}
   var rawText = new WeakMap(); // [data-text] node → the response text as first rendered
@@ -625,8 +632,51 @@
     return null;
   }
 
+  function queueSubmit(item) {
+    if (queued === item) {
+      say("This judgment is already queued: it is sent as soon as the previous one is saved.", "info");
+      return;
+    }
+    var problem = problemWith(item);
+    if (problem) {
+      say(problem);
+      return;
+    }
+    clearAlert();
+    stopSelecting();
+    stopClock(item);
+    queued = item;
+    item.setAttribute("data-queued", "");
+    // Inert: no click or focus changes what was queued (FormData still reads it).
+    item.querySelector("[data-submit-form]").inert = true;
+    var notice = document.createElement("div");
+    notice.className = "alert alert-info";
+    notice.setAttribute("role", "status");
+    notice.setAttribute("data-queued-notice", "");
+    notice.textContent = "Queued: this judgment is sent as soon as the previous one is saved.";
+    item.querySelector(".wb-notice").appendChild(notice);
+  }
+
+  function unqueue() {
+    var item = queued;
+    queued = null;
+    if (!item) return null;
+    item.removeAttribute("data-queued");
+    item.querySelector("[data-submit-form]").inert = false;
+    var notice = item.querySelector("[data-queued-notice]");
+    if (notice) notice.remove();
+    return item;
+  }
+
   function submit(item) {
-    if (pending || !item || !item.dataset.assignment) return;
+    if (!item || !item.dataset.assignment) {
+      if (pending) say("Not applied: the next item is still loading. Press the key again once it is on screen.", "info");
+      return;
+    }
+    if (pending) {
+      queueSubmit(item);
+      return;
+    }
     var form = item.querySelector("[data-submit-form]");
     var problem = problemWith(item);
     if (problem) {
@@ -692,6 +742,11 @@
     replaceStatus(doc);
     var fresh = doc.querySelector("[data-assignment], [data-empty]");
     var shown = current();
+    var next = unqueue();
+    if (next && next === shown) {
+      submit(next); // the judgment queued meanwhile; its answer brings the item after it
+      return;
+    }
     // The item already on screen (prefetched) stays, with whatever the annotator has
     // done to it. The server's answer replaces only a placeholder, or an empty queue
     // when the server did find something after all.
@@ -713,6 +768,9 @@
     pending = null;
     root.removeAttribute("data-busy");
     var shown = current();
+    if (unqueue()) {
+      message += " The next judgment you queued was not sent: it comes back after this one.";
+    }
     if (shown && shown.dataset.assignment) {
       stopClock(shown);
       shown.remove();
@@ -726,6 +784,11 @@
   }
 
   // ---------------------------------------------------------------- dialogs
+
+  function refuseWhileSaving(action) {
+    var what = { skip: "skip this item", flag: "flag this item", undo: "undo" }[action] || "do it";
+    say("Not done: the previous judgment is still being saved. Press the key again to " + what + " once it is.", "info");
+  }
 
   function openItemDialog(item, name) {
     var dialog = item.querySelector('[data-dialog="' + name + '"]');
@@ -744,7 +807,8 @@
   root.addEventListener("click", function (event) {
     var opener = event.target.closest("[data-open-dialog]");
     if (opener) {
-      openItemDialog(opener.closest("[data-assignment]"), opener.dataset.openDialog);
+      if (pending) refuseWhileSaving(opener.dataset.openDialog);
+      else openItemDialog(opener.closest("[data-assignment]"), opener.dataset.openDialog);
       return;
     }
     if (event.target.closest("[data-open-keymap]")) {
@@ -772,9 +836,12 @@
 
   document.addEventListener("htmx:beforeRequest", function (event) {
     var elt = event.detail.elt;
-    if (elt.closest && elt.closest("dialog")) {
+    var dialog = elt.closest && elt.closest("dialog");
+    if (dialog) {
       if (pending) {
         event.preventDefault();
+        dialog.close();
+        refuseWhileSaving(dialog.dataset.dialog);
         return;
       }
       clearAlert();
@@ -782,6 +849,7 @@
     if (elt.matches && elt.matches("[data-undo-form]")) {
       if (pending) {
         event.preventDefault();
+        refuseWhileSaving("undo");
         return;
       }
       clearAlert();
@@ -816,6 +884,12 @@
   // ---------------------------------------------------------------- keyboard
 
   var STRENGTH_LETTERS = { a: 0, b: 1, c: 2, d: 3 };
+  // Keys that act on the item on screen (Shift+digits are matched by their code).
+  var ITEM_KEYS = /^(Enter|[12txabcdgrmsfjkJK]|ArrowLeft|ArrowRight|ArrowUp|ArrowDown)$/;
+
+  function isItemKey(event) {
+    return ITEM_KEYS.test(event.key) || /^Digit[0-9]$/.test(event.code);
+  }
 
   document.addEventListener("keydown", function (event) {
     if (event.defaultPrevented || event.isComposing) return;
@@ -866,12 +940,24 @@
     if (event.key === "u" && !event.altKey) {
       var undo = root.querySelector("[data-undo-form]");
       event.preventDefault();
-      if (pending) return;
-      if (undo) undo.requestSubmit();
+      if (pending) refuseWhileSaving("undo");
+      else if (undo) undo.requestSubmit();
       else say("There is no recent judgment to undo.", "info");
       return;
     }
-    if (!real) return;
+    if (!real) {
+      if (pending && isItemKey(event)) {
+        event.preventDefault();
+        submit(null); // says the item is still loading
+      }
+      return;
+    }
+    if (real === queued && isItemKey(event)) {
+      event.preventDefault();
+      if (event.key === "Enter") submit(real); // says it is queued already
+      else say("Not applied: this judgment is queued as it stands; it is sent as soon as the previous one is saved.", "info");
+      return;
+    }
 
     if (event.key === "Enter" && !event.shiftKey && !event.altKey) {
       if (target.closest("button, a, summary, select")) return; // activates what has focus
@@ -956,11 +1042,13 @@
         return;
       case "s":
         event.preventDefault();
-        if (!pending) openItemDialog(real, "skip");
+        if (pending) refuseWhileSaving("skip");
+        else openItemDialog(real, "skip");
         return;
       case "f":
         event.preventDefault();
-        if (!pending) openItemDialog(real, "flag");
+        if (pending) refuseWhileSaving("flag");
+        else openItemDialog(real, "flag");
         return;
     }
   });

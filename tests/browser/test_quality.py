@@ -60,6 +60,10 @@ def test_the_quality_page_draws_its_charts(page):  # type: ignore[no-untyped-def
 
     page.click("nav.subnav >> text=Annotators")
     page.wait_for_function("document.querySelectorAll('canvas[data-chart-drawn]').length === 1")
+    # Each is compared with the other (their own label left out): 2 of 4 pairs agree.
+    for person in annotators:
+        cell = page.locator(f"tr[data-annotator='{person.username}'] [data-consensus]")
+        assert cell.inner_text() == "50% (2/4; 0 skipped)"
     page.click(f"text={annotators[0].username}")
     page.wait_for_function("document.querySelectorAll('canvas[data-chart-drawn]').length === 1")
     assert "Labels per day" in page.content()

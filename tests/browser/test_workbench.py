@@ -353,6 +353,119 @@ def test_a_lost_answer_puts_the_item_back_and_the_retry_records_one_label(  # ty
     assert [error for error in errors if "Failed to load resource" not in error] == []
 
 
+def _three_pairs(slug: str) -> tuple[Project, User]:
+    project, user, _ = _annotator_project(slug, rate_criteria=False)
+    for number in range(3):
+        prompt = PromptFactory(project=project, input=f"Question {number}?")
+        ResponseFactory(prompt=prompt, text=f"Yes to {number}.")
+        ResponseFactory(prompt=prompt, text=f"No to {number}.")
+    comparisons_generate(project=project)
+    return project, user
+
+
+def _open_with_next_item_fetched(page, project: Project) -> str:  # type: ignore[no-untyped-def]
+    """The workbench, once the item after the first is prefetched (shown at once on submit)."""
+    with page.expect_response(lambda response: "/annotate/next/" in response.url):
+        page.goto(f"/projects/{project.slug}/annotate/")
+    return _current(page)
+
+
+def _chosen_side(label: Label) -> str:
+    """Which side of the screen the label's choice was on: left or right."""
+    return "left" if label.choice == label.shown_order[0] else "right"
+
+
+def _wait_until(page, done) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(200):
+        if done():
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError("timed out")
+
+
+def test_enter_while_a_save_is_in_flight_is_queued_never_dropped(page) -> None:  # type: ignore[no-untyped-def]
+    project, user = _three_pairs("queue")
+    log_in(page, user.username, PASSWORD)
+    first = _open_with_next_item_fetched(page, project)
+    held: list[Any] = []  # submits held back: the server has not seen them yet
+    page.route("**/submit/", lambda route: held.append(route))
+
+    _press(page, "1", "Enter")  # the save is in flight; the next item shows at once
+    page.wait_for_selector(f"{ITEM}:not([data-assignment='{first}'])")
+    second = page.locator(ITEM).get_attribute("data-assignment")
+    _press(page, "2", "Enter")  # before the first save is answered
+
+    page.wait_for_selector(f"{ITEM}[data-assignment='{second}'][data-queued]")
+    assert "Queued" in page.locator(f"{ITEM} [data-queued-notice]").inner_text()
+    _press(page, "t")  # the queued judgment is locked as it was sent, visibly
+    assert "Not applied" in page.locator("#workbench-alert").inner_text()
+    assert page.locator(f"{ITEM} input[name=choice][value=right]").is_checked()
+    assert len(held) == 1
+    assert Label.objects.count() == 0
+
+    held[0].continue_()  # the first save reaches the server; then the queued one is sent
+    _wait_until(page, lambda: len(held) == 2)
+    # Nothing on screen until the server answers: a key now is refused, not kept for an
+    # item the annotator has not seen.
+    page.wait_for_selector("#workbench-item > [data-loading]")
+    _press(page, "1", "Enter")
+    assert "still loading" in page.locator("#workbench-alert").inner_text()
+    held[1].continue_()
+
+    _wait_for_change(page, second)
+    third = _current(page)
+    assert third not in (first, second)
+    assert not page.locator(f"{ITEM} input[name=choice]:checked").count()
+    labels = {str(label.assignment_id): label for label in Label.objects.filter(annotator=user)}
+    assert sorted(labels) == sorted([first, second])
+    assert (_chosen_side(labels[first]), _chosen_side(labels[second])) == ("left", "right")
+    assert page.locator("[data-done]").inner_text() == "2"
+
+
+def test_a_queued_judgment_comes_back_unsent_when_the_save_before_it_fails(  # type: ignore[no-untyped-def]
+    browser, live_server
+) -> None:
+    project, user = _three_pairs("queue-fail")
+    # Not the `page` fixture: the failed save is a network error in the console, on purpose.
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    errors: list[str] = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    held: list[Any] = []
+    try:
+        log_in(page, user.username, PASSWORD)
+        first = _open_with_next_item_fetched(page, project)
+        page.route("**/submit/", lambda route: held.append(route), times=1)
+        _press(page, "t", "Enter")
+        page.wait_for_selector(f"{ITEM}:not([data-assignment='{first}'])")
+        second = page.locator(ITEM).get_attribute("data-assignment")
+        _press(page, "2", "Enter")
+        page.wait_for_selector(f"{ITEM}[data-queued]")
+
+        held[0].abort()  # the first save never reaches the server
+
+        page.wait_for_selector(f"#workbench:not([data-busy]) {ITEM}[data-assignment='{first}']")
+        alert = page.locator("#workbench-alert").inner_text()
+        assert "not saved yet" in alert
+        assert "The next judgment you queued was not sent" in alert
+        assert Label.objects.count() == 0
+        _press(page, "Enter")  # send the first again; the queued one comes back after it
+        page.wait_for_selector(
+            f"#workbench:not([data-busy]) {ITEM}[data-assignment='{second}']:not([data-queued])"
+        )
+        assert page.locator(f"{ITEM} input[name=choice][value=right]").is_checked()
+        _press(page, "Enter")
+        _wait_for_change(page, second)
+        labels = {str(label.assignment_id): label for label in Label.objects.filter(annotator=user)}
+        assert sorted(labels) == sorted([first, second])
+        assert (labels[first].choice, _chosen_side(labels[second])) == ("tie", "right")
+    finally:
+        context.close()
+    assert [error for error in errors if "Failed to load resource" not in error] == []
+
+
 def test_a_span_selected_with_the_mouse_is_counted_in_raw_characters(page) -> None:  # type: ignore[no-untyped-def]
     project, user, _ = _annotator_project("spans", rate_criteria=False)
     prompt = PromptFactory(project=project, input="Say three.")
