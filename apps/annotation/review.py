@@ -311,10 +311,17 @@ def consensus_of_others(
             )
         return result
     result = {}
+    # The majority depends only on which answers the others gave: few distinct sets.
+    known: dict[tuple[str, ...], Consensus] = {}
     for item, answers in quality.judgments_by_item(judgments).items():
         for annotator in answers:
-            others = [str(value) for voter, value in answers.items() if voter != annotator]
-            result[(item, annotator)] = consensus_of_votes(others) if others else None
+            others = tuple(sorted(str(v) for voter, v in answers.items() if voter != annotator))
+            if not others:
+                result[(item, annotator)] = None
+                continue
+            if (found := known.get(others)) is None:
+                found = known[others] = consensus_of_votes(others)
+            result[(item, annotator)] = found
     return result
 
 

@@ -184,30 +184,34 @@ def dawid_skene_without_own(
     """
     classes = fitted.classes
     class_index = {value: index for index, value in enumerate(classes)}
+    annotator_index = {annotator: index for index, annotator in enumerate(fitted.confusion)}
+    keys, item_rows, annotator_rows, value_rows = [], [], [], []
+    for row, (item, answers) in enumerate(judgments_by_item(judgments).items()):
+        for annotator, value in answers.items():
+            keys.append((item, annotator))
+            item_rows.append(row)
+            annotator_rows.append(annotator_index[annotator])
+            value_rows.append(class_index[value])
+    if not keys:
+        return {}
+    items = np.asarray(item_rows)
+    confusion = np.asarray([
+        [[matrix[true][given] for given in classes] for true in classes]
+        for matrix in fitted.confusion.values()
+    ])  # fmt: skip
     with np.errstate(divide="ignore"):
         log_priors = np.log(np.asarray([fitted.priors[c] for c in classes]))
-        log_terms = {
-            annotator: np.log(
-                np.asarray([[matrix[true][given] for given in classes] for true in classes])
-            )
-            for annotator, matrix in fitted.confusion.items()
-        }
-    result: dict[tuple[Hashable, Hashable], dict[Value, float] | None] = {}
-    for item, answers in judgments_by_item(judgments).items():
-        terms = {
-            annotator: log_terms[annotator][:, class_index[value]]
-            for annotator, value in answers.items()
-        }
-        total = log_priors + sum(terms.values())
-        for annotator, term in terms.items():
-            if len(terms) < 2:
-                result[(item, annotator)] = None
-                continue
-            scores = total - term
-            weights = np.exp(scores - scores.max())
-            weights /= weights.sum()
-            result[(item, annotator)] = dict(zip(classes, map(float, weights), strict=True))
-    return result
+        terms = np.log(confusion)[np.asarray(annotator_rows), :, np.asarray(value_rows)]
+    totals = np.tile(log_priors, (int(items.max()) + 1, 1))
+    np.add.at(totals, items, terms)
+    scores = totals[items] - terms
+    weights = np.exp(scores - scores.max(axis=1, keepdims=True))
+    weights /= weights.sum(axis=1, keepdims=True)
+    alone = np.bincount(items)[items] == 1
+    return {
+        key: None if alone[j] else dict(zip(classes, map(float, weights[j]), strict=True))
+        for j, key in enumerate(keys)
+    }
 
 
 def _maximise(
