@@ -101,6 +101,7 @@ def test_a_designer_frees_a_sign_sees_the_probe_it_opens_and_confirms(
     page.locator("#fit-signs summary").click()
     assert "kept ≥ 0" in page.locator("#fit-signs").inner_text()
     page.get_by_label("free the sign of flattery").check()
+    page.locator(".inspector-start").screenshot(path=str(_output_dir() / "start-free-signs.png"))
     page.get_by_role("button", name="Inspect this version").click()
     page.locator("#fit").wait_for(timeout=120_000)
 
