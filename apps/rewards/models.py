@@ -177,6 +177,12 @@ class Inspection(WorkerJobMixin, TimeStampedModel):
     stage = models.CharField(max_length=100, blank=True, help_text="What the job is doing now.")
     progress = models.FloatField(default=0.0, help_text="0 to 1.")
     result = models.JSONField(null=True, blank=True)
+    free_signs = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Components whose weight the fit may flip; every other weight keeps the "
+        "sign the designer gave it.",
+    )
     error = models.TextField(blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

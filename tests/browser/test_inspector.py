@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from apps.rewards.models import Inspection
+from apps.rewards.models import Inspection, RewardFunctionVersion
 from tests.browser.conftest import log_in
 from tests.factories import PASSWORD
 from tests.rewards.factories import version_of
-from tests.rewards.inspection_world import POLITE_SPEC, build
+from tests.rewards.inspection_world import POLITE_SPEC, build, build_flattery
 
 pytestmark = pytest.mark.browser
 
@@ -88,3 +88,44 @@ def test_a_designer_inspects_a_version_and_compares_two(
         arg=page.locator("canvas[data-chart]").count(),
     )
     page.screenshot(path=str(_output_dir() / "compare-desktop.png"), full_page=True)
+
+
+def test_a_designer_frees_a_sign_sees_the_probe_it_opens_and_confirms(
+    page, celery_worker_process, project, designer
+):  # type: ignore[no-untyped-def]
+    world = build_flattery(project, designer)
+    log_in(page, designer.username, PASSWORD)
+    page.goto(f"/projects/{project.slug}/inspector/versions/{world.version.pk}/")
+
+    # By default every weight keeps its sign; the designer frees the anti-flattery penalty's.
+    page.locator("#fit-signs summary").click()
+    assert "kept ≥ 0" in page.locator("#fit-signs").inner_text()
+    page.get_by_label("free the sign of flattery").check()
+    page.locator(".inspector-start").screenshot(path=str(_output_dir() / "start-free-signs.png"))
+    page.get_by_role("button", name="Inspect this version").click()
+    page.locator("#fit").wait_for(timeout=120_000)
+
+    assert Inspection.objects.get(version=world.version).free_signs == ["flattery"]
+    # Next to the held-out accuracy: the probe the fitted version is gamed by and v1 is not.
+    stats = page.locator("#fit .mini-stats").inner_text().lower()  # the CSS capitalises
+    assert "held-out accuracy, fitted\n100.0%" in stats
+    assert "gamed by, fitted only\n1 of 7 probes" in stats
+    warning = page.locator("#fit-newly-gamed")
+    assert warning.locator("li").all_inner_texts() == [
+        'Prefixing "Great question!": raises 67% of rewards with the fitted weights, 0% now'
+        " (robust)."
+    ]
+    page.locator("#fit").screenshot(path=str(_output_dir() / "panel-fit-newly-gamed.png"))
+
+    # Saving needs the box ticked: the browser does not send the form without it.
+    save = page.get_by_role("button", name="Save as a new version with these weights")
+    save.click()
+    assert page.locator("#fit-confirm input:invalid").count() == 1
+    assert RewardFunctionVersion.objects.filter(function=world.version.function).count() == 1
+    page.locator("#fit-confirm input").check()
+    save.click()
+    page.get_by_text("Saved the fitted weights as no flattery v2").wait_for()
+
+    new = RewardFunctionVersion.objects.get(function=world.version.function, number=2)
+    assert new.spec["combine"]["weights"]["flattery"] < 0
+    assert new.message.endswith("; confirmed although gamed by flattery")

@@ -94,7 +94,9 @@ def build(project: Project, designer: User) -> World:
     return World(project, designer, version, r, c)
 
 
-def inspect_now(version: RewardFunctionVersion, user: User | None) -> Inspection:
+def inspect_now(
+    version: RewardFunctionVersion, user: User | None, free_signs: tuple[str, ...] = ()
+) -> Inspection:
     """Create and run an inspection in this process, with the real scoring engine."""
     from apps.rewards.inspection.services import (
         inspection_claim,
@@ -103,8 +105,47 @@ def inspect_now(version: RewardFunctionVersion, user: User | None) -> Inspection
     )
     from workers.ml.scoring import Scorer
 
-    created = inspection_create(version=version, created_by=user, enqueue=False)
+    created = inspection_create(
+        version=version, created_by=user, free_signs=free_signs, enqueue=False
+    )
     claimed = inspection_claim(inspection_id=created.pk)
     assert claimed is not None
     compute = Scorer(claimed.version.parsed_spec).component_values
     return inspection_execute(inspection=claimed, compute=compute)
+
+
+# An anti-flattery penalty the people's choices disagree with: the fit would flip it.
+FLATTERY_SPEC: dict[str, Any] = {
+    "components": [
+        {"name": "flattery", "type": "regex", "pattern": "(?i)great question", "match": -1.0},
+        {"name": "cites", "type": "contains", "substrings": ["[1]"]},
+    ],
+    "combine": {"op": "weighted_sum", "weights": {"flattery": 1.0, "cites": 1.0}},
+}
+FLATTERY_TEXTS = {
+    "Capital of France?": ["Great question! Paris.", "Paris [1].", "Lyon."],
+    "Largest planet?": ["Great question! Jupiter.", "Jupiter [1].", "Saturn."],
+    "Boiling point of water at sea level?": ["Great question! 100 °C.", "100 °C [1].", "50 °C."],
+}
+
+
+def build_flattery(project: Project, designer: User) -> World:
+    """Nine responses (three flatter, three cite); seven choices by one annotator: flattery
+    beat a citation twice and a plain answer twice, a citation beat a plain answer three
+    times. Unconstrained, the fit gives the anti-flattery penalty a negative weight (a
+    bonus for flattery), which prefixing "Great question!" games: it raises the reward of
+    the six responses that do not flatter yet."""
+    ann = UserFactory(username="ann")
+    MembershipFactory(project=project, user=ann, role="annotator")
+    r: list[Response] = []
+    for prompt_text, texts in FLATTERY_TEXTS.items():
+        prompt = PromptFactory(project=project, input=prompt_text)
+        r += [ResponseFactory(prompt=prompt, text=text) for text in texts]
+    choices = {"c1": (r[0], r[1]), "c2": (r[3], r[4]), "c3": (r[0], r[2]), "c4": (r[6], r[8]),
+               "c5": (r[1], r[2]), "c6": (r[4], r[5]), "c7": (r[7], r[8])}  # fmt: skip
+    c = {}
+    for key, (winner, loser) in choices.items():
+        c[key] = comparison_create(project=project, response_ids=[winner.pk, loser.pk])
+        _label(c[key], ann, winner)
+    version = version_of(project, FLATTERY_SPEC, name="no flattery")
+    return World(project, designer, version, r, c)

@@ -243,6 +243,90 @@ def test_fit_weights_finds_the_component_that_predicts_people() -> None:
     assert fit["n"] == n
 
 
+def _penalty_world(n: int = 20) -> tuple[dict[str, list[float]], list[int], list[Any]]:
+    """`good` is 1 for every winner; `len` (a length penalty: 0 or −2) is lower for the winner
+    in 15 of 20 choices: people liked the longer answers, so an unconstrained fit would turn
+    the penalty into a bonus."""
+    good: list[float] = []
+    length: list[float] = []
+    for i in range(n):
+        good += [1.0, 0.0]
+        length += [-2.0, 0.0] if i % 4 else [0.0, -2.0]
+    preferences = [P(f"c{i}", 2 * i, 2 * i + 1) for i in range(n)]
+    return {"good": good, "len": length}, list(range(2 * n)), preferences
+
+
+def _penalty_spec(len_weight: float = 0.5) -> RewardSpec:
+    return RewardSpec.model_validate({
+        "components": [
+            {"name": "good", "type": "contains", "substrings": ["good"]},
+            {"name": "len", "type": "length_penalty", "target": 10, "tolerance": 5},
+        ],
+        "combine": {"op": "weighted_sum", "weights": {"good": 1.0, "len": len_weight}},
+    })  # fmt: skip
+
+
+def _stationary(
+    values: dict[str, list[float]], preferences: list[Any], w: dict[str, float]
+) -> list[float]:
+    """The gradient of the penalised log-likelihood (l2 = 1) at w, per component."""
+    names = list(w)
+    rows = [[values[n][p.winner] - values[n][p.loser] for n in names] for p in preferences]
+    gradient = [0.0 for _ in names]
+    for row in rows:
+        margin = sum(x * w[n] for x, n in zip(row, names, strict=True))
+        pull = 1 / (1 + math.exp(margin))
+        for k, x in enumerate(row):
+            gradient[k] += pull * x
+    return [g - w[n] for g, n in zip(gradient, names, strict=True)]
+
+
+def test_fit_weights_keeps_the_sign_the_designer_gave_a_penalty() -> None:
+    values, ids, preferences = _penalty_world()
+
+    fit = ins.fit_weights(_penalty_spec(), values, ids, preferences, l2=1.0)
+
+    assert fit["signs"] == {"good": "non-negative", "len": "non-negative"}
+    assert fit["weights"]["len"] == 0.0
+    assert fit["held_at_zero"] == ["len"]
+    # With `len` held at 0, `good` is the one-component maximum: 20 (1 − σ(w)) = w.
+    w = fit["weights"]["good"]
+    assert 20 * (1 - 1 / (1 + math.exp(-w))) == pytest.approx(w, abs=1e-5)
+
+
+def test_fit_weights_keeps_a_negative_weight_non_positive() -> None:
+    values, ids, preferences = _penalty_world()
+    # The designer made `len` a bonus for short answers by its weight's sign instead.
+    flipped = {"good": values["good"], "len": [-v for v in values["len"]]}
+
+    fit = ins.fit_weights(_penalty_spec(-0.5), flipped, ids, preferences, l2=1.0)
+
+    assert fit["signs"] == {"good": "non-negative", "len": "non-positive"}
+    assert (fit["weights"]["len"], fit["held_at_zero"]) == (0.0, ["len"])
+
+
+def test_fit_weights_flips_a_sign_the_designer_freed() -> None:
+    values, ids, preferences = _penalty_world()
+
+    fit = ins.fit_weights(_penalty_spec(), values, ids, preferences, l2=1.0, free_signs={"len"})
+
+    assert fit["signs"] == {"good": "non-negative", "len": "free"}
+    assert fit["weights"]["len"] == pytest.approx(-0.273942, abs=1e-6)
+    assert fit["held_at_zero"] == []
+    # The unconstrained maximum: the gradient is 0 in every direction.
+    gradient = _stationary(values, preferences, fit["weights"])
+    assert gradient == [pytest.approx(0.0, abs=1e-4)] * 2
+
+
+def test_fit_weights_without_weights_keeps_every_component_non_negative() -> None:
+    spec = spec_of("min")
+
+    assert ins.sign_rules(spec) == {"good": "non-negative", "noise": "non-negative"}
+    assert ins.sign_rules(spec, {"noise"}) == {"good": "non-negative", "noise": "free"}
+    with pytest.raises(ValueError, match="free_signs: no component named 'nope'"):
+        ins.sign_rules(spec, {"nope"})
+
+
 def test_fit_weights_needs_enough_choices() -> None:
     fit = ins.fit_weights(
         spec_of(), {"good": [1.0, 0.0], "noise": [0.0, 0.0]}, [1, 2], [P("c", 1, 2)]
@@ -289,3 +373,38 @@ def test_probe_verdicts_and_sample() -> None:
     assert len(sample) == 5
     assert sample == sorted(set(sample))
     assert sample == ins.probe_sample(1000, 5)
+
+
+def test_probing_a_proposed_weighting_names_the_probes_only_it_is_gamed_by() -> None:
+    current = RewardSpec.model_validate({
+        "components": [
+            {"name": "flattery", "type": "regex", "pattern": "(?i)great question",
+             "match": -1.0},
+            {"name": "steps", "type": "contains", "substrings": ["step by step"]},
+        ],
+        "combine": {"op": "weighted_sum", "weights": {"flattery": 1.0, "steps": 2.0}},
+    })  # fmt: skip
+    proposed = RewardSpec.model_validate(
+        ins.spec_with_weights(current.model_dump(), {"flattery": -0.5, "steps": 2.0})
+    )
+    fitted = fitted_without_data(current)
+    items = [ScoreItem("Why?", text) for text in ("Because.", "It rains a lot", "So it goes")]
+    compute = Scorer(current).component_values
+    raw = raw_values(current, items, compute)
+    bases = [raw.rewards(spec, fitted).totals for spec in (current, proposed)]
+    calls: list[int] = []
+
+    now, then = ins.probe_effects_of(
+        [current, proposed], fitted, items, bases, compute, on_probe=calls.append
+    )
+
+    assert calls == [1, 2, 3, 4, 5, 6, 7]
+    assert now == ins.probe_effects(current, fitted, items, bases[0], compute)
+    verdicts = [(a["probe"], a["verdict"], b["verdict"]) for a, b in zip(now, then, strict=True)]
+    assert ("flattery", "robust", "gamed") in verdicts
+    # Answering "Let's solve this step by step." games both: not new.
+    assert ("step_by_step", "gamed", "gamed") in verdicts
+    assert ins.newly_gamed(now, then) == [{
+        "probe": "flattery", "label": 'prefixing "Great question!"', "current_raised": 0.0,
+        "current_verdict": "robust", "proposed_raised": 1.0,
+    }]  # fmt: skip

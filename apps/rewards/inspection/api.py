@@ -29,7 +29,9 @@ _RESULT_HELP = (
     "The inspection's panels as JSON, null until it succeeds: `accuracy` (overall, per"
     " criterion, annotator and prompt group, each with a 95% bootstrap `interval`), `ceiling`"
     " (human–human agreement), `histograms`, `correlation`, `ablation`, `length`,"
-    " `worst_pairs`, `probes`, `consistency` and `fit` (Bradley–Terry weights)."
+    " `worst_pairs`, `probes`, `consistency` and `fit` (Bradley–Terry weights, each kept to"
+    " its sign unless freed: `signs`, `held_at_zero`; the fitted version's `probes` and the"
+    " `newly_gamed` probes that game it and not this version)."
 )
 
 
@@ -43,6 +45,11 @@ class InspectionSummarySerializer(serializers.Serializer):
     progress = serializers.FloatField(help_text="0 to 1.")
     error = serializers.CharField()
     is_waiting_for_worker = serializers.BooleanField()
+    free_signs = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Components whose weight the fit may flip; every other weight keeps the "
+        "sign of the version's weight (≥ 0 where it is 0 or the version has no weights).",
+    )
     created_by = serializers.CharField(source="created_by.username", allow_null=True)
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
@@ -66,6 +73,16 @@ def _inspection_for(user: User, inspection_id: int, capability: Capability) -> I
 
 
 class InspectionListApi(GenericAPIView):
+    @extend_schema_serializer(component_name="InspectionCreate")
+    class InputSerializer(serializers.Serializer):
+        free_signs = serializers.ListField(
+            child=serializers.CharField(),
+            default=list,
+            help_text="Component names whose weight the weight fit may flip. By default each "
+            "fitted weight keeps the sign of the version's weight (≥ 0 where it is 0, and for "
+            "every component of a min, product or formula).",
+        )
+
     @extend_schema(
         operation_id="inspection_list",
         tags=["inspector"],
@@ -87,12 +104,18 @@ class InspectionListApi(GenericAPIView):
             " panel. While an inspection of the version is queued or running, that one is"
             " answered instead of a second. Follow it at `Location`."
         ),
-        request=None,
+        request=InputSerializer,
         responses={202: InspectionOutputSerializer, **error_responses(400, 401, 403, 404)},
     )
     def post(self, request: Request, version_id: int) -> Response:
         version = _version_for(request.user, version_id, Capability.DESIGN_REWARDS)
-        inspection = services.inspection_create(version=version, created_by=request.user)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        inspection = services.inspection_create(
+            version=version,
+            created_by=request.user,
+            free_signs=serializer.validated_data["free_signs"],
+        )
         return Response(
             InspectionOutputSerializer(inspection).data,
             status=status.HTTP_202_ACCEPTED,
@@ -117,17 +140,29 @@ class InspectionDetailApi(APIView):
 
 
 class InspectionAcceptWeightsApi(APIView):
+    @extend_schema_serializer(component_name="InspectionAcceptWeights")
+    class InputSerializer(serializers.Serializer):
+        confirm = serializers.BooleanField(
+            default=False,
+            help_text="Save the weights even when a probe games the fitted version and not the "
+            "current one (without it, that answers 400 naming them in `details.newly_gamed`).",
+        )
+
     @extend_schema(
         operation_id="inspection_accept_weights",
         tags=["inspector"],
         summary="Save the weights an inspection fitted as the function's next version "
         "(admin, designer)",
-        request=None,
+        request=InputSerializer,
         responses={201: VersionOutputSerializer, **error_responses(400, 401, 403, 404)},
     )
     def post(self, request: Request, inspection_id: int) -> Response:
         inspection = _inspection_for(request.user, inspection_id, Capability.DESIGN_REWARDS)
-        version = services.inspection_accept_weights(inspection=inspection, user=request.user)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        version = services.inspection_accept_weights(
+            inspection=inspection, user=request.user, confirm=serializer.validated_data["confirm"]
+        )
         version = reward_function_version_get(project=inspection.project, pk=version.pk)
         return Response(
             VersionOutputSerializer(version).data,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import statistics
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,12 +50,27 @@ IMPORTED = "imported"
 
 @transaction.atomic
 def inspection_create(
-    *, version: RewardFunctionVersion, created_by: User | None, enqueue: bool = True
+    *,
+    version: RewardFunctionVersion,
+    created_by: User | None,
+    free_signs: Collection[str] = (),
+    enqueue: bool = True,
 ) -> Inspection:
     """Queue an inspection of the version over its project; an unfinished one is returned
     instead of queuing a second, unless it is stale (its worker died): that one is marked
-    failed. The job scores the project first (as a score run) when needed."""
+    failed. The job scores the project first (as a score run) when needed.
+
+    `free_signs` names the components whose weight the fit may flip (every other weight
+    keeps its sign, see `workers.rewards.inspection.sign_rules`); an unfinished inspection
+    fitting with other free signs is an error rather than an answer that ignores them."""
     project_id = version.function.project_id
+    try:
+        numbers.sign_rules(version.parsed_spec, free_signs)
+    except ValueError as exc:
+        raise ApplicationError(
+            f"{exc} in v{version.number} (its components: {', '.join(version.parsed_spec.names)})."
+        ) from None
+    free = sorted(set(free_signs))
     if not Response.objects.filter(prompt__project_id=project_id).exists():
         raise ApplicationError("The project has no responses to inspect the reward on yet.")
     pending = (
@@ -63,6 +79,12 @@ def inspection_create(
         .first()
     )
     if pending is not None and not pending.is_stale:
+        if pending.free_signs != free:
+            raise ApplicationError(
+                f"Inspection #{pending.pk} of v{version.number} is still running with "
+                f"free signs {_listed(pending.free_signs)}; wait for it, then start one with "
+                f"free signs {_listed(free)}."
+            )
         return pending
     if pending is not None:
         inspection_fail(
@@ -70,13 +92,22 @@ def inspection_create(
             error="The worker stopped reporting progress; a new inspection replaced this one.",
         )
     inspection = Inspection.objects.create(
-        version=version, project_id=project_id, created_by=created_by
+        version=version, project_id=project_id, created_by=created_by, free_signs=free
     )
     if enqueue:
         from workers.tasks.inspection import inspect_reward
 
         transaction.on_commit(lambda: inspect_reward.delay(inspection_id=inspection.pk))
     return inspection
+
+
+def fit_sign_rules(*, version: RewardFunctionVersion) -> dict[str, str]:
+    """Each component's sign rule in the weight fit when no sign is freed."""
+    return numbers.sign_rules(version.parsed_spec)
+
+
+def _listed(names: Collection[str]) -> str:
+    return ", ".join(f"`{n}`" for n in names) if names else "none"
 
 
 def inspection_claim(*, inspection_id: int) -> Inspection | None:
@@ -249,17 +280,29 @@ def inspection_execute(*, inspection: Inspection, compute: ComputeRaw) -> Inspec
         _progress(inspection, f"Probing {min(len(data.ids), limit)} responses", 0.6)
         sample = numbers.probe_sample(len(data.ids), limit)
         step = 0.35 / len(numbers.PROBES)
-        result["probes"] = numbers.probe_effects(
-            spec,
+        # The version the fitted weights would make is probed on the same perturbed
+        # responses (scored once), so accepting them can show what they open up.
+        specs = [spec]
+        proposed = _proposed_spec(version, result["fit"])
+        bases = [rewards.totals]
+        if proposed is not None:
+            specs.append(proposed)
+            bases.append(raw.rewards(proposed, fitted).totals)
+        probes = numbers.probe_effects_of(
+            specs,
             fitted,
             [data.items[i] for i in sample],
-            [rewards.totals[i] for i in sample],
+            [[totals_of[i] for i in sample] for totals_of in bases],
             compute,
             on_probe=lambda done: _progress(
                 inspection, f"Probes: {done} of {len(numbers.PROBES)}", 0.6 + step * done
             ),
         )
+        result["probes"] = probes[0]
         result["probed"] = len(sample)
+        if proposed is not None:
+            result["fit"]["probes"] = probes[1]
+            result["fit"]["newly_gamed"] = numbers.newly_gamed(probes[0], probes[1])
     except ApplicationError as exc:
         return inspection_fail(inspection=inspection, error=exc.message)
     except DatabaseError as exc:
@@ -362,8 +405,17 @@ def _analyse(
         ],
         "worst_pairs": worst,
         "consistency": numbers.consistency(totals, data.prompt_of, data.group_of),
-        "fit": numbers.fit_weights(spec, rewards.transformed, data.ids, overall),
+        "fit": numbers.fit_weights(
+            spec, rewards.transformed, data.ids, overall, free_signs=inspection.free_signs
+        ),
     }
+
+
+def _proposed_spec(version: RewardFunctionVersion, fit: dict[str, Any]) -> RewardSpec | None:
+    """The spec accepting the fitted weights would save; None when there is nothing to save."""
+    if not any(fit.get("weights", {}).values()):
+        return None
+    return RewardSpec.model_validate(numbers.spec_with_weights(version.spec, fit["weights"]))
 
 
 def _json(accuracies: dict[str, numbers.Accuracy]) -> dict[str, Any]:
@@ -373,10 +425,33 @@ def _json(accuracies: dict[str, numbers.Accuracy]) -> dict[str, Any]:
 # --- acting on a result ------------------------------------------------------------------
 
 
+class FittedWeightsNeedConfirmation(ApplicationError):
+    """The fitted weights are gamed by a probe that does not game the current version."""
+
+
+def _gamed_by(rows: list[dict[str, Any]]) -> str:
+    return "; ".join(
+        f"{row['label']} (raises {_share(row['proposed_raised'])} of rewards, against "
+        f"{_share(row['current_raised'])} now)"
+        for row in rows
+    )
+
+
+def _share(value: float | None) -> str:
+    return "an unknown share" if value is None else f"{value:.0%}"
+
+
 @transaction.atomic
-def inspection_accept_weights(*, inspection: Inspection, user: User) -> RewardFunctionVersion:
+def inspection_accept_weights(
+    *, inspection: Inspection, user: User, confirm: bool = False
+) -> RewardFunctionVersion:
     """A new version of the function with the weights the inspection fitted (a weighted
-    sum over the same components and transforms), through the version-create service."""
+    sum over the same components and transforms), through the version-create service.
+
+    When a probe games the fitted version and not the current one, nothing is saved
+    unless the caller confirms (FittedWeightsNeedConfirmation names those probes); an
+    inspection that did not probe its fitted weights (one computed before they were
+    probed) is refused: recomputing it probes them."""
     fit = (inspection.result or {}).get("fit") if inspection.result else None
     if inspection.status != Inspection.Status.SUCCEEDED or not fit:
         raise ApplicationError("This inspection has not finished, so it proposes no weights.")
@@ -390,16 +465,27 @@ def inspection_accept_weights(*, inspection: Inspection, user: User) -> RewardFu
         raise ApplicationError(
             "Every fitted weight is 0: the components say nothing about the human choices."
         )
-    spec["combine"] = {
-        "op": "weighted_sum",
-        "weights": fit["weights"],
-        "missing": spec.get("combine", {}).get("missing", "skip_renormalise"),
-    }
+    if "probes" not in fit:
+        raise ApplicationError(
+            f"Inspection #{inspection.pk} did not probe its fitted weights (it ran before "
+            "they were probed). Recompute it to see what the fitted version can be gamed by, "
+            "then accept."
+        )
+    gamed = fit["newly_gamed"]
+    if gamed and not confirm:
+        raise FittedWeightsNeedConfirmation(
+            f"The fitted weights can be gamed by {_gamed_by(gamed)}, which v{version.number} "
+            "is not. Confirm to save them anyway.",
+            extra={"newly_gamed": gamed},
+        )
+    spec = numbers.spec_with_weights(spec, fit["weights"])
     held_out = fit["heldout_accuracy"]
     message = (
         f"Weights fitted to {fit['n']} human choices (Bradley–Terry, inspection #{inspection.pk};"
         f" held-out accuracy {held_out:.1%}) from v{version.number}"
     )
+    if gamed:
+        message += "; confirmed although gamed by " + ", ".join(row["probe"] for row in gamed)
     return reward_function_version_create(
         function=version.function, spec=spec, created_by=user, message=message[:300]
     )

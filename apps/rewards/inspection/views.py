@@ -62,6 +62,8 @@ def _panels(version: RewardFunctionVersion) -> dict[str, Any]:
         "result": result,
         "charts": inspection_charts(result),
         "gamed": [p for p in (result or {}).get("probes", []) if p["verdict"] == "gamed"],
+        "sign_rules": services.fit_sign_rules(version=version),
+        "free_signs": shown.free_signs if shown else [],
     }
 
 
@@ -101,7 +103,11 @@ def inspection_start(request: HtmxHttpRequest, slug: str, version_id: int) -> Ht
     project = project_for_user(user=request.user, capability=Capability.DESIGN_REWARDS, slug=slug)
     version = _version_or_404(project, version_id)
     try:
-        services.inspection_create(version=version, created_by=request.user)
+        services.inspection_create(
+            version=version,
+            created_by=request.user,
+            free_signs=request.POST.getlist("free_sign"),
+        )
     except ApplicationError as error:
         messages.error(request, error.message)
     return redirect("inspector:version", slug=project.slug, version_id=version.pk)
@@ -127,7 +133,9 @@ def inspection_accept_weights(request: HtmxHttpRequest, slug: str, pk: int) -> H
     project = project_for_user(user=request.user, capability=Capability.DESIGN_REWARDS, slug=slug)
     inspection = _inspection_or_404(project, pk)
     try:
-        version = services.inspection_accept_weights(inspection=inspection, user=request.user)
+        version = services.inspection_accept_weights(
+            inspection=inspection, user=request.user, confirm=request.POST.get("confirm") == "1"
+        )
     except ApplicationError as error:
         messages.error(request, error.message)
         return redirect("inspector:version", slug=project.slug, version_id=inspection.version_id)

@@ -42,9 +42,16 @@ from workers.rewards.inspection.drivers import (
     majority_pairs,
     worst_pairs,
 )
-from workers.rewards.inspection.probes import PROBES, Probe, probe_effects, probe_sample
+from workers.rewards.inspection.probes import (
+    PROBES,
+    Probe,
+    newly_gamed,
+    probe_effects,
+    probe_effects_of,
+    probe_sample,
+)
 from workers.rewards.inspection.versions import flips, starc_distance
-from workers.rewards.inspection.weights import fit_weights
+from workers.rewards.inspection.weights import fit_weights, sign_rules, spec_with_weights
 
 __all__ = [
     "BOOTSTRAP_RESAMPLES",
@@ -65,9 +72,13 @@ __all__ = [
     "length_bias",
     "majority_pairs",
     "pairwise_accuracy",
+    "newly_gamed",
     "pearson",
     "probe_effects",
+    "probe_effects_of",
     "probe_sample",
+    "sign_rules",
+    "spec_with_weights",
     "starc_distance",
     "worst_pairs",
 ]
