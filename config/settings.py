@@ -151,7 +151,13 @@ TEMPLATES = [
 _database_url = os.environ.get("DATABASE_URL", "")
 if _database_url:
     try:
-        DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+        # Connections live 60 s and are checked before each request reuses one, so one
+        # that a database restart closed is replaced instead of failing the request.
+        DATABASES = {
+            "default": dj_database_url.parse(
+                _database_url, conn_max_age=60, conn_health_checks=True
+            )
+        }
     except Exception as exc:  # dj-database-url raises several kinds
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from exc
     _postgres = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"

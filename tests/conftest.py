@@ -71,8 +71,8 @@ def membership_of(user: User, project: Project) -> Membership | None:
 
 @pytest.fixture
 def celery_worker_process(transactional_db):  # type: ignore[no-untyped-def]
-    """A real Celery worker, in its own process, consuming from the test broker (Redis)
-    and writing to the test database. Tests using it need committed data, hence
+    """A real Celery worker, in its own process, consuming every queue of the test broker
+    (Redis) and writing to the test database. Tests using it need committed data, hence
     `transactional_db`."""
     import os
     import subprocess
@@ -83,6 +83,8 @@ def celery_worker_process(transactional_db):  # type: ignore[no-untyped-def]
     from django.conf import settings
     from django.db import connection
     from kombu import Connection
+
+    from workers.queues import Queue
 
     db = connection.settings_dict
     host = db["HOST"] or "127.0.0.1"
@@ -95,7 +97,7 @@ def celery_worker_process(transactional_db):  # type: ignore[no-untyped-def]
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
     }
     with Connection(settings.CELERY_BROKER_URL) as broker:  # drop jobs left by earlier runs
-        for queue in ("default", "gpu"):
+        for queue in Queue:
             broker.default_channel.queue_purge(queue)
     log = Path(settings.VAR_DIR) / "test-worker.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +111,6 @@ def celery_worker_process(transactional_db):  # type: ignore[no-untyped-def]
                 "config",
                 "worker",
                 "--pool=solo",
-                "--queues=default,gpu",
                 "--loglevel=INFO",
                 "--without-gossip",
                 "--without-mingle",

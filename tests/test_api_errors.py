@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+from django.db import connection
 from django.test import Client, RequestFactory
 
 from apps.accounts.models import User
@@ -64,3 +68,54 @@ def test_a_crash_under_api_answers_500_in_the_error_shape() -> None:
     }
     assert page.status_code == 500
     assert page["Content-Type"].startswith("text/html")
+
+
+@contextmanager
+def database_at_a_closed_port() -> Iterator[None]:
+    """The database goes away (as in a restart) for the length of the block: the connection
+    is closed and the next one is tried on a port nobody listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = str(probe.getsockname()[1])
+    settings_dict = connection.settings_dict
+    port = settings_dict["PORT"]
+    connection.close()
+    settings_dict["PORT"] = closed_port
+    try:
+        yield
+    finally:
+        connection.close()
+        settings_dict["PORT"] = port
+
+
+UNAVAILABLE = {
+    "error": {
+        "code": "database_unavailable",
+        "message": "The database is not answering at the moment; try again in a few seconds.",
+        "details": {},
+    }
+}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unreachable_database_answers_503_in_the_error_shape_and_a_plain_page(
+    admin_user: User, project
+) -> None:  # type: ignore[no-untyped-def]
+    api = token_client(admin_user)
+    api.raise_request_exception = False
+    browser = Client(raise_request_exception=False)
+    browser.force_login(admin_user)
+
+    with database_at_a_closed_port():
+        api_answer = api.get("/api/v1/projects/")
+        page = browser.get("/projects/")
+
+    assert api_answer.status_code == 503
+    assert api_answer.json() == UNAVAILABLE
+    assert page.status_code == 503
+    assert page["Content-Type"].startswith("text/html")
+    assert "Try again in a moment" in page.content.decode()
+    assert UNAVAILABLE["error"]["message"] in page.content.decode()
+    # The database is back: the same requests answer again.
+    assert api.get("/api/v1/projects/").json()["count"] == 1
+    assert browser.get("/projects/").status_code == 200

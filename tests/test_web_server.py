@@ -155,3 +155,69 @@ def test_collectstatic_with_the_production_storage_succeeds(tmp_path: Path) -> N
     manifest = json.loads((tmp_path / "staticfiles.json").read_text())["paths"]
     assert manifest["vendor/htmx-2.0.11.min.js"].startswith("vendor/htmx-2.0.11.min.")
     assert (tmp_path / manifest["vendor/chart-4.5.1.umd.min.js"]).with_suffix(".js.gz").exists()
+
+
+def _get(port: int, path: str, token: str) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", path, headers={"Authorization": f"Token {token}"})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_the_database_dropped_is_replaced_before_the_next_request_uses_it(
+    admin_user, project
+) -> None:  # type: ignore[no-untyped-def]
+    """A database restart closes every persistent connection: the web process checks the one
+    it reuses (CONN_HEALTH_CHECKS) and opens a new one instead of answering 500."""
+    from django.db import connection
+
+    from apps.accounts.services import token_issue
+
+    token = token_issue(user=admin_user).key
+    db = connection.settings_dict
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@"
+        f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "DEBUG": "false",
+        "SECRET_KEY": "web-server-test-secret-key",
+        "WEB_BIND": f"127.0.0.1:{port}",
+        "WEB_WORKERS": "1",
+        "WEB_THREADS": "1",  # one thread: one persistent connection, reused by each request
+        "WEB_ACCESS_LOG": "false",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "deploy/web.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                before = _get(port, "/api/v1/projects/", token)
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        with connection.cursor() as cursor:  # the server's connections to this test database
+            cursor.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            (terminated,) = cursor.fetchone()
+
+        after = _get(port, "/api/v1/projects/", token)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+    assert before[0] == 200
+    assert json.loads(before[1])["count"] == 1
+    assert terminated == 1
+    assert after == before

@@ -6,10 +6,13 @@ errors keep DRF's per-field details so a client can show them next to inputs.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.template import loader
 from django.views import defaults
 from pydantic import BaseModel
 from rest_framework import exceptions, status
@@ -110,8 +113,21 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     return defaults.page_not_found(request, exception)
 
 
+DATABASE_UNAVAILABLE = "The database is not answering at the moment; try again in a few seconds."
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
-    """Django's 500: under /api/ in the one error shape, so clients can parse every answer."""
+    """Django's 500: under /api/ in the one error shape, so clients can parse every answer.
+
+    A database that cannot be reached (a restart, a failover, a full connection pool) is a
+    503 instead, on pages a plain one that needs no database: the same request works again
+    in a moment. Django calls this while handling the exception, so `sys.exception()` is it,
+    wherever it was raised (a middleware, DRF's authentication, a view)."""
+    if isinstance(sys.exception(), OperationalError | InterfaceError):
+        if _is_api(request):
+            return _error(503, "database_unavailable", DATABASE_UNAVAILABLE)
+        page = loader.get_template("503.html").render({"message": DATABASE_UNAVAILABLE})
+        return HttpResponse(page, status=503)
     if _is_api(request):
         return _error(500, "server_error", "Internal server error; see the server's logs.")
     return defaults.server_error(request)

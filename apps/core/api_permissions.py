@@ -35,6 +35,7 @@ _DESCRIPTIONS = {
     403: "A member of the project whose role does not allow this.",
     404: "No such object, or the caller is not a member of its project.",
     409: "The object is in use and is kept: the message says why.",
+    503: "No worker answered in time, or the database was unreachable: try again shortly.",
 }
 
 

@@ -343,8 +343,8 @@ class ScoreApi(APIView):
         tags=["rewards"],
         summary="Score up to 256 items now (admin, designer)",
         description=(
-            "A worker on the `gpu` queue computes the rewards while the request waits"
-            " (SCORE_TIMEOUT_SECONDS; 503 when no worker answers). Results come in the"
+            "A worker on the `scoring` queue computes the rewards while the request waits"
+            " (SCORE_TIMEOUT_SECONDS; 503 when no worker answers in time). Results come in the"
             " order of `items`. More items: create a score run over the project instead."
         ),
         request={
@@ -373,7 +373,7 @@ class ScoreApi(APIView):
                 "required": ["items"],
             }
         },  # fmt: skip
-        responses={200: ScoreAnswerSerializer, 503: None, **error_responses(400, 401, 403, 404)},
+        responses={200: ScoreAnswerSerializer, **error_responses(400, 401, 403, 404, 503)},
     )
     def post(self, request: Request, version_id: int) -> Response:
         version = _version_for(request.user, version_id, Capability.SCORE_REWARDS)

@@ -22,6 +22,7 @@
     var reasons = {
       403: "Your role in this project does not allow this.",
       404: "This no longer exists. Reload the page.",
+      503: "The server cannot reach its database or workers at the moment. Try again in a few seconds.",
     };
     showError(reasons[xhr.status] || "Something went wrong (" + xhr.status + "). Try again.");
   });

@@ -1,5 +1,5 @@
-"""Scoring on the `gpu` queue (routed in config/celery.py): items for the scoring endpoint,
-and whole projects as jobs.
+"""Scoring (routed in config/celery.py): items for the scoring endpoint and the composer on
+the `scoring` queue, whole projects as jobs on `gpu`.
 
 Each task loads rows through apps.rewards services, builds the ML engine
 (`workers.ml.scoring.Scorer`, imported inside the task so the web process never

@@ -61,7 +61,7 @@ def score_draft_compute(
 
 
 def score_draft_remote(*, project: Project, spec: Any, items: list[dict[str, Any]]) -> dict:
-    """Hand a draft spec and a few items to a worker on the `gpu` queue and wait (web side).
+    """Hand a draft spec and a few items to a worker on the `scoring` queue and wait (web side).
 
     Raises ApplicationError for a spec that is not valid (every problem under
     `extra["spec"]`) or too many items, and WorkerTimeout when no worker answers."""
@@ -71,4 +71,4 @@ def score_draft_remote(*, project: Project, spec: Any, items: list[dict[str, Any
     limit = settings.SCORE_MAX_ITEMS
     if len(items) > limit:
         raise ApplicationError(f"{len(items)} items is more than {limit} per request.")
-    return answer_of(score_draft_items.delay(project_id=project.pk, spec=spec, items=items))
+    return answer_of(score_draft_items, project_id=project.pk, spec=spec, items=items)

@@ -67,7 +67,7 @@ class WorkerTimeout(Exception):
 
 
 def score_items_remote(*, version: RewardFunctionVersion, items: list[dict[str, Any]]) -> dict:
-    """Hand items to a worker on the `gpu` queue and wait for its answer (web side).
+    """Hand items to a worker on the `scoring` queue and wait for its answer (web side).
 
     Raises ApplicationError for a batch above SCORE_MAX_ITEMS or an unfitted version,
     and WorkerTimeout when no worker answers within SCORE_TIMEOUT_SECONDS.
@@ -75,23 +75,32 @@ def score_items_remote(*, version: RewardFunctionVersion, items: list[dict[str, 
     from workers.tasks.rewards import score_items
 
     score_request_check(version=version, count=len(items))
-    return answer_of(score_items.delay(version_id=version.pk, items=items))
+    return answer_of(score_items, version_id=version.pk, items=items)
 
 
-def answer_of(result: Any) -> dict:
-    """Wait for a scoring task's answer; WorkerTimeout when none comes in time."""
+def answer_of(task: Any, **kwargs: Any) -> dict:
+    """Send a scoring task and wait for its answer; WorkerTimeout when none comes in time.
+
+    The message expires with the wait, so a worker that frees up later (or starts later)
+    drops a request nobody waits for instead of computing it.
+    """
     from celery.exceptions import TimeoutError as CeleryTimeout
 
+    timeout = settings.SCORE_TIMEOUT_SECONDS
+    result = task.apply_async(kwargs=kwargs, expires=timeout)
     try:
-        answer = result.get(timeout=settings.SCORE_TIMEOUT_SECONDS, propagate=True)
+        answer = result.get(timeout=timeout, propagate=True)
     except CeleryTimeout:
         result.revoke()
         raise WorkerTimeout(
-            f"No scoring worker answered within {settings.SCORE_TIMEOUT_SECONDS} s; "
-            "is a worker consuming the `gpu` queue?"
+            f"No scoring worker answered within SCORE_TIMEOUT_SECONDS ({timeout} s): the "
+            "worker consuming the `scoring` queue is busy or not running. Try again shortly."
         ) from None
     finally:
-        result.forget()
+        # Only an answer that came can be forgotten: the file result backend (the embedded
+        # setup) raises FileNotFoundError for one that never did.
+        if result.ready():
+            result.forget()
     if "error" in answer:
         raise ApplicationError(answer["error"])
     return answer
