@@ -33,6 +33,9 @@ class JsonProblem:
     path: str
     reason: str
 
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}" if self.path else self.reason
+
 
 def json_problem(value: Any) -> JsonProblem | None:
     """The first place, depth first, where the value is nested too deeply or holds a NUL
