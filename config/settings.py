@@ -120,6 +120,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "apps.core.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "apps.core.middleware.RefuseNulInQueryMiddleware",
 ]
 if not DEBUG:
     # Production serves static files from the app (whitenoise, in the `web` extra);
@@ -305,11 +306,13 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "apps.core.negotiation.ContentNegotiation",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # DRF's parsers with limits: no NUL character, JSON at most MAX_JSON_DEPTH deep.
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-        "rest_framework.parsers.FormParser",
+        "apps.core.parsers.JSONParser",
+        "apps.core.parsers.MultiPartParser",
+        "apps.core.parsers.FormParser",
     ],
+    "DEFAULT_METADATA_CLASS": "apps.core.metadata.Metadata",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Palate API",

@@ -13,7 +13,6 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -32,6 +31,7 @@ from apps.accounts.services import (
 from apps.accounts.settings_schema import AnnotationSettings
 from apps.core.api import openapi_schema
 from apps.core.api_permissions import error_responses
+from apps.core.parsers import JSONParser
 
 
 @extend_schema_field(openapi_schema(AnnotationSettings), component_name="AnnotationSettings")

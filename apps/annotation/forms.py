@@ -18,6 +18,7 @@ from apps.accounts.settings_schema import format_validation_error
 from apps.annotation.models import Assignment, Comparison
 from apps.annotation.schema import Judgment
 from apps.core.errors import ApplicationError
+from apps.core.json_limits import json_problem
 
 RATING_PREFIX = "rating:"
 SIDES = ("left", "right")
@@ -82,10 +83,12 @@ class JudgmentForm(forms.Form):
             return []
         try:
             spans = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ApplicationError("spans: could not read the marked spans.") from None
         if not isinstance(spans, list):
             raise ApplicationError("spans: could not read the marked spans.")
+        if problem := json_problem(spans):  # as the API's parser refuses it
+            raise ApplicationError(f"spans: {problem}.")
         return spans
 
     def _ranking(self) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.client
+from collections.abc import Callable
 from typing import Any
 
 from csp.constants import HEADER, HEADER_REPORT_ONLY
@@ -13,7 +14,10 @@ from csp.utils import build_policy
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.shortcuts import render
+
+from apps.core.json_limits import NUL_MESSAGE
 
 _DEBUG_EXEMPT = (http.client.INTERNAL_SERVER_ERROR, http.client.NOT_FOUND)
 
@@ -62,3 +66,35 @@ def _policies() -> list[tuple[str, str, tuple[str, ...]]]:
 def _policy_changed(*, setting: str, **_: Any) -> None:
     if setting.startswith("CONTENT_SECURITY_POLICY"):
         _policies.cache_clear()
+
+
+class RefuseNulInQueryMiddleware:
+    """A query value (or name) with a NUL character (`%00`) is refused with a 400 naming the
+    parameter, in the API's error shape under /api/: PostgreSQL stores no NUL, so a filter
+    holding one could only fail at the database. Bodies are checked by apps.core.parsers
+    (API) and Django's form fields (pages)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        # The usual query has no `%00` at all: one substring search, no decoding.
+        if "%00" in request.META.get("QUERY_STRING", ""):
+            names = [
+                name
+                for name, values in request.GET.lists()
+                if "\x00" in name or any("\x00" in value for value in values)
+            ]
+            if names:
+                return _refused(request, names)
+        return self.get_response(request)
+
+
+def _refused(request: HttpRequest, names: list[str]) -> HttpResponse:
+    if not request.path.startswith("/api/"):
+        listed = ", ".join(names).replace("\x00", "\\u0000")
+        problem = f"A NUL character (%00) is not allowed in a query value: {listed}."
+        return render(request, "400.html", {"problem": problem}, status=400)
+    details = {name.replace("\x00", "\\u0000"): [NUL_MESSAGE] for name in names}
+    body = {"error": {"code": "invalid", "message": "Invalid input.", "details": details}}
+    return JsonResponse(body, status=400)

@@ -25,7 +25,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, serializers, status
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -33,6 +32,7 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import Capability
 from apps.accounts.selectors import project_for_user
 from apps.core.api_permissions import error_responses
+from apps.core.parsers import JSONParser, MultiPartParser
 from apps.imports.models import ImportJob
 from apps.imports.selectors import import_get, import_list, import_progress
 from apps.imports.services import (

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from typing import IO, Any, Protocol
 
+from apps.core.json_limits import TOO_DEEP
 from apps.imports.rows import RowError
 
 # CSV cells are text: these columns may hold JSON (chat lists, lists of responses, objects).
@@ -67,6 +68,8 @@ class JsonlReader:
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8 text"
                 yield number, RowError(number, "", f"not valid JSON ({reason})")
+            except RecursionError:  # past Python's own limit; parse_row checks the rest
+                yield number, RowError(number, "", TOO_DEEP)
 
     def fraction(self) -> float | None:
         return self.consumed / self.size if self.size else None
@@ -117,6 +120,8 @@ class CsvReader:
                 value = _csv_cell(column, cell)
             except json.JSONDecodeError as exc:
                 return RowError(number, column, f"not valid JSON ({exc.msg})")
+            except RecursionError:
+                return RowError(number, column, TOO_DEEP)
             if value is None:
                 continue
             if column.startswith("metadata."):

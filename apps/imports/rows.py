@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from apps.core.json_limits import json_problem
 from apps.prompts.hashing import prompt_hash, response_hash
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
@@ -250,6 +251,8 @@ def parse_row(row: int, data: Any) -> Record | list[RowError]:
     """One raw row (already decoded from JSON/CSV/Parquet) → a record, or its errors."""
     if not isinstance(data, dict):
         return [RowError(row, "", f"expected an object, got {type(data).__name__}")]
+    if problem := json_problem(data):  # too deep, or a NUL that PostgreSQL cannot store
+        return [RowError(row, problem.path, problem.reason)]
     data = {key: value for key, value in data.items() if value is not None}
     if "chosen" in data or "rejected" in data:
         return _parse_pair(row, data)

@@ -142,9 +142,6 @@ def prompts_write(*, project: Project, rows: list[Any]) -> PromptsWritten:
             errors.append(
                 RowError(number, "chosen", "preference pairs carry labels: import them as a file")
             )
-        elif _has_nul(data):
-            # PostgreSQL stores no NUL character, in text or in JSON.
-            errors.append(RowError(number, "", "contains a NUL character (\\u0000)"))
         else:
             records.append(result)
     if errors:
@@ -172,16 +169,6 @@ def prompts_write(*, project: Project, rows: list[Any]) -> PromptsWritten:
         responses_created=writer.counts.responses,
         comparisons_created=comparisons,
     )
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
 
 
 class PromptInUse(ApplicationError):

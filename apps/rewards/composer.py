@@ -18,6 +18,7 @@ from typing import Any
 
 from django.http import QueryDict
 
+from apps.core.json_limits import TOO_DEEP, json_problem
 from workers.rewards.spec import (
     COMPONENT_TYPES,
     NAMED_TRANSFORMS,
@@ -176,9 +177,14 @@ def to_value(spec: FieldSpec, text: str) -> Any:
         return _UNSET
     if spec.kind == "json":
         try:
-            return json.loads(stripped)
+            value = json.loads(stripped)
         except json.JSONDecodeError as exc:
             raise ValueError(f"is not JSON: {exc.msg} (line {exc.lineno})") from None
+        except RecursionError:
+            raise ValueError(f"is {TOO_DEEP}") from None
+        if problem := json_problem(value):  # as the API's parser refuses it
+            raise ValueError(str(problem))
+        return value
     if spec.kind in ("integer", "number"):
         try:
             return _number(stripped, spec.kind == "integer")

@@ -26,6 +26,7 @@ from apps.accounts.permissions import Capability, role_can
 from apps.accounts.selectors import project_for_user, project_page_context
 from apps.core.errors import ApplicationError
 from apps.core.htmx import HtmxHttpRequest
+from apps.core.json_limits import TOO_DEEP, json_problem
 from apps.prompts.models import Prompt
 from apps.reward_models.selectors import reward_model_list
 from apps.rewards import selectors, services
@@ -354,8 +355,13 @@ def composer(request: HtmxHttpRequest, slug: str, pk: int | None = None) -> Http
         text = request.POST.get("spec-json", "")
         try:
             data = json.loads(text)
+            found = json_problem(data)  # as the API's parser refuses it
+            problem = f"spec JSON: {found}" if found else ""
         except json.JSONDecodeError as exc:
             problem = f"spec JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        except RecursionError:
+            problem = f"spec JSON: {TOO_DEEP}"
+        if problem:
             return _composer(
                 request, project, function, draft, errors=[problem], json_text=text, status=422
             )

@@ -14,7 +14,6 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,6 +22,7 @@ from apps.accounts.models import User
 from apps.accounts.permissions import Capability
 from apps.accounts.selectors import project_for_user
 from apps.core.api_permissions import error_responses
+from apps.core.parsers import JSONParser
 from apps.rubrics.models import Rubric, RubricVersion
 from apps.rubrics.selectors import (
     rubric_get,
