@@ -1,6 +1,6 @@
 """The score endpoint when no scoring worker answers within SCORE_TIMEOUT_SECONDS: a 503 in
-the one error shape, with the Redis result backend and with the file backend of the
-embedded setup, whether no worker runs or the one that runs is held by a long job."""
+the one error shape, whether no worker runs or the one that runs is held by a long job.
+The embedded setup's file result backend is covered end to end in tests/test_embedded.py."""
 
 from __future__ import annotations
 
@@ -34,21 +34,6 @@ def unavailable(seconds: int) -> dict:
     }
 
 
-@pytest.fixture(params=["redis", "file"])
-def result_backend(request, settings, tmp_path, monkeypatch) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """The web side's Celery app, and any worker started after this fixture, keep results in
-    Redis (the default with a Redis broker) or in files (the embedded setup's backend)."""
-    from config.celery import app
-
-    url = settings.CELERY_RESULT_BACKEND if request.param == "redis" else f"file://{tmp_path}"
-    monkeypatch.setenv("CELERY_RESULT_BACKEND", url)
-    monkeypatch.setitem(app.conf, "result_backend", url)
-    # Celery builds its backend once per thread: drop it so the next use reads the setting.
-    vars(app._local).pop("backend", None)
-    yield request.param
-    vars(app._local).pop("backend", None)
-
-
 def _score(user, version):  # type: ignore[no-untyped-def]
     return token_client(user).post(
         f"/api/v1/reward-function-versions/{version.pk}/score/", {"items": ITEMS}, format="json"
@@ -56,9 +41,7 @@ def _score(user, version):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.django_db
-def test_with_no_worker_running_the_score_endpoint_answers_503(
-    result_backend, settings, project, designer
-):  # type: ignore[no-untyped-def]
+def test_with_no_worker_running_the_score_endpoint_answers_503(settings, project, designer):  # type: ignore[no-untyped-def]
     settings.SCORE_TIMEOUT_SECONDS = 1
     version = version_of(project, TEXT_SPEC)
 
@@ -95,7 +78,7 @@ def _a_query_waits_on_a_lock() -> bool:
 
 @pytest.mark.integration
 def test_a_worker_held_by_a_long_job_answers_503_and_scores_again_once_free(
-    result_backend, celery_worker_process, settings, project, designer
+    celery_worker_process, settings, project, designer
 ):  # type: ignore[no-untyped-def]
     from workers.tasks.rewards import score_responses
 
