@@ -233,6 +233,16 @@ STORAGES = {
 # Uploads: the import limit is ours; Django's in-memory threshold stays small so
 # big files spool to disk instead of RAM.
 IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 1024**3)
+# What a worker holds of an import at once: the longest JSONL line or CSV row (long-context
+# chats, a few MiB at most, fit many times over), and what a Parquet file may unpack to
+# (text compresses 2-4x, so honest files under the upload limit fit; a bomb does not).
+IMPORT_MAX_LINE_BYTES = env_int("IMPORT_MAX_LINE_BYTES", 16 * 1024**2)
+IMPORT_MAX_PARQUET_UNPACKED_BYTES = env_int(
+    "IMPORT_MAX_PARQUET_UNPACKED_BYTES", 4 * IMPORT_MAX_UPLOAD_BYTES
+)
+# Failed imports' uploaded files are deleted this many hours after they failed (the job,
+# with its errors, stays); a worker does it whenever it runs an import or starts.
+IMPORT_FAILED_RETENTION_HOURS = env_int("IMPORT_FAILED_RETENTION_HOURS", 168)
 # Labels arriving within this many seconds share one agreement recompute.
 AGREEMENT_DEBOUNCE_SECONDS = env_int("AGREEMENT_DEBOUNCE_SECONDS", 10)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
