@@ -45,12 +45,12 @@ class RowReader(Protocol):
     def fraction(self) -> float | None: ...
 
 
-class _CountingReader(io.RawIOBase):
-    """Wraps a binary file and counts the bytes read through it."""
+class _RawReader(io.RawIOBase):
+    """Any binary file (a local one, a storage backend's object) as a raw stream that
+    io.BufferedReader can buffer."""
 
     def __init__(self, raw: IO[bytes]) -> None:
         self.raw = raw
-        self.count = 0
 
     def readable(self) -> bool:
         return True
@@ -58,7 +58,6 @@ class _CountingReader(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         data = self.raw.read(len(buffer))
         buffer[: len(data)] = data
-        self.count += len(data)
         return len(data)
 
 
@@ -73,7 +72,7 @@ def _lines(file: IO[bytes], limit: int) -> Iterator[bytes | None]:
     """The file's lines, each with its b"\\n", read through a 1 MiB buffer: linear in the
     file's size whatever the length of its lines. A line longer than `limit` bytes is
     not read whole: None stands for it, and ends the lines."""
-    stream = io.BufferedReader(_CountingReader(file), buffer_size=_BUFFER_BYTES)
+    stream = io.BufferedReader(_RawReader(file), buffer_size=_BUFFER_BYTES)
     while line := stream.readline(limit + 1):
         if len(line) > limit:
             yield None
