@@ -233,12 +233,12 @@ STORAGES = {
 # Uploads: the import limit is ours; Django's in-memory threshold stays small so
 # big files spool to disk instead of RAM.
 IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 1024**3)
-# What a worker holds of an import at once: the longest JSONL line or CSV row (long-context
-# chats, a few MiB at most, fit many times over), and what a Parquet file may unpack to
-# (text compresses 2-4x, so honest files under the upload limit fit; a bomb does not).
+# What a worker reads of an import: the longest JSONL line or CSV row, and the most a
+# Parquet row may unpack to (long-context chats, a few MiB, fit several times over); and
+# what a Parquet file may unpack to in all, by default as much as a JSONL upload may hold.
 IMPORT_MAX_LINE_BYTES = env_int("IMPORT_MAX_LINE_BYTES", 16 * 1024**2)
 IMPORT_MAX_PARQUET_UNPACKED_BYTES = env_int(
-    "IMPORT_MAX_PARQUET_UNPACKED_BYTES", 4 * IMPORT_MAX_UPLOAD_BYTES
+    "IMPORT_MAX_PARQUET_UNPACKED_BYTES", IMPORT_MAX_UPLOAD_BYTES
 )
 # Failed imports' uploaded files are deleted this many hours after they failed (the job,
 # with its errors, stays); a worker does it whenever it runs an import or starts.

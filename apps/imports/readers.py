@@ -357,17 +357,65 @@ class CsvReader:
         return self.consumed / self.size if self.size else None
 
 
+_SLICE_BYTES = 8 << 20  # rows turned into Python objects at once, by their decoded size
+
+
+def _row_bytes(array: Any) -> Any:
+    """What each row of an Arrow array holds once decoded (text and binary by their
+    length, other values by their width), as a numpy array; dictionary-encoded values are
+    measured without expanding them."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = array.type
+    if pa.types.is_dictionary(kind):
+        per_value = _row_bytes(array.dictionary)
+        indices = array.indices.fill_null(0).to_numpy(zero_copy_only=False)
+        sizes = per_value[indices] if len(per_value) else np.zeros(len(array), np.int64)
+        return np.where(array.is_null().to_numpy(zero_copy_only=False), 0, sizes)
+    if (
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+    ):
+        return pc.binary_length(array).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    if pa.types.is_struct(kind):
+        sizes = np.zeros(len(array), np.int64)
+        for index in range(kind.num_fields):
+            sizes += _row_bytes(pc.struct_field(array, [index]))
+        return sizes
+    if pa.types.is_map(kind):  # a list of key-value structs
+        entries = pa.StructArray.from_arrays([array.keys, array.items], ["key", "value"])
+        array = pa.ListArray.from_arrays(array.offsets, entries)
+        kind = array.type
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        values = _row_bytes(pc.list_flatten(array))
+        parents = pc.list_parent_indices(array).to_numpy(zero_copy_only=False)
+        return np.bincount(parents, weights=values, minlength=len(array)).astype(np.int64)
+    width = max(kind.bit_width // 8, 1) if pa.types.is_primitive(kind) else 8
+    return np.full(len(array), width, np.int64)
+
+
 class ParquetReader:
-    """Parquet, a batch of rows at a time. Its metadata is checked before any data is read:
-    a file that unpacks past `max_parquet_bytes`, or whose rows unpack to more than
-    `max_line_bytes` each on average (a decompression bomb), is refused unread."""
+    """Parquet, a batch of rows at a time, in bounded memory.
+
+    Its metadata is checked before any data is read: a file that unpacks past
+    `max_parquet_bytes`, or whose rows unpack to more than `max_line_bytes` each on
+    average, is refused unread. Text is then read dictionary-encoded and measured before
+    it is expanded, as Parquet can store a value once and repeat it in every row: a row
+    over `max_line_bytes`, or rows over `max_parquet_bytes` in all, stop the file there.
+    """
 
     def __init__(self, file: IO[bytes], limits: ReadLimits, batch_rows: int = 2048) -> None:
         self.file, self.limits, self.batch_rows = file, limits, batch_rows
-        self.done, self.total = 0, 0
+        self.done, self.total, self.unpacked = 0, 0, 0
+        self.plain_schema: Any = None
 
     def rows(self) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
         # pyarrow is tens of MiB once imported: only a Parquet import pays for it.
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         try:
@@ -379,10 +427,66 @@ class ParquetReader:
             yield refusal.row, refusal
             return
         self.total = parquet.metadata.num_rows
-        for batch in parquet.iter_batches(batch_size=self.batch_rows):
-            for data in batch.to_pylist():
-                self.done += 1
-                yield self.done, data
+        self.plain_schema = parquet.schema_arrow
+        schema = parquet.schema
+        text_columns = [
+            schema.column(i).path
+            for i in range(len(schema))
+            if schema.column(i).physical_type == "BYTE_ARRAY"
+        ]
+        parquet = pq.ParquetFile(self.file, read_dictionary=text_columns)
+        try:
+            yield from self._batches(parquet)
+        except pa.ArrowException as exc:
+            yield self.done + 1, RowError(self.done + 1, "", f"not readable Parquet ({exc})")
+
+    def _batches(self, parquet: Any) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+        # A row group at a time: Arrow reads nested text as dictionaries only within one.
+        batches = (
+            batch
+            for group in range(parquet.metadata.num_row_groups)
+            for batch in parquet.iter_batches(batch_size=self.batch_rows, row_groups=[group])
+        )
+        for batch in batches:
+            sizes = sum((_row_bytes(column) for column in batch.columns), start=0)
+            start = 0
+            while start < batch.num_rows:
+                end, held = start, 0
+                while end < batch.num_rows and (end == start or held < _SLICE_BYTES):
+                    if refusal := self._row_too_big(self.done + end - start + 1, int(sizes[end])):
+                        yield from self._slice(batch, start, end)
+                        yield refusal.row, refusal
+                        return
+                    held += int(sizes[end])
+                    end += 1
+                yield from self._slice(batch, start, end)
+                start = end
+
+    def _slice(self, batch: Any, start: int, end: int) -> Iterator[tuple[int, dict[str, Any]]]:
+        # Measured, the slice may be expanded (faster to convert than dictionaries).
+        for data in batch.slice(start, end - start).cast(self.plain_schema).to_pylist():
+            self.done += 1
+            yield self.done, data
+
+    def _row_too_big(self, row: int, size: int) -> RowError | None:
+        self.unpacked += size
+        if size > self.limits.max_line_bytes:
+            return RowError(
+                row,
+                "",
+                f"this row unpacks to {_amount(size)}; a row may hold at most "
+                f"{_amount(self.limits.max_line_bytes)} (IMPORT_MAX_LINE_BYTES). "
+                "The file was not read further",
+            )
+        if self.unpacked > self.limits.max_parquet_bytes:
+            return RowError(
+                row,
+                "",
+                "the rows up to this one unpack to more than the limit of "
+                f"{_amount(self.limits.max_parquet_bytes)} "
+                "(IMPORT_MAX_PARQUET_UNPACKED_BYTES). The file was not read further",
+            )
+        return None
 
     def _too_big(self, metadata: Any) -> RowError | None:
         """What the file unpacks to, as its metadata says (the larger of the row group's own

@@ -125,3 +125,19 @@ def parquet_bomb(unpacked_bytes: int, rows: int = 1) -> bytes:
     content = bytearray(buffer.getvalue())
     content[4:64] = b"\xff" * 60  # just after the leading magic: the first data page
     return bytes(content)
+
+
+def parquet_repeating(rows: int, prompt_bytes: int, response_bytes: int = 0) -> bytes:
+    """Parquet that stores one long prompt (and two long responses) once, in dictionaries,
+    and repeats them in every row: tiny on disk and in its metadata, big once read."""
+    prompt = "p" * prompt_bytes
+    texts = ["a" * response_bytes, "b" * response_bytes] if response_bytes else ["ok"]
+    table = pa.Table.from_pylist(
+        [
+            {"prompt": prompt or f"Prompt {i}", "responses": [{"text": t} for t in texts]}
+            for i in range(rows)
+        ]
+    )
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    return buffer.getvalue()

@@ -8,7 +8,13 @@ import pytest
 
 from apps.imports.models import ImportJob
 from apps.prompts.models import Prompt
-from tests.imports.files import PROMPT_ROWS, jsonl_bytes, parquet_bomb, unclosed_quote_csv
+from tests.imports.files import (
+    PROMPT_ROWS,
+    jsonl_bytes,
+    parquet_bomb,
+    parquet_repeating,
+    unclosed_quote_csv,
+)
 from tests.imports.test_services import nothing_written, run
 
 pytestmark = pytest.mark.django_db
@@ -182,5 +188,38 @@ def test_it_refuses_parquet_rows_that_unpack_past_the_line_limit_without_reading
     assert several.errors == [
         "row 1: its row group (rows 1–4) unpacks to 8.0 MiB, 2.0 MiB a row on average; a row "
         "may hold at most 1.0 MiB (IMPORT_MAX_LINE_BYTES). Nothing was read"
+    ]
+    assert nothing_written(project)
+
+
+def test_it_stops_a_parquet_file_whose_rows_repeat_one_stored_value_past_the_limit(
+    project, settings
+):  # type: ignore[no-untyped-def]
+    settings.IMPORT_MAX_PARQUET_UNPACKED_BYTES = 1024 * 1024
+    content = parquet_repeating(rows=64, prompt_bytes=64 * 1024)  # 4 MiB once read
+    assert len(content) < 4096
+
+    job = run(project, "repeat.parquet", content)
+
+    assert job.status == ImportJob.Status.FAILED
+    assert job.errors == [
+        "row 16: the rows up to this one unpack to more than the limit of 1.0 MiB "
+        "(IMPORT_MAX_PARQUET_UNPACKED_BYTES). The file was not read further"
+    ]
+    assert job.rows_total == 16
+    assert nothing_written(project)
+
+
+def test_it_stops_at_a_parquet_row_whose_nested_values_unpack_past_the_line_limit(
+    project, settings
+):  # type: ignore[no-untyped-def]
+    settings.IMPORT_MAX_LINE_BYTES = 100 * 1024
+    content = parquet_repeating(rows=64, prompt_bytes=0, response_bytes=64 * 1024)
+
+    job = run(project, "repeat.parquet", content)
+
+    assert job.errors == [
+        "row 1: this row unpacks to 128.0 KiB; a row may hold at most 100.0 KiB "
+        "(IMPORT_MAX_LINE_BYTES). The file was not read further"
     ]
     assert nothing_written(project)
