@@ -80,9 +80,6 @@ def _lines(file: IO[bytes], limit: int) -> Iterator[bytes | None]:
         yield line
 
 
-_LINE_END = re.compile(rb"\r\n|\r|\n")
-
-
 def _universal_lines(file: IO[bytes], limit: int) -> Iterator[bytes | None]:
     """As `_lines`, for lines that end in b"\\n", b"\\r\\n" or a bare b"\\r" (as CSV
     lines may), each with its line ending."""
@@ -95,20 +92,16 @@ def _universal_lines(file: IO[bytes], limit: int) -> Iterator[bytes | None]:
         carried = b"\r" if chunk and data.endswith(b"\r") else b""
         if carried:
             data = data[:-1]
-        start = 0
-        for match in _LINE_END.finditer(data):
-            piece = data[start : match.end()]
-            if held + len(piece) > limit:
-                yield None
-                return
-            yield b"".join((*parts, piece)) if parts else piece
-            parts, held, start = [], 0, match.end()
-        if rest := data[start:]:
-            held += len(rest)
+        for piece in data.splitlines(keepends=True):
+            held += len(piece)
             if held > limit:
                 yield None
                 return
-            parts.append(rest)
+            if not piece.endswith((b"\n", b"\r")):  # the last one, unfinished
+                parts.append(piece)
+                continue
+            yield b"".join((*parts, piece)) if parts else piece
+            parts, held = [], 0
         if not chunk:
             if parts:
                 yield b"".join(parts)
