@@ -6,9 +6,10 @@ generates JSONL files of two sizes, imports each with `import_create` + `import_
 resident memory during each import, so the two sizes can be compared side by side.
 
 Then hostile files (issue 17): one unterminated JSONL line of 64 and 300 MiB, a CSV
-whose quote opens on row 2 and never closes before 300 MiB of rows, and a Parquet file
-of a few KiB that unpacks to 300 MiB. Each must fail fast, in bounded memory: it prints
-how long the worker spent on each and its peak RSS growth.
+whose quote opens on row 2 and never closes before 300 MiB of rows, a Parquet file of a
+few KiB that unpacks to 300 MiB, and one that repeats a 4 MiB value in 2,048 rows (8 GiB
+once read). Each must fail fast, in bounded memory: it prints how long the worker spent
+on each and its peak RSS growth.
 """
 
 from __future__ import annotations
@@ -141,7 +142,13 @@ def write_hostile(tmp: Path) -> list[Path]:
     bomb = tmp / "bomb.parquet"
     table = pa.table({"prompt": ["a" * (300 * mib)], "chosen": ["x"], "rejected": ["y"]})
     pq.write_table(table, bomb, compression="zstd", use_dictionary=False)
-    return [line64, line300, quote, bomb]
+    # One 4 MiB prompt stored once and repeated in 2,048 rows: 8 GiB once read.
+    repeat = tmp / "repeat.parquet"
+    prompt = "a" * (4 * mib)
+    rows = [{"prompt": prompt, "responses": [{"text": f"ok {i}"}]} for i in range(2048)]
+    table = pa.Table.from_pylist(rows)
+    pq.write_table(table, repeat, compression="zstd", dictionary_pagesize_limit=16 * mib)
+    return [line64, line300, quote, bomb, repeat]
 
 
 def bench_hostile(user: User, path: Path) -> None:
