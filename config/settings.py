@@ -240,6 +240,16 @@ STORAGES = {
 # Uploads: the import limit is ours; Django's in-memory threshold stays small so
 # big files spool to disk instead of RAM.
 IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 1024**3)
+# What a worker reads of an import: the longest JSONL line or CSV row, and the most a
+# Parquet row may unpack to (long-context chats, a few MiB, fit several times over); and
+# what a Parquet file may unpack to in all, by default as much as a JSONL upload may hold.
+IMPORT_MAX_LINE_BYTES = env_int("IMPORT_MAX_LINE_BYTES", 16 * 1024**2)
+IMPORT_MAX_PARQUET_UNPACKED_BYTES = env_int(
+    "IMPORT_MAX_PARQUET_UNPACKED_BYTES", IMPORT_MAX_UPLOAD_BYTES
+)
+# Failed imports' uploaded files are deleted this many hours after they failed (the job,
+# with its errors, stays); a worker does it whenever it runs an import or starts.
+IMPORT_FAILED_RETENTION_HOURS = env_int("IMPORT_FAILED_RETENTION_HOURS", 168)
 # Labels arriving within this many seconds share one agreement recompute.
 AGREEMENT_DEBOUNCE_SECONDS = env_int("AGREEMENT_DEBOUNCE_SECONDS", 10)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

@@ -6,6 +6,7 @@ import hashlib
 import logging
 import os
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 from django.conf import settings
@@ -22,7 +23,7 @@ from apps.core.errors import ApplicationError
 from apps.imports.copy import insert_rows
 from apps.imports.models import ImportJob
 from apps.imports.progress import ProgressReporter, progress_clear
-from apps.imports.readers import open_reader
+from apps.imports.readers import ReadLimits, open_reader
 from apps.imports.rows import (
     PairRecord,
     PromptRecord,
@@ -99,6 +100,34 @@ def import_create(
 
         transaction.on_commit(lambda: run_import.delay(job_id=job.pk))
     return job
+
+
+EXPIRED_FILES_PER_SWEEP = 200
+
+
+def import_failed_files_delete(*, now: datetime | None = None) -> int:
+    """Delete the uploaded files of imports that failed over IMPORT_FAILED_RETENTION_HOURS
+    ago, at most EXPIRED_FILES_PER_SWEEP at a time; the jobs stay, with their errors.
+
+    A failed job is never read again, so its file only serves whoever looks into the
+    failure meanwhile. Workers call this after each import and when they start (there
+    is no scheduler), so the files of failed imports cannot pile up. Returns how many
+    files were deleted.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(hours=settings.IMPORT_FAILED_RETENTION_HOURS)
+    expired = (
+        ImportJob.objects.filter(status=ImportJob.Status.FAILED, finished_at__lt=cutoff)
+        .exclude(file="")
+        .order_by("finished_at")
+        .values_list("pk", "file")[:EXPIRED_FILES_PER_SWEEP]
+    )
+    storage = ImportJob._meta.get_field("file").storage
+    deleted = 0
+    for pk, name in expired:
+        storage.delete(name)
+        deleted += ImportJob.objects.filter(pk=pk, file=name).update(file="", updated_at=now)
+    return deleted
 
 
 API_MAX_ROWS = 500
@@ -281,7 +310,11 @@ def _import_file(job: ImportJob, reporter: ProgressReporter) -> _Counts:
 
 
 def _import_rows(job: ImportJob, handle: IO[bytes], reporter: ProgressReporter) -> _Counts:
-    reader = open_reader(job.file_format, handle, job.size_bytes)
+    limits = ReadLimits(
+        max_line_bytes=settings.IMPORT_MAX_LINE_BYTES,
+        max_parquet_bytes=settings.IMPORT_MAX_PARQUET_UNPACKED_BYTES,
+    )
+    reader = open_reader(job.file_format, handle, job.size_bytes, limits)
     writer = _Writer(job.project_id, import_id=job.pk)
     errors: list[RowError] = []
     error_count = 0

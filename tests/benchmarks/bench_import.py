@@ -4,6 +4,12 @@ Run with `make bench` (Postgres at DATABASE_URL). It creates a throw-away databa
 generates JSONL files of two sizes, imports each with `import_create` + `import_run`
 (what the Celery task runs) and prints responses per second and the peak growth of
 resident memory during each import, so the two sizes can be compared side by side.
+
+Then hostile files (issue 17): one unterminated JSONL line of 64 and 300 MiB, a CSV
+whose quote opens on row 2 and never closes before 300 MiB of rows, a Parquet file of a
+few KiB that unpacks to 300 MiB, and one that repeats a 4 MiB value in 2,048 rows (8 GiB
+once read). Each must fail fast, in bounded memory: it prints how long the worker spent
+on each and its peak RSS growth.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ import django  # noqa: E402
 
 django.setup()
 
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
 from django.core.files import File  # noqa: E402
 from django.db import connection  # noqa: E402
 
@@ -117,6 +125,54 @@ def bench(user: User, path: Path, responses: int, label: str) -> None:
     )
 
 
+def write_hostile(tmp: Path) -> list[Path]:
+    mib = 2**20
+    line64, line300 = tmp / "line64.jsonl", tmp / "line300.jsonl"
+    for path, size in ((line64, 64 * mib), (line300, 300 * mib)):
+        with path.open("wb") as out:
+            out.write(b'{"prompt": "')
+            for _ in range(size // mib):
+                out.write(b"a" * mib)
+    quote = tmp / "open_quote.csv"
+    with quote.open("wb") as out:
+        out.write(b'prompt,response,model\nHi,Hello,m1\n"unclosed quote,resp,m1\n')
+        block = b"".join(b"Question %d?,Answer.,m1\n" % i for i in range(40_000))
+        while out.tell() < 300 * mib:
+            out.write(block)
+    bomb = tmp / "bomb.parquet"
+    table = pa.table({"prompt": ["a" * (300 * mib)], "chosen": ["x"], "rejected": ["y"]})
+    pq.write_table(table, bomb, compression="zstd", use_dictionary=False)
+    # One 4 MiB prompt stored once and repeated in 2,048 rows: 8 GiB once read.
+    repeat = tmp / "repeat.parquet"
+    prompt = "a" * (4 * mib)
+    rows = [{"prompt": prompt, "responses": [{"text": f"ok {i}"}]} for i in range(2048)]
+    table = pa.Table.from_pylist(rows)
+    pq.write_table(table, repeat, compression="zstd", dictionary_pagesize_limit=16 * mib)
+    return [line64, line300, quote, bomb, repeat]
+
+
+def bench_hostile(user: User, path: Path) -> None:
+    project = project_create(name=f"bench {path.name}", created_by=user)
+    with path.open("rb") as handle:
+        job = import_create(
+            project=project, created_by=user, upload=File(handle, name=path.name),
+            enforce_size_limit=False, enqueue=False,
+        )  # fmt: skip
+    with PeakRss() as memory:
+        started = time.perf_counter()
+        job = import_run(job_id=job.pk)
+        elapsed = time.perf_counter() - started
+    assert job is not None
+    assert job.status == "failed"
+    size = path.stat().st_size
+    shown = f"{size / 2**20:6.1f} MiB" if size > 2**20 else f"{size / 1024:6.1f} KiB"
+    print(
+        f"{path.name:>16} ({shown}): failed in {elapsed:6.3f} s, peak RSS growth "
+        f"{memory.growth_mib:6.1f} MiB: {job.errors[0][:110]}"
+    )
+    job.file.delete(save=False)  # hundreds of MiB, of no use once measured
+
+
 def main() -> None:
     if connection.vendor != "postgresql":
         sys.exit("Set DATABASE_URL to a PostgreSQL server (the benchmark targets Postgres).")
@@ -130,6 +186,9 @@ def main() -> None:
             print(f"PostgreSQL {connection.pg_version}, Python {sys.version.split()[0]}")
             bench(user, small, small_n, "small")
             bench(user, large, large_n, "large")
+            for path in write_hostile(Path(tmp)):
+                bench_hostile(user, path)
+                path.unlink()
     finally:
         connection.creation.destroy_test_db(connection.settings_dict["NAME"], verbosity=0)
 

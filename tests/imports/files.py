@@ -96,3 +96,48 @@ ENCODERS = {"jsonl": jsonl_bytes, "csv": csv_bytes, "parquet": parquet_bytes}
 
 def upload(name: str, content: bytes) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, content)
+
+
+def unclosed_quote_csv(later_rows_quoted: bool = False) -> bytes:
+    """The file of issue 17: a header, 20 good rows, a cell whose opening quote is never
+    closed, 20 more rows (quoted, the quote closes early and the rows would merge)."""
+    good = [f"Question {i}?,Answer {i}.,m1" for i in range(40)]
+    later = [f'"Question {i}?",Answer {i}.,m1' for i in range(20, 40)]
+    lines = [
+        "prompt,response,model",
+        *good[:20],
+        '"unclosed quote,resp,m1',
+        *(later if later_rows_quoted else good[20:]),
+    ]
+    return "".join(line + "\n" for line in lines).encode()
+
+
+def parquet_bomb(unpacked_bytes: int, rows: int = 1) -> bytes:
+    """A few KiB of zstd-compressed Parquet whose prompt column unpacks to `unpacked_bytes`
+    in all; the data pages are then overwritten, so reading them (not just the metadata
+    at the end) would fail."""
+    buffer = io.BytesIO()
+    prompts = [chr(ord("a") + i % 26) * (unpacked_bytes // rows) for i in range(rows)]
+    table = pa.Table.from_pylist(
+        [{"prompt": prompt, "responses": [{"text": "ok"}]} for prompt in prompts]
+    )
+    pq.write_table(table, buffer, compression="zstd", use_dictionary=False)
+    content = bytearray(buffer.getvalue())
+    content[4:64] = b"\xff" * 60  # just after the leading magic: the first data page
+    return bytes(content)
+
+
+def parquet_repeating(rows: int, prompt_bytes: int, response_bytes: int = 0) -> bytes:
+    """Parquet that stores one long prompt (and two long responses) once, in dictionaries,
+    and repeats them in every row: tiny on disk and in its metadata, big once read."""
+    prompt = "p" * prompt_bytes
+    texts = ["a" * response_bytes, "b" * response_bytes] if response_bytes else ["ok"]
+    table = pa.Table.from_pylist(
+        [
+            {"prompt": prompt or f"Prompt {i}", "responses": [{"text": t} for t in texts]}
+            for i in range(rows)
+        ]
+    )
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    return buffer.getvalue()

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from apps.annotation.models import Comparison, Label
 from apps.core.errors import ApplicationError
 from apps.imports.models import ImportJob
 from apps.imports.selectors import import_progress
-from apps.imports.services import import_create, import_run
+from apps.imports.services import import_create, import_failed_files_delete, import_run
 from apps.prompts.models import Prompt, Response
 from tests.imports.files import (
     PAIR_ROWS,
@@ -366,3 +368,31 @@ def test_it_reports_full_progress_when_done(project):  # type: ignore[no-untyped
     progress = import_progress(job=job)
 
     assert (progress.rows_processed, progress.fraction, progress.phase) == (2, 1.0, "succeeded")
+
+
+def test_it_deletes_the_files_of_failed_imports_after_the_retention_period(project, settings):  # type: ignore[no-untyped-def]
+    settings.IMPORT_FAILED_RETENTION_HOURS = 24
+    bad = jsonl_bytes([{"prompt": "x", "responses": [{"model": "m"}]}])
+    old_failure = run(project, "old.jsonl", bad)
+    recent_failure = run(project, "recent.jsonl", bad)
+    old_success = run(project, "fine.jsonl", jsonl_bytes(PROMPT_ROWS))
+    now = timezone.now()
+    ImportJob.objects.filter(pk__in=[old_failure.pk, old_success.pk]).update(
+        finished_at=now - timedelta(hours=25)
+    )
+    ImportJob.objects.filter(pk=recent_failure.pk).update(finished_at=now - timedelta(hours=23))
+    old_name = old_failure.file.name
+    storage = old_failure.file.storage
+    assert storage.exists(old_name)
+
+    deleted = import_failed_files_delete()
+
+    assert deleted == 1
+    assert not storage.exists(old_name)
+    old_failure.refresh_from_db()
+    assert old_failure.file.name == ""
+    assert (old_failure.status, old_failure.error_count) == (ImportJob.Status.FAILED, 1)
+    assert old_failure.errors == ["row 1, field responses.0.text: Field required"]
+    assert storage.exists(recent_failure.file.name)
+    assert storage.exists(old_success.file.name)
+    assert import_failed_files_delete() == 0

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.conf import settings
+from django.utils import timezone
 
 from apps.annotation.models import Label
 from apps.imports.models import ImportJob
@@ -48,3 +52,35 @@ def test_it_leaves_nothing_behind_when_a_worker_rejects_a_file(celery_worker_pro
     assert job.status == ImportJob.Status.FAILED
     assert job.errors == ["row 3, field responses: Input should be a valid list"]
     assert not Prompt.objects.filter(project=project).exists()
+
+
+def test_a_worker_running_an_import_deletes_expired_files_of_failed_imports(
+    celery_worker_process,
+):  # type: ignore[no-untyped-def]
+    project = ProjectFactory()
+    expired = import_create(
+        project=project,
+        created_by=None,
+        upload=upload("bad.jsonl", jsonl_bytes([{"prompt": "x", "responses": []}])),
+        enqueue=False,
+    )
+    ImportJob.objects.filter(pk=expired.pk).update(
+        status=ImportJob.Status.FAILED,
+        errors=["row 1, field responses: List should have at least 1 item"],
+        error_count=1,
+        finished_at=timezone.now() - timedelta(hours=settings.IMPORT_FAILED_RETENTION_HOURS + 1),
+    )
+    storage = expired.file.storage
+    assert storage.exists(expired.file.name)
+
+    job = import_create(
+        project=project, created_by=None, upload=upload("data.jsonl", jsonl_bytes(PROMPT_ROWS))
+    )
+    wait_for(lambda: _finished(job), timeout=60)
+    wait_for(lambda: not storage.exists(expired.file.name), timeout=30)
+
+    expired.refresh_from_db()
+    assert (expired.file.name, expired.status) == ("", ImportJob.Status.FAILED)
+    assert expired.errors == ["row 1, field responses: List should have at least 1 item"]
+    assert job.status == ImportJob.Status.SUCCEEDED
+    assert storage.exists(job.file.name)
