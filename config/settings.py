@@ -268,6 +268,29 @@ if urlparse(CELERY_BROKER_URL).scheme == "filesystem":
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+# Redis hands a message that a worker took but never acknowledged (the worker was killed)
+# to another worker after the visibility timeout: one option of the Redis transport, for
+# every queue (kombu keeps one unacknowledged set per Redis database). It fits the longest
+# task of the `default` queue (agreement recomputes take seconds; imports and exports at the
+# upload limits, minutes), so a killed worker's job comes back within
+# CELERY_VISIBILITY_TIMEOUT_SECONDS + CELERY_RESTORE_INTERVAL_SECONDS. A `gpu` task that runs
+# longer (training, a large score run) is then delivered a second time; the copy finds its
+# row claimed (compare-and-set from queued) and returns, and a training run whose worker
+# stopped its heartbeat is failed. It must exceed every countdown (the agreement debounce).
+CELERY_VISIBILITY_TIMEOUT_SECONDS = env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 900)
+# How often a worker sweeps the unacknowledged set for messages past the timeout.
+CELERY_RESTORE_INTERVAL_SECONDS = max(1, min(60, CELERY_VISIBILITY_TIMEOUT_SECONDS // 10))
+if urlparse(CELERY_BROKER_URL).scheme in ("redis", "rediss"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS,
+        "unacked_restore_interval": CELERY_RESTORE_INTERVAL_SECONDS,
+        "unacked_restore_throttle": 1,  # scan on every sweep, not every tenth
+    }
+if AGREEMENT_DEBOUNCE_SECONDS >= CELERY_VISIBILITY_TIMEOUT_SECONDS:
+    raise ImproperlyConfigured(
+        "AGREEMENT_DEBOUNCE_SECONDS must be below CELERY_VISIBILITY_TIMEOUT_SECONDS: a job "
+        "waiting for its countdown longer than the timeout would be delivered twice"
+    )
 # Results: only the synchronous scoring endpoint waits for one (every job keeps its
 # state in our own tables). Redis brokers keep them in the same Redis; the embedded
 # setup in files under var/.
