@@ -8,6 +8,7 @@ variables, never by a second settings file; `deploy/.env.example` lists them all
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -98,6 +99,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",  # log-in throttling (apps/accounts/throttle.py)
     "apps.core",
     "apps.accounts",
     "apps.prompts",
@@ -120,6 +122,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "apps.core.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # turns a locked-out log-in into the lockout page
 ]
 if not DEBUG:
     # Production serves static files from the app (whitenoise, in the `web` extra);
@@ -176,6 +179,25 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "accounts:login"
+# Log-in throttling (django-axes, see apps/accounts/throttle.py): LOGIN_FAILURE_LIMIT wrong
+# passwords for one account, or from one client address, lock log-ins for that account or
+# address until LOGIN_LOCKOUT_SECONDS after the last failure. Wrong API token keys count
+# per address the same way (429 past the limit). TRUSTED_PROXY_COUNT: how many proxies in
+# front of the web server append to X-Forwarded-For (0: the client is REMOTE_ADDR).
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900)
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+AUTHENTICATION_BACKENDS = [
+    "apps.accounts.throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_LOCKOUT_SECONDS)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # failures only: a successful log-in writes nothing
+AXES_LOCKOUT_CALLABLE = "apps.accounts.throttle.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "apps.accounts.throttle.client_ip"
 LOGIN_REDIRECT_URL = "accounts:project_list"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
