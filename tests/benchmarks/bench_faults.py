@@ -286,12 +286,11 @@ class Monitor(threading.Thread):
     def run(self) -> None:
         from django.conf import settings
         from django.db import connection
-        from kombu import Connection
 
         from apps.annotation.models import AgreementReport
 
         wall_start = time.time() - self.clock.now()
-        broker = Connection(settings.CELERY_BROKER_URL)
+        broker_url = settings.CELERY_BROKER_URL
         while not self.stop.is_set():
             try:
                 report = AgreementReport.objects.filter(project_id=self.project_id).first()
@@ -302,16 +301,22 @@ class Monitor(threading.Thread):
             except Exception:  # Postgres restarting: try again with a new connection
                 connection.close()
             with contextlib.suppress(Exception):
-                held = broker.default_channel.client.hgetall("unacked")
-                tags = {
-                    tag.decode()
-                    for tag, message in held.items()
-                    if json.loads(message)[0]["headers"]["task"] == AGREEMENT_TASK
-                }
-                self.unacked.append((self.clock.now(), tags))
+                self.unacked.append((self.clock.now(), agreement_jobs_held(broker_url)))
             time.sleep(0.5)
         connection.close()
-        broker.release()
+
+
+def agreement_jobs_held(broker_url: str) -> set[str]:
+    """Delivery tags of the agreement jobs a worker holds unacknowledged now."""
+    from kombu import Connection
+
+    with Connection(broker_url) as broker:
+        held = broker.default_channel.client.hgetall("unacked")
+    return {
+        tag.decode()
+        for tag, message in held.items()
+        if json.loads(message)[0]["headers"]["task"] == AGREEMENT_TASK
+    }
 
 
 # --- the run --------------------------------------------------------------------------
@@ -410,7 +415,7 @@ def main() -> None:  # noqa: C901, PLR0915
         window = args.duration / 4
 
         time.sleep(window)
-        held = monitor.unacked[-1][1] if monitor.unacked else set()
+        held = agreement_jobs_held(settings.CELERY_BROKER_URL)
         faults["worker"] = clock.now()
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait()
@@ -486,6 +491,13 @@ def main() -> None:  # noqa: C901, PLR0915
             + (f"figures recomputed +{recomputed - kill:.1f} s after the kill"
                if recomputed is not None else "figures not recomputed during the run")
         )  # fmt: skip
+        print(
+            "  agreement figures computed at "
+            + ", ".join(f"{at:.1f}" for _, at in monitor.computed if at >= 0)
+            + " s into the run"
+        )
+        failures = (logs / "worker.log").read_text(errors="replace").count("raised unexpected")
+        print(f"  worker log: {failures} task(s) raised an error")
         for name, key, extra in (
             ("Postgres restarted", "postgres", f"(restart took {notes['postgres_took']} s)"),
             ("web process killed", "web",
