@@ -308,11 +308,11 @@ if urlparse(CELERY_BROKER_URL).scheme in ("redis", "rediss"):
         "unacked_restore_interval": CELERY_RESTORE_INTERVAL_SECONDS,
         "unacked_restore_throttle": 1,  # scan on every sweep, not every tenth
     }
-if AGREEMENT_DEBOUNCE_SECONDS >= CELERY_VISIBILITY_TIMEOUT_SECONDS:
-    raise ImproperlyConfigured(
-        "AGREEMENT_DEBOUNCE_SECONDS must be below CELERY_VISIBILITY_TIMEOUT_SECONDS: a job "
-        "waiting for its countdown longer than the timeout would be delivered twice"
-    )
+    if AGREEMENT_DEBOUNCE_SECONDS >= CELERY_VISIBILITY_TIMEOUT_SECONDS:
+        raise ImproperlyConfigured(
+            "AGREEMENT_DEBOUNCE_SECONDS must be below CELERY_VISIBILITY_TIMEOUT_SECONDS: a job "
+            "waiting for its countdown longer than the timeout would be delivered twice"
+        )
 # Results: only the synchronous scoring endpoint waits for one (every job keeps its
 # state in our own tables). Redis brokers keep them in the same Redis; the embedded
 # setup in files under var/.
