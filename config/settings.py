@@ -8,6 +8,7 @@ variables, never by a second settings file; `deploy/.env.example` lists them all
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -98,6 +99,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",  # log-in throttling (apps/accounts/throttle.py)
     "apps.core",
     "apps.accounts",
     "apps.prompts",
@@ -120,6 +122,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "apps.core.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # turns a locked-out log-in into the lockout page
     "apps.core.middleware.RefuseNulInQueryMiddleware",
 ]
 if not DEBUG:
@@ -183,6 +186,25 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "accounts:login"
+# Log-in throttling (django-axes, see apps/accounts/throttle.py): LOGIN_FAILURE_LIMIT wrong
+# passwords for one account, or from one client address, lock log-ins for that account or
+# address until LOGIN_LOCKOUT_SECONDS after the last failure. Wrong API token keys count
+# per address the same way (429 past the limit). TRUSTED_PROXY_COUNT: how many proxies in
+# front of the web server append to X-Forwarded-For (0: the client is REMOTE_ADDR).
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900)
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+AUTHENTICATION_BACKENDS = [
+    "apps.accounts.throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_LOCKOUT_SECONDS)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # failures only: a successful log-in writes nothing
+AXES_LOCKOUT_CALLABLE = "apps.accounts.throttle.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "apps.accounts.throttle.client_ip"
 LOGIN_REDIRECT_URL = "accounts:project_list"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
@@ -285,6 +307,29 @@ if urlparse(CELERY_BROKER_URL).scheme == "filesystem":
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+# Redis hands a message that a worker took but never acknowledged (the worker was killed)
+# to another worker after the visibility timeout: one option of the Redis transport, for
+# every queue (kombu keeps one unacknowledged set per Redis database). It fits the longest
+# task of the `default` queue (agreement recomputes take seconds; imports and exports at the
+# upload limits, minutes), so a killed worker's job comes back within
+# CELERY_VISIBILITY_TIMEOUT_SECONDS + CELERY_RESTORE_INTERVAL_SECONDS. A `gpu` task that runs
+# longer (training, a large score run) is then delivered a second time; the copy finds its
+# row claimed (compare-and-set from queued) and returns, and a training run whose worker
+# stopped its heartbeat is failed. It must exceed every countdown (the agreement debounce).
+CELERY_VISIBILITY_TIMEOUT_SECONDS = env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 900)
+# How often a worker sweeps the unacknowledged set for messages past the timeout.
+CELERY_RESTORE_INTERVAL_SECONDS = max(1, min(60, CELERY_VISIBILITY_TIMEOUT_SECONDS // 10))
+if urlparse(CELERY_BROKER_URL).scheme in ("redis", "rediss"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS,
+        "unacked_restore_interval": CELERY_RESTORE_INTERVAL_SECONDS,
+        "unacked_restore_throttle": 1,  # scan on every sweep, not every tenth
+    }
+    if AGREEMENT_DEBOUNCE_SECONDS >= CELERY_VISIBILITY_TIMEOUT_SECONDS:
+        raise ImproperlyConfigured(
+            "AGREEMENT_DEBOUNCE_SECONDS must be below CELERY_VISIBILITY_TIMEOUT_SECONDS: a job "
+            "waiting for its countdown longer than the timeout would be delivered twice"
+        )
 # Results: only the synchronous scoring endpoint waits for one (every job keeps its
 # state in our own tables). Redis brokers keep them in the same Redis; the embedded
 # setup in files under var/.
@@ -391,5 +436,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # django-axes: failed log-ins and lockouts (warnings), not its per-attempt chatter.
+        "axes": {"level": "WARNING"},
+    },
 }

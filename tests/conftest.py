@@ -69,11 +69,11 @@ def membership_of(user: User, project: Project) -> Membership | None:
     return Membership.objects.filter(user=user, project=project).first()
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db):  # type: ignore[no-untyped-def]
-    """A real Celery worker, in its own process, consuming every queue of the test broker
-    (Redis) and writing to the test database. Tests using it need committed data, hence
-    `transactional_db`."""
+def celery_worker_start(*, extra_env: dict[str, str] | None = None, purge: bool = True):  # type: ignore[no-untyped-def]
+    """Start a real Celery worker process on the test broker and database; wait until ready.
+
+    `extra_env` overrides settings for that worker only (e.g. a short visibility timeout).
+    """
     import os
     import subprocess
     import sys
@@ -95,10 +95,12 @@ def celery_worker_process(transactional_db):  # type: ignore[no-untyped-def]
             f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{host}:{port}/{db['NAME']}"
         ),
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        **(extra_env or {}),
     }
-    with Connection(settings.CELERY_BROKER_URL) as broker:  # drop jobs left by earlier runs
-        for queue in Queue:
-            broker.default_channel.queue_purge(queue)
+    if purge:
+        with Connection(settings.CELERY_BROKER_URL) as broker:  # drop jobs left by earlier runs
+            for queue in Queue:
+                broker.default_channel.queue_purge(queue)
     log = Path(settings.VAR_DIR) / "test-worker.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
@@ -127,12 +129,27 @@ def celery_worker_process(transactional_db):  # type: ignore[no-untyped-def]
             worker.kill()
             raise RuntimeError("the Celery worker did not start:\n" + log.read_text()[-3000:])
         time.sleep(0.2)
-    yield worker
+    return worker
+
+
+def celery_worker_stop(worker) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+
     worker.terminate()
     try:
         worker.wait(timeout=20)
     except subprocess.TimeoutExpired:
         worker.kill()
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db):  # type: ignore[no-untyped-def]
+    """A real Celery worker, in its own process, consuming from the test broker (Redis)
+    and writing to the test database. Tests using it need committed data, hence
+    `transactional_db`."""
+    worker = celery_worker_start()
+    yield worker
+    celery_worker_stop(worker)
 
 
 def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2):  # type: ignore[no-untyped-def]

@@ -28,8 +28,11 @@ from typing import Any
 from django.core.cache import cache
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.request import Request
 
 from apps.accounts.models import User
+from apps.accounts.throttle import token_failure_record
 
 TOKEN_CACHE_SECONDS = 30
 LOCAL_SECONDS = 5
@@ -150,7 +153,17 @@ def token_forget(key: str) -> None:
 
 
 class CachedTokenAuthentication(TokenAuthentication):
-    """DRF's TokenAuthentication (same header, same errors), with the lookup cached."""
+    """DRF's TokenAuthentication (same header, same errors), with the lookup cached.
+
+    A wrong key counts against the client's address (`throttle.token_failure_record`):
+    only on that path, so a valid key costs nothing more."""
+
+    def authenticate(self, request: Request) -> tuple[User, Token] | None:
+        try:
+            return super().authenticate(request)
+        except AuthenticationFailed:
+            token_failure_record(request)
+            raise
 
     def authenticate_credentials(self, key: str) -> tuple[User, Token]:
         cache_key = _cache_key(key)

@@ -32,8 +32,20 @@ REVIEW_PAGE = 50
 
 def _page(project: Project, section: str, **extra: Any) -> dict[str, Any]:
     report = reports.agreement_report_get(project=project)
+    # Figures older than the newest label leave it out (a recompute is queued, or was lost
+    # with a killed worker): the freshness line says so.
+    newest_label_at = None
+    if report is not None and report.computed_at is not None:
+        newest = selectors.label_newest_at(project=project)
+        if newest is not None and newest > report.computed_at:
+            newest_label_at = newest
     return project_page_context(
-        project=project, tab="quality", section=section, report=report, **extra
+        project=project,
+        tab="quality",
+        section=section,
+        report=report,
+        newest_label_at=newest_label_at,
+        **extra,
     )
 
 

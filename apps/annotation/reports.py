@@ -29,8 +29,6 @@ from apps.annotation.review import agreement_compute, consensus_of_others_comput
 
 logger = logging.getLogger(__name__)
 
-# A queued recompute that never ran (no worker) stops blocking new ones after this long.
-STALE_REQUEST = timedelta(minutes=10)
 # Below this many judgments a person's figures are shown but never flagged.
 FLAG_MIN_ITEMS = 10
 # A share is flagged when it is this far from the rest of the team's and the binomial
@@ -47,6 +45,21 @@ FLAG_MIN_MEDIAN_SECONDS = 1.0
 # --- queueing ---------------------------------------------------------------------------
 
 
+def request_mark_life() -> timedelta:
+    """How long a request mark blocks new requests: as long as its message can live.
+
+    The job runs after its countdown; if the worker holding it is killed, Redis gives it
+    to another worker after the visibility timeout, found by the next sweep. Past that the
+    message is either done or gone (no worker, a lost broker), and a new request sends
+    another (recomputes are idempotent, so a late duplicate costs one computation).
+    """
+    return timedelta(
+        seconds=settings.AGREEMENT_DEBOUNCE_SECONDS
+        + settings.CELERY_VISIBILITY_TIMEOUT_SECONDS
+        + settings.CELERY_RESTORE_INTERVAL_SECONDS
+    )
+
+
 def agreement_request(*, project_id: int, force: bool = False) -> None:
     """Queue a recompute of the project's report once the current transaction commits.
 
@@ -55,7 +68,7 @@ def agreement_request(*, project_id: int, force: bool = False) -> None:
     recompute. `force` (the "recompute now" button) queues one to run at once.
     """
     # Robust: the labels are saved whatever happens here; a broker that is down leaves the
-    # request mark, and the first label after STALE_REQUEST queues the recompute again.
+    # request mark, and the first label after `request_mark_life` queues the recompute again.
     transaction.on_commit(
         lambda: agreement_enqueue(project_id=project_id, force=force), robust=True
     )
@@ -76,9 +89,10 @@ def agreement_enqueue(*, project_id: int, force: bool = False) -> bool:
     if not force and _cache_quietly(lambda: cache.get(_queued_key(project_id))):
         return False
     now = timezone.now()
+    life = request_mark_life()
     rows = AgreementReport.objects.filter(project_id=project_id)
     if not force:
-        rows = rows.filter(Q(requested_at__isnull=True) | Q(requested_at__lt=now - STALE_REQUEST))
+        rows = rows.filter(Q(requested_at__isnull=True) | Q(requested_at__lt=now - life))
     if rows.update(requested_at=now) == 0:
         if AgreementReport.objects.filter(project_id=project_id).exists():
             return False  # one is queued already
@@ -91,8 +105,8 @@ def agreement_enqueue(*, project_id: int, force: bool = False) -> bool:
 
     delay = 0 if force else settings.AGREEMENT_DEBOUNCE_SECONDS
     # Set before sending, so the job cannot delete it first. Like the request mark, it
-    # stops counting after STALE_REQUEST if the job never runs.
-    timeout = int(STALE_REQUEST.total_seconds())
+    # stops counting when the message can no longer come back.
+    timeout = int(life.total_seconds())
     _cache_quietly(lambda: cache.set(_queued_key(project_id), 1, timeout=timeout))
     refresh_agreement.apply_async(kwargs={"project_id": project_id}, countdown=delay)
     return True

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -306,3 +306,10 @@ def gold_list(*, project: Project) -> QuerySet[Comparison]:
         )
         .order_by("pk")
     )
+
+
+def label_newest_at(*, project: Project) -> datetime | None:
+    """When the project's newest label was made (superseded ones included), or None."""
+    return Label.objects.filter(comparison__project=project).aggregate(newest=Max("created_at"))[
+        "newest"
+    ]

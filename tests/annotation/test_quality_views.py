@@ -272,3 +272,26 @@ def test_a_queued_recompute_says_when_no_worker_took_it(project, designer, judge
     # An annotator may not read the agreement figures, so their page does not poll them.
     assert "No worker has picked it up yet." in own_report.content.decode()
     assert "/quality/status/" not in own_report.content.decode()
+
+
+def test_figures_older_than_the_newest_label_are_marked_out_of_date(project, designer, judged):  # type: ignore[no-untyped-def]
+    report = agreement_refresh(project_id=project.pk)
+    url = f"/projects/{project.slug}/quality/"
+    fresh = client_for(designer).get(url).content.decode()
+    # The figures were computed an hour before the newest label (a lost recompute).
+    computed_at = timezone.now() - timedelta(hours=1)
+    AgreementReport.objects.filter(pk=report.pk).update(computed_at=computed_at)
+    from apps.annotation.models import Label
+
+    newest = Label.objects.filter(comparison__project=project).latest("created_at").created_at
+
+    stale = client_for(designer).get(url).content.decode()
+
+    assert "Out of date" not in fresh
+    local = timezone.localtime
+    assert (
+        f"<strong>Out of date:</strong> figures computed at <time datetime="
+        f'"{local(computed_at).isoformat()}">{local(computed_at):%Y-%m-%d %H:%M:%S}</time>, '
+        f'older than the newest label (<time datetime="{local(newest).isoformat()}">'
+        f"{local(newest):%Y-%m-%d %H:%M:%S}</time>)." in stale
+    )

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
@@ -13,6 +16,7 @@ from apps.annotation.reports import (
     agreement_enqueue,
     agreement_refresh,
     annotator_reports_compute,
+    request_mark_life,
 )
 from apps.annotation.review import (
     agreement_compute,
@@ -23,7 +27,7 @@ from apps.annotation.review import (
 from apps.prompts.models import Prompt, Response
 from tests.annotation.test_review import judge, people
 from tests.annotation.test_services import configure
-from tests.conftest import wait_for
+from tests.conftest import celery_worker_start, celery_worker_stop, wait_for
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
 LONG, SHORT = "A long answer, with details.", "Short."
@@ -306,3 +310,81 @@ def test_refreshing_a_deleted_project_does_nothing(project):  # type: ignore[no-
 
     assert agreement_refresh(project_id=pk) is None
     assert AgreementReport.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_mark_stops_blocking_when_its_message_can_no_longer_come_back(  # type: ignore[no-untyped-def]
+    project, settings
+):
+    settings.AGREEMENT_DEBOUNCE_SECONDS = 10
+    settings.CELERY_VISIBILITY_TIMEOUT_SECONDS = 60
+    settings.CELERY_RESTORE_INTERVAL_SECONDS = 6
+    purge_jobs()
+    try:
+        assert request_mark_life() == timedelta(seconds=76)
+        report = AgreementReport.objects.create(project=project)
+        # Within its life (the job may still be redelivered) the mark blocks new requests.
+        AgreementReport.objects.filter(pk=report.pk).update(
+            requested_at=timezone.now() - timedelta(seconds=70)
+        )
+        assert agreement_enqueue(project_id=project.pk) is False
+        assert queued_jobs() == 0
+        # Past it, the job is done or lost with its worker: a new request sends another.
+        AgreementReport.objects.filter(pk=report.pk).update(
+            requested_at=timezone.now() - timedelta(seconds=77)
+        )
+        assert agreement_enqueue(project_id=project.pk) is True
+        assert queued_jobs() == 1
+    finally:
+        purge_jobs()
+
+
+def _unacked_tasks() -> list[str]:
+    """Tasks that a worker took from Redis and has not acknowledged yet."""
+    with Connection(settings.CELERY_BROKER_URL) as broker:
+        held = broker.default_channel.client.hvals("unacked")
+    return [json.loads(message)[0]["headers"]["task"] for message in held]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_recompute_held_by_a_killed_worker_is_redelivered_after_the_visibility_timeout(  # type: ignore[no-untyped-def]
+    settings,
+):
+    """kill -9 of the worker that holds the job: another worker runs it within
+    CELERY_VISIBILITY_TIMEOUT_SECONDS + CELERY_RESTORE_INTERVAL_SECONDS (it waited an hour,
+    kombu's default, before the timeout was set)."""
+    timeouts = {"AGREEMENT_DEBOUNCE_SECONDS": "3", "CELERY_VISIBILITY_TIMEOUT_SECONDS": "6"}
+    settings.AGREEMENT_DEBOUNCE_SECONDS = 3
+    with Connection(settings.CELERY_BROKER_URL) as broker:
+        broker.default_channel.client.delete("unacked", "unacked_index")
+    first = celery_worker_start(extra_env=timeouts)
+    second = None
+    try:
+        project = ProjectFactory()
+        one, two = people(project, 2)
+        items = long_first_pairs(project, 2)
+        judge(project, one, dict.fromkeys(items, "a"))
+        judge(project, two, dict.fromkeys(items, "a"))
+        # The worker holds the job through its 3 s countdown: kill it then.
+        wait_for(lambda: "workers.tasks.quality.refresh_agreement" in _unacked_tasks(),
+                 timeout=10, interval=0.05)  # fmt: skip
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+        assert AgreementReport.objects.get(project=project).computed_at is None
+
+        second = celery_worker_start(extra_env=timeouts, purge=False)
+        started = timezone.now()
+
+        def computed() -> AgreementReport | None:
+            report = AgreementReport.objects.get(project=project)
+            return report if report.computed_at is not None else None
+
+        report = wait_for(computed, timeout=6 + 1 + 15)
+        assert report.figures["labels"] == 4
+        assert report.requested_at is None
+        assert report.computed_at - started < timedelta(seconds=6 + 1 + 15)
+    finally:
+        if first.poll() is None:
+            first.kill()
+        if second is not None:
+            celery_worker_stop(second)
