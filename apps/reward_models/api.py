@@ -230,8 +230,9 @@ class RewardModelPromoteApi(APIView):
     class InputSerializer(serializers.Serializer):
         confirm = serializers.BooleanField(
             default=False,
-            help_text="Promote even when the model is worse than the active one on a shared "
-            "validation split (without it, that answers 400 with both accuracies).",
+            help_text="Promote even when the model is worse than the active one on the pairs "
+            "both training runs held out (without it, that answers 400 with both accuracies, "
+            "their 95% intervals and the number of shared held-out pairs).",
         )
 
     @extend_schema(
