@@ -366,7 +366,8 @@ def test_a_small_shared_held_out_set_warns_with_the_interval_width(project, desi
     preference_project(project, prompts=20)
     good = _trained(project, designer).reward_model
     reward_model_promote_checked(model=good, confirm=False)
-    close = _trained(project, designer, FAST.model_copy(update={"epochs": 1, "learning_rate": 0.01}))
+    nearly = FAST.model_copy(update={"epochs": 1, "learning_rate": 0.01})
+    close = _trained(project, designer, nearly)
 
     versus = reward_model_comparison(candidate=close.reward_model, active=good)
 
