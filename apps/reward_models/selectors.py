@@ -206,8 +206,23 @@ class HeldOutComparison:
         low, high = self.difference_interval
         return high - low
 
-    def describe(self) -> str:
+    @property
+    def separation_warning(self) -> str | None:
+        """Why these pairs cannot tell the two models apart; None when they can."""
+        if self.is_separable:
+            return None
         low, high = self.difference_interval
+        if high == low:
+            return (
+                f"Both models get the same held-out pair{'s' if self.pairs != 1 else ''} right, "
+                f"so {'these' if self.pairs != 1 else 'this'} cannot tell them apart."
+            )
+        return (
+            f"Too few held-out pairs to tell the two models apart: the 95% interval of the "
+            f"difference is {low:+.1%} to {high:+.1%}, {self.interval_width:.1%} wide."
+        )
+
+    def describe(self) -> str:
         text = (
             f"On the {self.pairs} pair{'s' if self.pairs != 1 else ''} that both runs held out "
             f"({self.comparisons} comparison{'s' if self.comparisons != 1 else ''}): "
@@ -215,11 +230,8 @@ class HeldOutComparison:
             f"{self.candidate_interval[1]:.1%}) against {self.active_accuracy:.1%} "
             f"({self.active_interval[0]:.1%}–{self.active_interval[1]:.1%})."
         )
-        if not self.is_separable:
-            text += (
-                f" Too few held-out pairs to tell the two models apart: the 95% interval of "
-                f"the difference is {low:+.1%} to {high:+.1%}, {self.interval_width:.1%} wide."
-            )
+        if warning := self.separation_warning:
+            text += f" {warning}"
         return text
 
 
