@@ -153,7 +153,9 @@ class TrainingRunListApi(GenericAPIView):
         project = project_for_user(
             user=request.user, capability=Capability.VIEW_DATA, pk=project_id
         )
-        page = self.paginate_queryset(selectors.training_run_list(project=project).defer(None))
+        page = self.paginate_queryset(
+            selectors.training_run_list(project=project).defer(None).defer("pair_rewards")
+        )
         return self.get_paginated_response(TrainingRunOutputSerializer(page, many=True).data)
 
     @extend_schema(
