@@ -16,6 +16,10 @@ from typing import Literal, Protocol
 HEAD_CONFIG_FILE = "head.json"
 HEAD_WEIGHTS_FILE = "head.pt"
 HEAD_FILES = (HEAD_CONFIG_FILE, HEAD_WEIGHTS_FILE)
+# The key of a model's per-pair rewards in a training outcome's metrics (and baseline
+# metrics): `[comparison id, chosen id, rejected id, r_chosen − r_rejected]` per decided
+# validation pair; the app stores them apart from the metrics (TrainingRun.pair_rewards).
+PAIR_REWARDS = "pair_rewards"
 
 
 def text_hash(text: str) -> str:
@@ -139,6 +143,10 @@ class TrainingPair:
     target: float = 1.0  # P(chosen preferred): 1.0, 0.5 for a kept tie, or a soft label
     strength: int | None = None  # index on the project's strength scale
     agreement: float | None = None  # share of annotators agreeing with the consensus
+    # The responses' ids, so that a model's reward on each validation pair can be stored
+    # and two models compared on the pairs both held out (None outside the app).
+    chosen_id: int | None = None
+    rejected_id: int | None = None
 
 
 @dataclass(frozen=True)

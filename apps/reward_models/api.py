@@ -153,7 +153,9 @@ class TrainingRunListApi(GenericAPIView):
         project = project_for_user(
             user=request.user, capability=Capability.VIEW_DATA, pk=project_id
         )
-        page = self.paginate_queryset(selectors.training_run_list(project=project).defer(None))
+        page = self.paginate_queryset(
+            selectors.training_run_list(project=project).defer(None).defer("pair_rewards")
+        )
         return self.get_paginated_response(TrainingRunOutputSerializer(page, many=True).data)
 
     @extend_schema(
@@ -230,8 +232,9 @@ class RewardModelPromoteApi(APIView):
     class InputSerializer(serializers.Serializer):
         confirm = serializers.BooleanField(
             default=False,
-            help_text="Promote even when the model is worse than the active one on a shared "
-            "validation split (without it, that answers 400 with both accuracies).",
+            help_text="Promote even when the model is worse than the active one on the pairs "
+            "both training runs held out (without it, that answers 400 with both accuracies, "
+            "their 95% intervals and the number of shared held-out pairs).",
         )
 
     @extend_schema(

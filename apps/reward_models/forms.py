@@ -24,6 +24,11 @@ _YES_NO = [("", "Default"), ("true", "Yes"), ("false", "No")]
 class TrainingSettingsForm(forms.Form):
     """The settings people change most; everything else keeps its default."""
 
+    trainer = forms.ChoiceField(
+        required=False, choices=_choices("trainer"),
+        help_text="head: a small head on frozen embeddings (seconds, any worker); finetune: "
+        "fine-tune the whole backbone (TRL RewardTrainer's loss; GPU workers).",
+    )  # fmt: skip
     head_kind = forms.ChoiceField(required=False, choices=_choices("head_kind"))
     features = forms.ChoiceField(required=False, choices=_choices("features"))
     ensemble_size = forms.IntegerField(
@@ -46,6 +51,20 @@ class TrainingSettingsForm(forms.Form):
                                    help_text="Use the label's strength as a margin.")  # fmt: skip
     include_imported = forms.ChoiceField(required=False, choices=_YES_NO,
                                          help_text="Train on imported labels too.")  # fmt: skip
+    # Fine-tuning only (trainer: finetune).
+    finetune_epochs = forms.IntegerField(
+        required=False, min_value=1, max_value=50, help_text="Fine-tuning: passes over the data."
+    )
+    finetune_learning_rate = forms.FloatField(
+        required=False, widget=forms.NumberInput(attrs={"step": "any"}),
+        help_text="Fine-tuning: the backbone's learning rate.",
+    )  # fmt: skip
+    max_steps = forms.IntegerField(
+        required=False, min_value=1, help_text="Fine-tuning: stop after this many steps."
+    )
+    max_length = forms.IntegerField(
+        required=False, min_value=16, max_value=512, help_text="Fine-tuning: tokens per text."
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -105,6 +105,12 @@ class TrainingRun(WorkerJobMixin, TimeStampedModel):
     logs = models.TextField(blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     baseline_metrics = models.JSONField(default=dict, blank=True)
+    pair_rewards = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Per decided validation pair, each model's r_chosen − r_rejected: "
+        '{"model": [[comparison, chosen, rejected, margin], ...], "baseline": [...]}.',
+    )
     error = models.TextField(blank=True)
     cancel_requested = models.BooleanField(default=False)
     worker = models.CharField(max_length=200, blank=True)

@@ -15,7 +15,6 @@ import logging
 import tempfile
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +36,20 @@ from apps.reward_models.models import (
     TrainingRun,
 )
 from apps.reward_models.progress import RunReporter, progress_clear
+from apps.reward_models.selectors import reward_model_comparison
 from apps.reward_models.snapshot import (
     snapshot_check_trainable,
     snapshot_pairs,
     snapshot_rated,
     snapshot_take,
 )
-from workers.contracts import HEAD_FILES, ScoringError, TrainingCancelled, TrainingOutcome
+from workers.contracts import (
+    HEAD_FILES,
+    PAIR_REWARDS,
+    ScoringError,
+    TrainingCancelled,
+    TrainingOutcome,
+)
 from workers.training.settings import TrainingSettings
 
 logger = logging.getLogger(__name__)
@@ -121,64 +127,31 @@ def reward_model_promote(*, model: RewardModel) -> RewardModel:
     return model
 
 
-@dataclass(frozen=True)
-class SharedSplitComparison:
-    """Two models' validation accuracy on the same split (one run's validation prompts)."""
-
-    run_id: int
-    candidate: float
-    active: float
-
-    @property
-    def candidate_is_worse(self) -> bool:
-        return self.candidate < self.active
-
-
-def _accuracy(metrics: dict[str, Any]) -> float | None:
-    value = metrics.get("accuracy")
-    return float(value) if isinstance(value, int | float) else None
-
-
-def promotion_comparison(
-    *, candidate: RewardModel, active: RewardModel | None
-) -> SharedSplitComparison | None:
-    """The candidate against the active model on a split both were evaluated on: the
-    candidate's run (which evaluated the active model as its baseline), or the active
-    model's run (which evaluated the candidate). None when no run saw both."""
-    if active is None or active.pk == candidate.pk:
-        return None
-    for run, mine, theirs in (
-        (getattr(candidate, "training_run", None), "metrics", "baseline_metrics"),
-        (getattr(active, "training_run", None), "baseline_metrics", "metrics"),
-    ):
-        if run is None:
-            continue
-        other = active if mine == "metrics" else candidate
-        if run.baseline_model_id != other.pk:
-            continue
-        ours, baseline = _accuracy(getattr(run, mine)), _accuracy(getattr(run, theirs))
-        if ours is not None and baseline is not None:
-            return SharedSplitComparison(run_id=run.pk, candidate=ours, active=baseline)
-    return None
-
-
 class PromotionNeedsConfirmation(ApplicationError):
-    """The candidate is worse than the active model on a shared split."""
+    """The candidate is worse than the active model on the pairs both runs held out."""
 
 
 def reward_model_promote_checked(*, model: RewardModel, confirm: bool) -> RewardModel:
-    """Promote, unless the candidate is worse than the active model on a shared split and
-    the caller has not confirmed; then raise PromotionNeedsConfirmation and change nothing."""
+    """Promote, unless the candidate is worse than the active model on the pairs both
+    runs held out and the caller has not confirmed; then raise PromotionNeedsConfirmation
+    (with both accuracies, their intervals and the number of pairs) and change nothing."""
     active = RewardModel.objects.filter(project_id=model.project_id, is_promoted=True).first()
-    comparison = promotion_comparison(candidate=model, active=active)
+    comparison = reward_model_comparison(candidate=model, active=active)
     if comparison is not None and comparison.candidate_is_worse and not confirm:
+        assert active is not None
         raise PromotionNeedsConfirmation(
-            f"{model.name} is worse than the active model {active.name} on the shared "  # type: ignore[union-attr]
-            f"validation split of run {comparison.run_id}: accuracy {comparison.candidate:.1%} "
-            f"against {comparison.active:.1%}. Confirm to promote it anyway.",
-            extra={"candidate_accuracy": comparison.candidate,
-                   "active_accuracy": comparison.active, "run": comparison.run_id},
-        )  # fmt: skip
+            f"{model.name} is worse than the active model {active.name} on the pairs both "
+            f"runs held out. {comparison.describe()} Confirm to promote it anyway.",
+            extra={
+                "candidate_accuracy": comparison.candidate_accuracy,
+                "active_accuracy": comparison.active_accuracy,
+                "candidate_interval": list(comparison.candidate_interval),
+                "active_interval": list(comparison.active_interval),
+                "difference_interval": list(comparison.difference_interval),
+                "held_out_pairs": comparison.pairs,
+                "separable": comparison.is_separable,
+            },
+        )
     return reward_model_promote(model=model)
 
 
@@ -399,6 +372,13 @@ def _register(run: TrainingRun, outcome: TrainingOutcome, reporter: RunReporter)
             if locked.status != TrainingRun.Status.RUNNING:
                 raise ApplicationError(f"Run {run.pk} was ended ({locked.status}) while training.")
             metrics = dict(outcome.metrics)
+            baseline_metrics = dict(outcome.baseline_metrics or {})
+            # Per-pair rewards are stored apart: the comparisons read them, the API's
+            # metrics stay small.
+            pair_rewards = {
+                "model": metrics.pop(PAIR_REWARDS, []),
+                "baseline": baseline_metrics.pop(PAIR_REWARDS, []),
+            }
             model = RewardModel.objects.create(
                 project_id=run.project_id,
                 name=f"Run {run.pk} · {outcome.head_kind}",
@@ -413,13 +393,15 @@ def _register(run: TrainingRun, outcome: TrainingOutcome, reporter: RunReporter)
             locked.status = TrainingRun.Status.SUCCEEDED
             locked.reward_model = model
             locked.metrics = metrics
-            locked.baseline_metrics = dict(outcome.baseline_metrics or {})
+            locked.baseline_metrics = baseline_metrics
+            locked.pair_rewards = pair_rewards
             locked.history = [dict(entry) for entry in outcome.history] or reporter.history
             locked.progress, locked.stage, locked.logs = 1.0, "done", reporter.logs
             locked.finished_at = locked.heartbeat_at = timezone.now()
             locked.save(
                 update_fields=[
-                    "status", "reward_model", "metrics", "baseline_metrics", "history",
+                    "status", "reward_model", "metrics", "baseline_metrics", "pair_rewards",
+                    "history",
                     "progress", "stage", "logs", "finished_at", "heartbeat_at", "updated_at",
                 ]
             )  # fmt: skip

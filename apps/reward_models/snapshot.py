@@ -321,6 +321,8 @@ def snapshot_pairs(snapshot: dict[str, Any]) -> list[TrainingPair]:
                 target=float(target),
                 strength=strength,
                 agreement=agreement,
+                chosen_id=chosen,
+                rejected_id=rejected,
             )
         )
     return pairs

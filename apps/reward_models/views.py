@@ -36,7 +36,7 @@ def _models_context(project: Project, **extra: Any) -> dict[str, Any]:
     models = list(selectors.reward_model_list(project=project))
     active = next((m for m in models if m.is_promoted), None)
     rows = [
-        {"model": m, "versus": services.promotion_comparison(candidate=m, active=active)}
+        {"model": m, "versus": selectors.reward_model_comparison(candidate=m, active=active)}
         for m in models
     ]
     chart = charts.accuracy_with_intervals([(m.name, m.metrics) for m in reversed(models)])
@@ -133,8 +133,14 @@ def _run_context(project: Project, run: TrainingRun) -> dict[str, Any]:
     metrics, baseline = run.metrics or {}, run.baseline_metrics or {}
     scale = project.settings.strength_scale
     accuracy_rows = [(f"Run {run.pk}", metrics)]
+    versus, baseline_in_sample = None, 0
     if run.baseline_model is not None:
         accuracy_rows.append((f"Active: {run.baseline_model.name}", baseline))
+        if run.status == TrainingRun.Status.SUCCEEDED and run.reward_model is not None:
+            versus = selectors.reward_model_comparison(
+                candidate=run.reward_model, active=run.baseline_model
+            )
+            baseline_in_sample = selectors.training_run_baseline_in_sample(run=run)
     return project_page_context(
         project=project,
         tab="reward_models",
@@ -148,6 +154,8 @@ def _run_context(project: Project, run: TrainingRun) -> dict[str, Any]:
         agreement_chart=charts.accuracy_by_agreement(metrics, baseline),
         accuracy_chart=charts.accuracy_with_intervals(accuracy_rows),
         baseline=baseline,
+        versus=versus,
+        baseline_in_sample=baseline_in_sample,
         percent=round(run.progress * 100),
     )
 

@@ -179,7 +179,7 @@ def test_promote_needs_confirmation_when_worse_on_the_shared_split(project, desi
 
     good = trained(**FAST)
     reward_model_promote(model=good.reward_model)
-    weak = trained(**{**FAST, "epochs": 1, "learning_rate": 1e-6, "seed": 3})
+    weak = trained(**{**FAST, "epochs": 1, "learning_rate": 1e-6})  # the same split
     client = token_client(designer)
     url = f"/api/v1/reward-models/{weak.reward_model.pk}/promote/"
 
@@ -189,8 +189,11 @@ def test_promote_needs_confirmation_when_worse_on_the_shared_split(project, desi
 
     assert refused.status_code == 400
     assert refused.json()["error"]["details"] == {
-        "candidate_accuracy": weak.metrics["accuracy"], "active_accuracy": 1.0, "run": weak.pk,
+        "candidate_accuracy": 1 / 6, "active_accuracy": 1.0, "held_out_pairs": 6,
+        "candidate_interval": [0.0, 0.5], "active_interval": [1.0, 1.0],
+        "difference_interval": [-1.0, -0.5], "separable": True,
     }  # fmt: skip
+    assert weak.metrics["accuracy"] == 1 / 6
     assert [(m["id"], m["is_promoted"], m["training_run"]) for m in listed] == [
         (weak.reward_model.pk, False, weak.pk), (good.reward_model.pk, True, good.pk),
     ]  # fmt: skip

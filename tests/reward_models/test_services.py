@@ -14,6 +14,10 @@ from apps.core.errors import ApplicationError
 from apps.prompts.models import Prompt
 from apps.reward_models.models import RetrainRule, RewardModel, TrainingRun
 from apps.reward_models.progress import progress_read
+from apps.reward_models.selectors import (
+    reward_model_comparison,
+    training_run_baseline_in_sample,
+)
 from apps.reward_models.services import (
     PromotionNeedsConfirmation,
     retrain_if_due,
@@ -272,14 +276,21 @@ def _trained(project, designer, settings=FAST) -> TrainingRun:  # type: ignore[n
     return training_run_execute(run=run, train=train_reward_model)
 
 
+# One epoch at a tiny learning rate: a model worse than FAST's on the same split.
+WEAK = TrainingSettings(head_kind="linear", epochs=1, learning_rate=1e-6, validation_fraction=0.3)
+
+
+def _validation_keys(run: TrainingRun) -> set[tuple[int, int, int]]:
+    splits = run.snapshot["prompt_splits"]
+    return {(item[0], item[2], item[3]) for item in run.snapshot["items"]
+            if splits[str(item[1])] == "validation" and item[4] != 0.5}  # fmt: skip
+
+
 def test_promotion_warns_when_the_candidate_is_worse_on_the_shared_split(project, designer):  # type: ignore[no-untyped-def]
     preference_project(project, prompts=20)
     good = _trained(project, designer).reward_model
     reward_model_promote_checked(model=good, confirm=False)
-    # One epoch at a tiny learning rate: worse than the active model on the same split.
-    weak_settings = TrainingSettings(head_kind="linear", epochs=1, learning_rate=1e-6,
-                                     validation_fraction=0.3, seed=3)  # fmt: skip
-    weak_run = _trained(project, designer, weak_settings)
+    weak_run = _trained(project, designer, WEAK)
     weak = weak_run.reward_model
     assert weak_run.baseline_model == good
     assert weak_run.metrics["accuracy"] < weak_run.baseline_metrics["accuracy"] == 1.0
@@ -287,16 +298,94 @@ def test_promotion_warns_when_the_candidate_is_worse_on_the_shared_split(project
     with pytest.raises(PromotionNeedsConfirmation) as caught:
         reward_model_promote_checked(model=weak, confirm=False)
 
+    versus = reward_model_comparison(candidate=weak, active=good)
+    assert versus is not None
+    assert versus.pairs == len(_validation_keys(weak_run)) == 6
+    assert versus.in_sample == 0
+    assert versus.candidate_accuracy == weak_run.metrics["accuracy"]
+    assert versus.active_accuracy == 1.0
     assert caught.value.message == (
-        f"{weak.name} is worse than the active model {good.name} on the shared validation "
-        f"split of run {weak_run.pk}: accuracy {weak_run.metrics['accuracy']:.1%} against "
-        "100.0%. Confirm to promote it anyway."
+        f"{weak.name} is worse than the active model {good.name} on the pairs both runs held "
+        f"out. {versus.describe()} Confirm to promote it anyway."
     )
+    assert caught.value.extra["held_out_pairs"] == 6
     assert list(RewardModel.objects.filter(is_promoted=True)) == [good]
 
     reward_model_promote_checked(model=weak, confirm=True)
 
     assert list(RewardModel.objects.filter(is_promoted=True)) == [weak]
+
+
+def test_two_runs_with_the_same_split_are_compared_on_it(project, designer):  # type: ignore[no-untyped-def]
+    """Issue 16 (4): neither run measured the other as its baseline (both were made before
+    any promotion); they share a stored split, so the worse one needs confirmation."""
+    preference_project(project, prompts=20)
+    good_run, weak_run = _trained(project, designer), _trained(project, designer, WEAK)
+    assert good_run.baseline_model is None
+    assert weak_run.baseline_model is None
+    assert good_run.snapshot["prompt_splits"] == weak_run.snapshot["prompt_splits"]
+    good, weak = good_run.reward_model, weak_run.reward_model
+    reward_model_promote_checked(model=good, confirm=False)
+
+    versus = reward_model_comparison(candidate=weak, active=good)
+
+    assert versus is not None
+    assert versus.pairs == 6
+    assert (versus.candidate_accuracy, versus.active_accuracy) == (
+        weak_run.metrics["accuracy"], good_run.metrics["accuracy"])  # fmt: skip
+    assert versus.candidate_is_worse
+    with pytest.raises(PromotionNeedsConfirmation):
+        reward_model_promote_checked(model=weak, confirm=False)
+    assert list(RewardModel.objects.filter(is_promoted=True)) == [good]
+
+
+def test_overlapping_splits_compare_on_pairs_both_held_out_and_count_in_sample_apart(
+    project, designer
+):  # type: ignore[no-untyped-def]
+    """The active model is measured on the new run's validation pairs, some of which it
+    trained on: those are in-sample for it and left out of the comparison."""
+    preference_project(project, prompts=20)
+    good_run = _trained(project, designer)
+    good = good_run.reward_model
+    reward_model_promote_checked(model=good, confirm=False)
+    other_run = _trained(project, designer, FAST.model_copy(update={"seed": 3}))
+    both = _validation_keys(good_run) & _validation_keys(other_run)
+    trained_by_good = _validation_keys(other_run) - _validation_keys(good_run)
+    assert (len(both), len(trained_by_good)) == (1, 5)
+
+    versus = reward_model_comparison(candidate=other_run.reward_model, active=good)
+
+    assert versus is not None
+    assert (versus.pairs, versus.in_sample) == (1, 5)
+    assert training_run_baseline_in_sample(run=other_run) == 5
+
+
+def test_a_small_shared_held_out_set_warns_with_the_interval_width(project, designer):  # type: ignore[no-untyped-def]
+    """Issue 16 (4): six shared held-out pairs cannot tell 0.833 from 1.000 apart; the
+    confirmation says so, with the width of the difference's interval."""
+    preference_project(project, prompts=20)
+    good = _trained(project, designer).reward_model
+    reward_model_promote_checked(model=good, confirm=False)
+    nearly = FAST.model_copy(update={"epochs": 1, "learning_rate": 0.01})
+    close = _trained(project, designer, nearly)
+
+    versus = reward_model_comparison(candidate=close.reward_model, active=good)
+
+    assert versus is not None
+    assert (versus.pairs, versus.candidate_accuracy, versus.active_accuracy) == (6, 5 / 6, 1.0)
+    assert versus.difference_interval == (-0.5, 0.0)
+    assert not versus.is_separable
+    with pytest.raises(PromotionNeedsConfirmation) as caught:
+        reward_model_promote_checked(model=close.reward_model, confirm=False)
+    assert caught.value.message == (
+        f"{close.reward_model.name} is worse than the active model {good.name} on the pairs "
+        "both runs held out. On the 6 pairs that both runs held out (6 comparisons): 83.3% "
+        "(95% interval 50.0%–100.0%) against 100.0% (100.0%–100.0%). Too few held-out pairs "
+        "to tell the two models apart: the 95% interval of the difference is -50.0% to "
+        "+0.0%, 50.0% wide. Confirm to promote it anyway."
+    )
+    assert caught.value.extra["separable"] is False
+    assert list(RewardModel.objects.filter(is_promoted=True)) == [good]
 
 
 def test_the_retrain_rule_starts_one_run_after_n_new_labels(

@@ -59,6 +59,43 @@ def test_retrain_with_settings_starts_a_run_and_opens_its_page(
     )  # fmt: skip
 
 
+def test_the_retrain_form_offers_the_fine_tune_trainer(
+    project, designer, django_capture_on_commit_callbacks
+):  # type: ignore[no-untyped-def]
+    """Issue 16 (4): full fine-tuning was reachable only through the API."""
+    preference_project(project, prompts=10)
+    client = _client(designer)
+    page = client.get(f"/projects/{project.slug}/training-runs/").content.decode()
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(
+            f"/projects/{project.slug}/training-runs/new/",
+            {"trainer": "finetune", "finetune_epochs": "2", "max_steps": "40", "max_length": "128"},
+        )
+
+    assert '<option value="finetune">finetune</option>' in page
+    run = TrainingRun.objects.get()
+    assert response.status_code == 302
+    assert len(callbacks) == 1
+    assert (run.settings["trainer"], run.settings["finetune_epochs"], run.settings["max_steps"],
+            run.settings["max_length"]) == ("finetune", 2, 40, 128)  # fmt: skip
+
+
+def test_a_bad_fine_tune_setting_names_the_field_and_starts_nothing(project, designer):  # type: ignore[no-untyped-def]
+    preference_project(project, prompts=10)
+
+    response = _client(designer).post(
+        f"/projects/{project.slug}/training-runs/new/",
+        {"trainer": "finetune", "finetune_learning_rate": "2"},
+    )
+
+    assert response.status_code == 400
+    assert response.context["form"].errors == {
+        "finetune_learning_rate": ["Input should be less than or equal to 1"]
+    }
+    assert TrainingRun.objects.count() == 0
+
+
 def test_retrain_with_a_bad_setting_shows_the_error_and_starts_nothing(project, designer):  # type: ignore[no-untyped-def]
     preference_project(project, prompts=6)
 
@@ -135,7 +172,7 @@ def test_the_models_page_lists_models_and_promotes_with_a_warning(project, desig
     preference_project(project, prompts=20)
     good = _trained(project).reward_model
     reward_model_promote(model=good)
-    weak_settings = {**FAST.model_dump(), "epochs": 1, "learning_rate": 1e-6, "seed": 3}
+    weak_settings = {**FAST.model_dump(), "epochs": 1, "learning_rate": 1e-6}  # the same split
     weak = _trained(project, TrainingSettings(**weak_settings)).reward_model
     client = _client(designer)
 
@@ -153,6 +190,30 @@ def test_the_models_page_lists_models_and_promotes_with_a_warning(project, desig
     assert "Promote anyway" in warned.content.decode()
     assert confirmed.status_code == 302
     assert list(RewardModel.objects.filter(is_promoted=True)) == [weak]
+
+
+def test_the_pages_show_what_is_held_out_and_what_is_in_sample(project, designer):  # type: ignore[no-untyped-def]
+    """Issue 16 (4): the active model is measured on a new run's validation pairs, most of
+    which it trained on; the run page says so and compares on the one pair both held out."""
+    preference_project(project, prompts=20)
+    good = _trained(project).reward_model
+    reward_model_promote(model=good)
+    other = _trained(project, FAST.model_copy(update={"seed": 3}))
+    client = _client(designer)
+
+    run_page = client.get(f"/projects/{project.slug}/training-runs/{other.pk}/").content.decode()
+    models_page = client.get(f"/projects/{project.slug}/reward-models/").content.decode()
+
+    assert "on 6 held-out pairs (prompts this run did not train on)" in run_page
+    assert "in-sample for it on 5 of them" in run_page
+    assert "On the 1 pair that both runs held out (1 comparison)" in run_page
+    assert "5 pairs that one of the two trained on are reported apart as in-sample" in run_page
+    assert "Both models get the same held-out pair right, so this cannot tell them apart." in (
+        run_page
+    )
+    assert "on 1 held-out pair · 95% intervals" in models_page
+    assert "5 in-sample pairs left out" in models_page
+    assert "Both models get the same held-out pair right, so this cannot" in models_page
 
 
 def test_the_rule_form_saves_and_shows_the_count(project, designer):  # type: ignore[no-untyped-def]

@@ -110,10 +110,12 @@ def _interval_rows(rows: list[tuple[str, dict[str, Any] | None]]) -> dict[str, A
 
 def agreement(result: dict[str, Any]) -> dict[str, Any]:
     accuracy = result["accuracy"]
-    rows: list[tuple[str, dict[str, Any] | None]] = [
-        ("overall", accuracy["overall"]),
-        ("people (ceiling)", result["ceiling"]),
-    ]
+    kind = (result.get("agreement_basis") or {}).get("kind", "all")
+    headline = {"held_out": "held out", "in_sample": "overall (in-sample)"}.get(kind, "overall")
+    rows: list[tuple[str, dict[str, Any] | None]] = [(headline, accuracy["overall"])]
+    if accuracy.get("in_sample"):
+        rows.append(("in-sample (trained on)", accuracy["in_sample"]))
+    rows.append(("people (ceiling)", result["ceiling"]))
     rows += [(f"annotator {name}", a) for name, a in accuracy["annotators"].items()]
     rows += [(f"criterion {name}", a) for name, a in accuracy["criteria"].items()]
     rows += [(f"group {name}", a) for name, a in list(accuracy["groups"].items())[:20]]

@@ -23,6 +23,7 @@ from apps.annotation.models import Comparison, Label
 from apps.annotation.review import current_labels
 from apps.core.errors import ApplicationError
 from apps.prompts.models import Prompt, Response
+from apps.reward_models.selectors import ModelSplit, reward_model_for_scoring, reward_model_splits
 from apps.rewards.models import Inspection, RewardFunctionVersion, Score, ScoreRun
 from apps.rewards.services import (
     reward_function_version_create,
@@ -33,6 +34,7 @@ from apps.rewards.services import (
 from workers.contracts import ScoreItem
 from workers.rewards import inspection as numbers
 from workers.rewards.fitting import ComputeRaw, Rewards, raw_values
+from workers.rewards.spec import RewardModel as RewardModelComponent
 from workers.rewards.spec import RewardSpec, RubricJudge
 
 logger = logging.getLogger(__name__)
@@ -240,6 +242,115 @@ def _clip(text: str) -> dict[str, Any]:
     return {"text": text[:TEXT_LIMIT], "clipped": len(text) > TEXT_LIMIT}
 
 
+# --- held out and in-sample ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgreementBasis:
+    """Which human choices the headline agreement is computed on.
+
+    With no `reward_model` component, all of them. With one or more, the choices on
+    comparisons that every model's training run held out (apps.reward_models.selectors:
+    the prompt is not in the run's training split); the others are in-sample, reported
+    apart. When none is held out the headline is the in-sample figure, and says so.
+    """
+
+    models: list[ModelSplit]
+    held_out: list[numbers.Preference]
+    in_sample: list[numbers.Preference]
+
+    @property
+    def kind(self) -> str:
+        if not self.models:
+            return "all"
+        return "held_out" if self.held_out else "in_sample"
+
+    @property
+    def headline(self) -> list[numbers.Preference]:
+        return self.in_sample if self.kind == "in_sample" else self.held_out
+
+    def describe(self, *, in_sample: numbers.Accuracy | None) -> str:
+        if not self.models:
+            return f"Computed on all {_count(self.held_out)} (no reward_model component)."
+        names = " and ".join(model.describe() for model in self.models)
+        whose = "its" if len(self.models) == 1 else "their"
+        unknown = [m for m in self.models if m.run_id is None]
+        if self.kind == "in_sample":
+            one = "" if len(self.models) == 1 else "at least one of "
+            why = (
+                f"which comparisons {unknown[0].describe()} trained on is unknown"
+                if unknown
+                else f"every one is on a prompt that {one}{names} trained on"
+            )
+            return (
+                f"In-sample: this agreement is computed on {_count(self.in_sample)}, and "
+                f"{why}, so it {'may grade' if unknown else 'grades'} the model on its own "
+                "training labels and is not a held-out estimate."
+            )
+        held, apart = _count(self.held_out), _count(self.in_sample)
+        who = f"{names} did not" if len(self.models) == 1 else f"none of {names}"
+        text = (
+            f"Held out: computed on the {held} on comparisons that {who} train on "
+            f"({whose} run's validation split, or labelled after the run)."
+        )
+        if self.in_sample and in_sample is not None and in_sample.value is not None:
+            text += (
+                f" The {apart} on prompts {'it' if len(self.models) == 1 else 'they'} trained "
+                f"on are reported apart as in-sample: {in_sample.value:.1%}."
+            )
+        return text
+
+    def as_json(self, *, in_sample: numbers.Accuracy | None) -> dict[str, Any]:
+        held, apart = _overall(self.held_out), _overall(self.in_sample)
+        return {
+            "kind": self.kind,
+            "models": [
+                {"id": m.model_id, "name": m.model_name, "run": m.run_id} for m in self.models
+            ],
+            "held_out": held,
+            "in_sample": apart,
+            "text": self.describe(in_sample=in_sample),
+        }
+
+
+def _overall(preferences: list[numbers.Preference]) -> int:
+    return sum(1 for p in preferences if p.criterion is None)
+
+
+def _count(preferences: list[numbers.Preference]) -> str:
+    n = _overall(preferences)
+    return f"{n} human choice{'s' if n != 1 else ''}"
+
+
+def agreement_basis(
+    *,
+    spec: RewardSpec,
+    project_id: int,
+    preferences: list[numbers.Preference],
+    prompt_of: dict[int, int],
+) -> AgreementBasis:
+    """Split the human choices into those every reward model in `spec` held out and those
+    one of them trained on (a model the spec leaves unpinned is the promoted one)."""
+    model_ids = []
+    for component in spec.components:
+        if isinstance(component, RewardModelComponent):
+            model = reward_model_for_scoring(project_id=project_id, model_id=component.model)
+            if model is not None and model.pk not in model_ids:
+                model_ids.append(model.pk)
+    if not model_ids:
+        return AgreementBasis([], list(preferences), [])
+    splits = reward_model_splits(project_id=project_id, model_ids=model_ids)
+    models = [splits[pk] for pk in model_ids if pk in splits]
+    held_out, in_sample = [], []
+    for preference in preferences:
+        prompt_id = prompt_of[preference.winner]
+        if all(model.holds_out(prompt_id) for model in models):
+            held_out.append(preference)
+        else:
+            in_sample.append(preference)
+    return AgreementBasis(models, held_out, in_sample)
+
+
 # --- the job ------------------------------------------------------------------------------
 
 
@@ -274,7 +385,13 @@ def inspection_execute(*, inspection: Inspection, compute: ComputeRaw) -> Inspec
         rewards = raw.rewards(spec, fitted)
         totals = dict(zip(data.ids, rewards.totals, strict=True))
         preferences = preferences_for(project=inspection.project, group_of=data.group_of)
-        result = _analyse(inspection, spec, data, raw.values, rewards, totals, preferences)
+        basis = agreement_basis(
+            spec=spec,
+            project_id=inspection.project_id,
+            preferences=preferences,
+            prompt_of=data.prompt_of,
+        )
+        result = _analyse(inspection, spec, data, raw.values, rewards, totals, basis)
         judged = any(isinstance(c, RubricJudge) for c in spec.components)
         limit = PROBE_LIMIT_JUDGED if judged else PROBE_LIMIT
         _progress(inspection, f"Probing {min(len(data.ids), limit)} responses", 0.6)
@@ -329,32 +446,41 @@ def _analyse(
     raw: dict[str, list[float | None]],
     rewards: Rewards,
     totals: dict[int, float | None],
-    preferences: list[numbers.Preference],
+    basis: AgreementBasis,
 ) -> dict[str, Any]:
-    """Every panel but the probes, as JSON."""
+    """Every panel but the probes, as JSON. Agreement (overall, per slice, ablation) is on
+    the basis' headline choices: held out by the reward models when there are any."""
+    preferences = basis.held_out + basis.in_sample
     overall = [p for p in preferences if p.criterion is None]
+    headline = [p for p in basis.headline if p.criterion is None]
     _progress(inspection, "Agreement with people", 0.45)
+    in_sample = None
+    if basis.kind == "held_out" and basis.in_sample:
+        in_sample = numbers.pairwise_accuracy(
+            [p for p in basis.in_sample if p.criterion is None], totals
+        )
     accuracy = {
-        "overall": numbers.pairwise_accuracy(overall, totals).as_json(),
+        "overall": numbers.pairwise_accuracy(headline, totals).as_json(),
+        "in_sample": in_sample.as_json() if in_sample is not None else None,
         "criteria": _json(
             numbers.accuracy_by(
-                preferences, totals, lambda p: p.criterion, n_resamples=SLICE_RESAMPLES
+                basis.headline, totals, lambda p: p.criterion, n_resamples=SLICE_RESAMPLES
             )
         ),
         "annotators": _json(
             numbers.accuracy_by(
-                overall, totals, lambda p: p.annotator or None, n_resamples=SLICE_RESAMPLES
+                headline, totals, lambda p: p.annotator or None, n_resamples=SLICE_RESAMPLES
             )
         ),
         "groups": _json(
             numbers.accuracy_by(
-                overall, totals, lambda p: p.group or None, n_resamples=SLICE_RESAMPLES
+                headline, totals, lambda p: p.group or None, n_resamples=SLICE_RESAMPLES
             )
         ),
     }
     ceiling = numbers.human_agreement([p for p in overall if p.annotator != IMPORTED])
     _progress(inspection, "Ablation and length bias", 0.5)
-    ablation = numbers.ablation(spec, rewards.transformed, data.ids, overall)
+    ablation = numbers.ablation(spec, rewards.transformed, data.ids, headline)
     lengths = {response_id: len(text) for response_id, text in data.texts.items()}
     worst = []
     at = {response_id: i for i, response_id in enumerate(data.ids)}
@@ -395,6 +521,7 @@ def _analyse(
         "total_mean": statistics.fmean(present_totals) if present_totals else None,
         "correlation": numbers.correlation_matrix(rewards.transformed),
         "accuracy": accuracy,
+        "agreement_basis": basis.as_json(in_sample=in_sample),
         "ceiling": ceiling.as_json(),
         "ablation": ablation,
         "length": numbers.length_bias(totals, lengths, overall),

@@ -16,6 +16,7 @@ from workers.contracts import (
     HEAD_CONFIG_FILE,
     HEAD_FILES,
     HEAD_WEIGHTS_FILE,
+    PAIR_REWARDS,
     HeadArtifact,
     MemoryEmbeddingStore,
     RatedResponse,
@@ -449,6 +450,38 @@ def test_the_model_in_use_is_measured_on_the_same_validation_split(
         assert second.baseline_metrics[key] == first.metrics[key]
     assert second.baseline_metrics["loss"] == pytest.approx(first.metrics["loss"], abs=1e-5)
     assert second.baseline_metrics["ece"] == pytest.approx(first.metrics["ece"], abs=1e-5)
+
+
+def test_each_decided_validation_pair_keeps_its_reward_difference(
+    store: MemoryEmbeddingStore, tmp_path: Path
+) -> None:
+    """What lets two models be compared on the pairs both held out (issue 16, 4): the
+    model's and the baseline's r_chosen − r_rejected per pair, keyed by the responses."""
+    from dataclasses import replace
+
+    pairs = [replace(p, chosen_id=2 * p.prompt_id + 1, rejected_id=2 * p.prompt_id + 2)
+             for p in _pairs()]  # fmt: skip
+    pairs[4] = replace(pairs[4], target=0.5)  # a kept tie: no right answer, not listed
+    settings = TrainingSettings(**FAST, ties="half")
+    train_reward_model(pairs=pairs, settings=settings, embedding_store=store,
+                       out_directory=tmp_path / "old")  # fmt: skip
+
+    outcome = train_reward_model(
+        pairs=pairs,
+        settings=settings,
+        embedding_store=store,
+        out_directory=tmp_path / "new",
+        baseline_head=tmp_path / "old",
+    )
+
+    validation = [p for p in pairs if p.split == "validation" and p.target != 0.5]
+    assert outcome.baseline_metrics is not None
+    for metrics in (outcome.metrics, outcome.baseline_metrics):
+        rows = metrics[PAIR_REWARDS]
+        assert [row[:3] for row in rows] == [
+            [p.pair_id, p.chosen_id, p.rejected_id] for p in validation
+        ]
+        assert sum(row[3] > 0 for row in rows) / len(rows) == metrics["accuracy"]
 
 
 def test_a_format_1_head_still_loads_and_scores(encoder: Encoder, tmp_path: Path) -> None:

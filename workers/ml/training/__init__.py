@@ -21,6 +21,7 @@ import torch
 
 from workers.contracts import (
     HEAD_FILES,
+    PAIR_REWARDS,
     EmbeddingStore,
     HeadArtifact,
     RatedResponse,
@@ -158,7 +159,7 @@ def _metrics(
     rejected: np.ndarray,
     settings: TrainingSettings,
 ) -> dict[str, object]:
-    return pair_metrics(
+    metrics = pair_metrics(
         chosen=chosen,
         rejected=rejected,
         targets=np.array([p.target for p in validation]),
@@ -169,6 +170,20 @@ def _metrics(
         rejected_lengths=[len(p.rejected) for p in validation],
         seed=settings.seed,
     )
+    metrics[PAIR_REWARDS] = pair_rewards(validation, chosen, rejected)
+    return metrics
+
+
+def pair_rewards(
+    pairs: Sequence[TrainingPair], chosen: np.ndarray, rejected: np.ndarray
+) -> list[list[float | int]]:
+    """`[comparison id, chosen id, rejected id, r_chosen − r_rejected]` for each decided pair
+    with known response ids: what lets two models be compared on the pairs both held out."""
+    return [
+        [p.pair_id, p.chosen_id, p.rejected_id, round(float(c - r), 6)]
+        for p, c, r in zip(pairs, chosen, rejected, strict=True)
+        if p.target != 0.5 and p.chosen_id is not None and p.rejected_id is not None
+    ]
 
 
 def evaluate_head(
