@@ -13,6 +13,7 @@ import pytest
 from workers.contracts import JudgeCriterion, JudgeTarget, ScoreItem, ScoringResources
 from workers.ml.components import ScoringContext, build_component
 from workers.ml.components.judge import chat_url
+from workers.rewards.endpoints import allowlist
 from workers.rewards.spec import RubricJudge
 
 CRITERIA = (
@@ -70,8 +71,12 @@ def completion(content: str) -> dict[str, Any]:
     return {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}
 
 
+LOCAL = allowlist(["127.0.0.1"])  # the operator lists the test server's address
+
+
 def judge(url: str, items: list[ScoreItem], **target: Any) -> list[float | None]:
     params = RubricJudge(name="judge", type="rubric_judge", rubric_version=1)
+    target = {"allowed": LOCAL, **target}
     resources = ScoringResources(
         judges={"judge": JudgeTarget(url=url, model="judge-1", api_key="sk-test",
                                      criteria=CRITERIA, backoff=0.0, **target)}
