@@ -153,7 +153,8 @@ def test_every_component_kind_with_its_parameters() -> None:
         ),
         (
             {"name": "re", "type": "regex", "pattern": "(("},
-            "components[0] (re).pattern: does not compile: missing ): ((",
+            "components[0] (re).pattern: does not compile: "
+            "missing ), unterminated subpattern at position 1",
         ),
         (
             {"name": "re", "type": "regex", "pattern": r"(\w+) \1"},

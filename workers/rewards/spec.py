@@ -72,8 +72,8 @@ def regex_problem(pattern: str) -> str | None:
         warnings.simplefilter("ignore")
         try:
             re.compile(pattern)
-        except re.error:
-            return f"does not compile: {reason}"
+        except re.error as exc:  # a plain syntax error: Python's message gives the position
+            return f"does not compile: {exc}"
     return (
         f"RE2 cannot run it ({reason}); patterns run on RE2, which matches in linear "
         "time and has no backreferences, lookahead, lookbehind or possessive repeats"
