@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,28 @@ def test_the_score_endpoint_answers_through_a_worker(celery_worker_process, proj
             {"reward": 1.5, "components": {"sim": None, "cites": 1.0}},
         ]
     }  # fmt: skip
+
+
+def test_a_backtracking_pattern_does_not_hold_the_worker(celery_worker_process, project, designer):  # type: ignore[no-untyped-def]
+    """`^(a+)+$` on 40 "a" and a "!" would hold Python's re for days; RE2 answers at once."""
+    spec = {"components": [{"name": "evil", "type": "regex", "pattern": "^(a+)+$",
+                            "match": 1.0, "no_match": -1.0}], "combine": {"op": "min"}}  # fmt: skip
+    version = version_of(project, spec)
+    items = [{"prompt": "p", "response": "a" * 40 + "!"}, {"prompt": "p", "response": "aaa"}]
+    start = time.monotonic()
+
+    response = token_client(designer).post(
+        f"/api/v1/reward-function-versions/{version.pk}/score/", {"items": items}, format="json"
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json() == {
+        "results": [
+            {"reward": -1.0, "components": {"evil": -1.0}},
+            {"reward": 1.0, "components": {"evil": 1.0}},
+        ]
+    }
+    assert time.monotonic() - start < 30
 
 
 def _readme_client() -> str:

@@ -99,7 +99,7 @@ def test_an_item_over_its_time_budget_is_missing_and_the_rest_are_scored(caplog)
 
 def test_a_stored_pattern_re2_cannot_run_still_parses_but_is_not_scored() -> None:
     """Versions saved before patterns ran on RE2 stay readable; scoring refuses them (the
-    worker's scoring_resources names the problem first, see tests/rewards/test_components)."""
+    worker's scoring_resources names the problem first: tests/rewards/test_component_limits.py)."""
     stored = {"components": [{"name": "echo", "type": "regex", "pattern": r"(\w+) \1"}],
               "combine": {"op": "min"}}  # fmt: skip
     spec = RewardSpec.model_validate(stored)
