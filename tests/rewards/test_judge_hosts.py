@@ -3,6 +3,7 @@ private or link-local addresses unless listed, and no redirects (issue 17, defec
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -118,37 +119,50 @@ def test_a_listed_loopback_server_is_judged_and_the_listing_is_checked_again_at_
     assert len(server.requests) == 1
 
 
+class Recorder(BaseHTTPRequestHandler):
+    """Records every request, whatever its method, and answers `server.answer`."""
+
+    def _any(self) -> None:
+        self.server.requests.append(self.command)  # type: ignore[attr-defined]
+        status, headers, body = self.server.answer  # type: ignore[attr-defined]
+        self.send_response(status)
+        for name, value in {**headers, "Content-Length": str(len(body))}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _any  # noqa: N815 - http.server's names
+
+    def log_message(self, *args: Any) -> None:
+        """No access log."""
+
+
 @pytest.fixture
-def redirecting() -> Iterator[Any]:
-    """A server that answers every POST with a 307 to `server.location`."""
-    requests: list[str] = []
+def recorder() -> Iterator[Any]:
+    started: list[ThreadingHTTPServer] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            requests.append(self.path)
-            self.send_response(307)
-            self.send_header("Location", server.location)  # type: ignore[attr-defined]
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+    def start(status: int, headers: dict[str, str], body: bytes = b"") -> Any:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+        server.answer, server.requests = (status, headers, body), []  # type: ignore[attr-defined]
+        server.url = f"http://127.0.0.1:{server.server_port}/v1"  # type: ignore[attr-defined]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        started.append(server)
+        return server
 
-        def log_message(self, *args: Any) -> None:
-            """No access log."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.url = f"http://127.0.0.1:{server.server_port}/v1"  # type: ignore[attr-defined]
-    server.requests = requests  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    yield start
+    for server in started:
+        server.shutdown()
+        server.server_close()
 
 
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 def test_a_redirect_to_another_host_is_not_followed(
-    project, judge_settings, endpoint, redirecting, caplog
+    project, judge_settings, recorder, caplog, status
 ):  # type: ignore[no-untyped-def]
-    other = endpoint(lambda body, n: (200, completion('{"scores": {"helpful": 5}}')))
+    answer = json.dumps(completion('{"scores": {"helpful": 5}}')).encode()
+    other = recorder(200, {"Content-Type": "application/json"}, answer)
     target = other.url.replace("127.0.0.1", "localhost") + "/chat/completions"
-    redirecting.location = target
+    redirecting = recorder(status, {"Location": target})
     # Both hosts are allowed: only the rule on redirects stops the second request.
     judge_settings.JUDGE_ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
     version = version_of(project, _spec(project, endpoint=redirecting.url))
@@ -158,8 +172,8 @@ def test_a_redirect_to_another_host_is_not_followed(
         values = scorer.component_values([ITEM])
 
     assert values == {"judge": [None]}
-    assert (len(redirecting.requests), len(other.requests)) == (1, 0)
-    assert f"HTTP 307 redirect to '{target}'; the judge follows no redirects" in caplog.text
+    assert (redirecting.requests, other.requests) == (["POST"], [])
+    assert f"HTTP {status} redirect to '{target}'; the judge follows no redirects" in caplog.text
 
 
 def test_allowed_hosts_are_read_from_the_environment(monkeypatch):  # type: ignore[no-untyped-def]
