@@ -18,6 +18,7 @@ from apps.core.errors import ApplicationError
 from apps.rewards.models import RewardFunction
 from apps.rewards.services import scoring_resources
 from config.settings import env_hosts
+from tests.api import token_client
 from tests.rewards.factories import version_of
 from tests.rewards.test_judge_keys import _spec
 from tests.workers.ml.test_judge import Endpoint, Reply, completion
@@ -79,6 +80,21 @@ def test_a_judge_endpoint_the_operator_does_not_allow_is_refused_and_nothing_is_
         version_of(project, _spec(project, endpoint=url))
 
     assert error.value.extra["spec"] == [f"components[0] (judge).endpoint: {problem}"]
+    assert not RewardFunction.objects.exists()
+
+
+def test_the_api_answers_400_for_the_metadata_address(project, designer, judge_settings):  # type: ignore[no-untyped-def]
+    spec = _spec(project, endpoint="http://169.254.169.254/latest/meta-data")
+
+    response = token_client(designer).post(
+        f"/api/v1/projects/{project.pk}/reward-functions/", {"name": "r", "spec": spec},
+        format="json",
+    )  # fmt: skip
+
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {
+        "spec": [f"components[0] (judge).endpoint: 169.254.169.254 {UNLISTED}"]
+    }
     assert not RewardFunction.objects.exists()
 
 
