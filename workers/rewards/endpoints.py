@@ -111,8 +111,11 @@ def endpoint_problem(url: str, allowed: HostAllowlist) -> str | None:
         return None  # the operator listed this very address
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return "has a port that is not a number from 0 to 65535"
+    try:
         addresses = sorted(set(_resolve(host, port)))
-    except (OSError, ValueError):
+    except (OSError, UnicodeError):
         return None
     for text in addresses:
         address = _address(text)

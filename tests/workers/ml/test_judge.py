@@ -186,19 +186,21 @@ class Trickle(BaseHTTPRequestHandler):
         """No access log."""
 
 
-def test_a_slow_answer_is_cut_at_the_timeout() -> None:
+def test_a_slow_answer_is_cut_at_the_timeout(caplog) -> None:  # type: ignore[no-untyped-def]
     server = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     start = time.monotonic()
     try:
-        values = judge(f"http://127.0.0.1:{server.server_port}/v1", [ITEM], attempts=1,
-                       timeout=1.0)  # fmt: skip
+        with caplog.at_level(logging.WARNING):
+            values = judge(f"http://127.0.0.1:{server.server_port}/v1", [ITEM], attempts=1,
+                           timeout=1.0)  # fmt: skip
     finally:
         server.shutdown()
         server.server_close()
 
     assert values == [None]
     assert time.monotonic() - start < 3.0
+    assert "unreachable after 1 tries: no complete answer within 1.0 s" in caplog.text
 
 
 def test_an_answer_larger_than_the_limit_is_missing(endpoint) -> None:  # type: ignore[no-untyped-def]

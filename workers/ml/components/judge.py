@@ -198,6 +198,8 @@ def _post(target: JudgeTarget, payload: dict[str, Any]) -> Any:
             request, timeout=target.timeout
         ) as answer:
             raw = _read(answer)
+        if time.monotonic() >= deadline:  # the connection was cut: the answer is partial
+            raise _Transient(f"no complete answer within {target.timeout} s")
     except urllib.error.HTTPError as exc:
         if exc.code in RETRY_STATUSES:
             raise _Transient(f"HTTP {exc.code}") from None
