@@ -94,7 +94,24 @@ def test_an_item_over_its_time_budget_is_missing_and_the_rest_are_scored(caplog)
 
     assert values == [1.0, None, 0.5]
     assert seconds < 2.0
-    assert "rouge: 1 of 3 items took longer than 0.3 s; their values are missing" in caplog.text
+    assert (
+        "rouge: 1 of 3 items ran past the budget of 0.3 s per item; their values are missing"
+        in caplog.text
+    )
+
+
+def test_a_fuzzy_match_too_long_to_stop_is_not_started(caplog) -> None:  # type: ignore[no-untyped-def]
+    """rapidfuzz runs in C, where the alarm cannot stop it: texts whose lengths multiply past
+    FUZZY_MAX_CELLS are missing at once (250,000 against 250,000 characters took ~3 s)."""
+    big = "abcdefgh " * 27_778
+    params = {"name": "fuzzy", "type": "text_metric", "metric": "fuzzy_match"}
+
+    with caplog.at_level(logging.WARNING):
+        values, seconds = timed(lambda: score(params, [item(big, big[::-1]), item("ab", "ab")]))
+
+    assert values == [None, 1.0]
+    assert seconds < 0.5
+    assert "fuzzy: 1 of 2 items ran past the budget of 5.0 s per item" in caplog.text
 
 
 def test_a_stored_pattern_re2_cannot_run_still_parses_but_is_not_scored() -> None:

@@ -147,7 +147,8 @@ class ItemComponent(Component[Params]):
                 out.append(value)
         if late:
             logger.warning(
-                "%s: %s of %s items took longer than %s s; their values are missing",
+                "%s: %s of %s items ran past the budget of %s s per item; their values "
+                "are missing",
                 self.name, late, len(items), seconds,
             )  # fmt: skip
         return out

@@ -14,11 +14,14 @@ from rapidfuzz import fuzz
 from sacrebleu.metrics import BLEU, CHRF
 
 from workers.contracts import ScoreItem, ScoringError
-from workers.ml.components.base import Component, ItemComponent
+from workers.ml.components.base import Component, ItemComponent, ItemTimeout
 from workers.ml.embeddings import DEFAULT_BACKBONE, load_encoder
 from workers.rewards import spec
 
 _WORD = re.compile(r"\w+")
+# rapidfuzz's Indel similarity runs in C, where the per-item alarm cannot stop it, in
+# time about len(a) · len(b) / 64: 200,000 characters against 200,000 take about 2 s.
+FUZZY_MAX_CELLS = 4 * 10**10
 
 
 def _search(pattern: str, text: str) -> bool:
@@ -188,6 +191,12 @@ def _normalise(text: str) -> str:
     return " ".join(text.split())
 
 
+def _fuzzy_match(hypothesis: str, reference: str) -> float:
+    if len(hypothesis) * len(reference) > FUZZY_MAX_CELLS:
+        raise ItemTimeout  # it would run past the budget where nothing can stop it
+    return fuzz.ratio(hypothesis, reference) / 100
+
+
 class TextMetricComponent(ItemComponent[spec.TextMetric]):
     """A string metric against the reference answer, from 0 to 1; missing without a reference.
 
@@ -211,7 +220,7 @@ class TextMetricComponent(ItemComponent[spec.TextMetric]):
             return rouge_l
         if metric == "exact_match":
             return lambda h, r: 1.0 if _normalise(h) == _normalise(r) else 0.0
-        return lambda h, r: fuzz.ratio(h, r) / 100
+        return _fuzzy_match
 
     def score_one(self, item: ScoreItem) -> float | None:
         if item.reference is None:
