@@ -7,7 +7,9 @@ variables, never by a second settings file; `deploy/.env.example` lists them all
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -71,6 +73,26 @@ def env_judge_endpoints(name: str) -> dict[str, str]:
             )
         bound[key] = url
     return bound
+
+
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_][a-z0-9_-]{0,62})*$")
+
+
+def env_hosts(name: str) -> list[str]:
+    """`host,10.0.0.5,10.1.0.0/16,::1`: host names, IP addresses or networks, lower-cased."""
+    hosts = []
+    for item in env_list(name, []):
+        host = item.lower().rstrip(".")
+        try:
+            ipaddress.ip_network(host, strict=False)
+        except ValueError:
+            if not _HOST_NAME.match(host):
+                raise ImproperlyConfigured(
+                    f"{name}: give host names, IP addresses or networks (like 10.0.0.0/8) "
+                    f"separated by commas, without scheme or port (got {item!r})"
+                ) from None
+        hosts.append(host)
+    return hosts
 
 
 VAR_DIR = Path(env_str("PALATE_VAR_DIR", str(BASE_DIR / "var")))
@@ -423,13 +445,22 @@ DEMO_PASSWORD = env_str("DEMO_PASSWORD", "palate-demo")
 # component may name another setting that holds its key (`api_key_setting`). Keys go only
 # where the operator says: JUDGE_API_KEY to JUDGE_API_URL, any other JUDGE_* key to the
 # endpoint JUDGE_KEY_ENDPOINTS binds it to (a designer cannot send a key elsewhere).
+# A judge may call only the hosts of JUDGE_API_URL and JUDGE_KEY_ENDPOINTS and those in
+# JUDGE_ALLOWED_HOSTS; loopback, private, link-local and reserved addresses only where
+# the operator lists the address or its network (apps.rewards.services.functions).
+# Each text component (regex, contains, json_valid, text_metric) gets SCORE_ITEM_SECONDS
+# per item; an item that takes longer has no value.
 SCORE_MAX_ITEMS = 256
 SCORE_TIMEOUT_SECONDS = env_int("SCORE_TIMEOUT_SECONDS", 60)
 SCORE_BATCH_SIZE = env_int("SCORE_BATCH_SIZE", 128)
+SCORE_ITEM_SECONDS = env_int("SCORE_ITEM_SECONDS", 5)
+if SCORE_ITEM_SECONDS < 1:
+    raise ImproperlyConfigured(f"SCORE_ITEM_SECONDS must be at least 1, got {SCORE_ITEM_SECONDS}")
 JUDGE_API_URL = env_str("JUDGE_API_URL", "")
 JUDGE_API_KEY = env_str("JUDGE_API_KEY", "")
 JUDGE_MODEL = env_str("JUDGE_MODEL", "")
 JUDGE_KEY_ENDPOINTS = env_judge_endpoints("JUDGE_KEY_ENDPOINTS")
+JUDGE_ALLOWED_HOSTS = env_hosts("JUDGE_ALLOWED_HOSTS")
 
 LOGGING = {
     "version": 1,

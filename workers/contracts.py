@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network
 from typing import Literal, Protocol
 
 # A saved reward head is a folder (or storage prefix) with these two files:
@@ -66,13 +67,26 @@ class JudgeCriterion:
 
 
 @dataclass(frozen=True)
+class HostAllowlist:
+    """The hosts a judge may call, as the operator listed them (workers.rewards.endpoints):
+    host names, and the addresses or networks that may be loopback, private or link-local."""
+
+    names: frozenset[str] = frozenset()
+    networks: tuple[IPv4Network | IPv6Network, ...] = ()
+
+
+@dataclass(frozen=True)
 class JudgeTarget:
-    """An OpenAI-compatible chat endpoint and the rubric it scores against."""
+    """An OpenAI-compatible chat endpoint and the rubric it scores against.
+
+    `timeout` bounds one request, the whole answer included; `allowed` is checked again
+    against the address each connection reaches."""
 
     url: str
     model: str
     api_key: str
     criteria: tuple[JudgeCriterion, ...]
+    allowed: HostAllowlist
     guidelines: str = ""
     timeout: float = 30.0
     attempts: int = 3
@@ -110,6 +124,7 @@ class ScoringResources:
     judges: Mapping[str, JudgeTarget] = field(default_factory=dict)  # by component name
     embedding_store: EmbeddingStore | None = None
     batch_size: int = 128
+    item_seconds: float = 5.0  # each text component's time on one item (SCORE_ITEM_SECONDS)
 
 
 class ScoringError(ValueError):

@@ -28,6 +28,8 @@ def judge_settings(settings, monkeypatch):  # type: ignore[no-untyped-def]
     settings.JUDGE_MODEL = "judge-model"
     settings.JUDGE_API_KEY = "operator-secret"
     settings.JUDGE_KEY_ENDPOINTS = {"JUDGE_VENDOR_KEY": VENDOR}
+    # Hosts a judge may call (tests/rewards/test_judge_hosts.py): these tests are about keys.
+    settings.JUDGE_ALLOWED_HOSTS = ["other.example", "attacker.example"]
     monkeypatch.setenv("JUDGE_VENDOR_KEY", "vendor-secret")
     monkeypatch.setenv("JUDGE_UNBOUND_KEY", "unbound-secret")
     return settings

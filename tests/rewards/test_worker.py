@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,41 @@ def test_the_score_endpoint_answers_through_a_worker(celery_worker_process, proj
             {"reward": 1.5, "components": {"sim": None, "cites": 1.0}},
         ]
     }  # fmt: skip
+
+
+def test_hostile_input_does_not_hold_the_worker(celery_worker_process, project, designer):  # type: ignore[no-untyped-def]
+    """`^(a+)+$` on 40 "a" and a "!" would hold Python's re for days; RE2 answers at once.
+    ROUGE-L on 8,000 words against 8,000 takes longer than SCORE_ITEM_SECONDS (5): the
+    worker's alarm stops it and that value is missing."""
+    spec = {
+        "components": [
+            {"name": "evil", "type": "regex", "pattern": "^(a+)+$", "match": 1.0,
+             "no_match": -1.0},
+            {"name": "rouge", "type": "text_metric", "metric": "rouge_l"},
+        ],
+        "combine": {"op": "weighted_sum", "weights": {"evil": 1.0, "rouge": 1.0}},
+    }  # fmt: skip
+    version = version_of(project, spec)
+    long = " ".join(f"w{i % 997}" for i in range(8000))
+    items = [
+        {"prompt": "p", "response": "a" * 40 + "!", "reference": "b"},
+        {"prompt": "p", "response": long, "reference": long[::-1]},
+    ]
+    start = time.monotonic()
+
+    response = token_client(designer).post(
+        f"/api/v1/reward-function-versions/{version.pk}/score/", {"items": items}, format="json"
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json() == {
+        "results": [
+            {"reward": -1.0, "components": {"evil": -1.0, "rouge": 0.0}},
+            # rouge is missing: the weights renormalise onto evil (2 · −1).
+            {"reward": -2.0, "components": {"evil": -1.0, "rouge": None}},
+        ]
+    }
+    assert time.monotonic() - start < 30
 
 
 def _readme_client() -> str:

@@ -157,6 +157,41 @@ def test_every_component_kind_with_its_parameters() -> None:
             "missing ), unterminated subpattern at position 1",
         ),
         (
+            {"name": "re", "type": "regex", "pattern": r"(\w+) \1"},
+            "components[0] (re).pattern: RE2 cannot run it (invalid escape sequence: \\1); "
+            "patterns run on RE2, which matches in linear time and has no backreferences, "
+            "lookahead, lookbehind or possessive repeats",
+        ),
+        (
+            {"name": "re", "type": "regex", "pattern": "(?i)sorry(?! not)"},
+            "components[0] (re).pattern: RE2 cannot run it (invalid perl operator: (?!); "
+            "patterns run on RE2, which matches in linear time and has no backreferences, "
+            "lookahead, lookbehind or possessive repeats",
+        ),
+        (
+            {
+                "name": "js",
+                "type": "json_valid",
+                "schema": {"type": "object", "patternProperties": {"^(a)\\1$": {"type": "string"}}},
+            },
+            "components[0] (js).schema: patternProperties key '^(a)\\\\1$': RE2 cannot run it "
+            "(invalid escape sequence: \\1); patterns run on RE2, which matches in linear "
+            "time and has no backreferences, lookahead, lookbehind or possessive repeats",
+        ),
+        (
+            {
+                "name": "js",
+                "type": "json_valid",
+                "schema": {
+                    "type": "object",
+                    "patternProperties": {"^x": {"type": "string"}},
+                    "unevaluatedProperties": False,
+                },
+            },
+            "components[0] (js).schema: patternProperties with unevaluatedProperties is not "
+            "supported (its patterns would not run on RE2)",
+        ),
+        (
             {"name": "re", "type": "regex", "pattern": "a" * 501},
             "components[0] (re).pattern: is 501 characters long; the limit is 500",
         ),

@@ -4,6 +4,12 @@ A version's JSON is validated here and nowhere else, so a spec that saves is a s
 that scores. `spec_errors(data)` turns a validation failure into sentences that
 name the component and field (`components[2] (bleu).metric: ...`), which the API
 answers with a 400 and the composer page shows next to the field.
+
+Regular expressions (a regex component's pattern, a json_valid schema's `pattern` and
+`patternProperties`) run on RE2, which matches in time linear in the text, so no pattern
+can hold a worker. `spec_errors` refuses a pattern RE2 cannot run (backreferences,
+lookaround); a version saved before that rule still parses (its pages and scores stay
+readable), and `spec_errors` on it names what a worker will refuse to score.
 """
 
 from __future__ import annotations
@@ -11,8 +17,12 @@ from __future__ import annotations
 import keyword
 import math
 import re
+import warnings
+from collections.abc import Iterator
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
+import re2
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -21,6 +31,7 @@ from pydantic import (
     FiniteFloat,
     Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -33,7 +44,44 @@ MAX_PATTERN = 500
 QUANTILE_RE = re.compile(r"^p(100|[1-9]?[0-9])$")
 SETTING_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,99}$")
 _JSON_TYPES = {"object", "array", "string", "number", "integer", "boolean", "null"}
-_REGEX_FLAGS = {"ignorecase": re.IGNORECASE, "multiline": re.MULTILINE, "dotall": re.DOTALL}
+_REGEX_FLAGS = {"ignorecase": "i", "multiline": "m", "dotall": "s"}
+# Validation context for a spec coming in (the API, the composer); stored versions parse
+# without it. See the module docs.
+NEW_SPEC = {"new": True}
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # the error comes back as an exception; no stderr line
+
+
+@lru_cache(maxsize=256)
+def compile_pattern(pattern: str) -> re2._Regexp:
+    """The pattern compiled by RE2 (inline flags like `(?i)` included); re2.error if RE2
+    cannot run it."""
+    return re2.compile(pattern, _RE2_OPTIONS)
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why RE2 cannot run the pattern; None when it can."""
+    try:
+        compile_pattern(pattern)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        reason = reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
+    else:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            re.compile(pattern)
+        except re.error as exc:  # a plain syntax error: Python's message gives the position
+            return f"does not compile: {exc}"
+    return (
+        f"RE2 cannot run it ({reason}); patterns run on RE2, which matches in linear "
+        "time and has no backreferences, lookahead, lookbehind or possessive repeats"
+    )
+
+
+def _is_new(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("new"))
 
 
 def _reference(value: Any, *, answer: bool) -> float | str:
@@ -117,22 +165,26 @@ class Regex(_Component):
 
     @field_validator("pattern")
     @classmethod
-    def _check_pattern(cls, pattern: str) -> str:
+    def _check_pattern(cls, pattern: str, info: ValidationInfo) -> str:
         if len(pattern) > MAX_PATTERN:
             raise ValueError(f"is {len(pattern)} characters long; the limit is {MAX_PATTERN}")
         if not pattern:
             raise ValueError("is empty")
-        try:
+        problem = regex_problem(pattern)
+        if problem is None:
+            return pattern
+        if _is_new(info):
+            raise ValueError(problem)
+        try:  # a version saved before patterns ran on RE2 (see the module docs)
             re.compile(pattern)
         except re.error as exc:
             raise ValueError(f"does not compile: {exc}") from None
         return pattern
 
-    def compiled(self) -> re.Pattern[str]:
-        flags = 0
-        for flag in self.flags:
-            flags |= _REGEX_FLAGS[flag]
-        return re.compile(self.pattern, flags)
+    def compiled(self) -> re2._Regexp:
+        """The pattern on RE2, with the flags as inline flags; re2.error if RE2 cannot run it."""
+        flags = "".join(_REGEX_FLAGS[flag] for flag in self.flags)
+        return compile_pattern(f"(?{flags}){self.pattern}" if flags else self.pattern)
 
 
 class Contains(_Component):
@@ -158,10 +210,65 @@ class JsonValid(_Component):
 
     @field_validator("schema_")
     @classmethod
-    def _check_schema(cls, schema: dict[str, Any] | None) -> dict[str, Any] | None:
+    def _check_schema(
+        cls, schema: dict[str, Any] | None, info: ValidationInfo
+    ) -> dict[str, Any] | None:
         if schema is not None and (problem := _schema_problem(schema, "")):
             raise ValueError(f"is not a JSON Schema: {problem}")
+        if schema is not None and _is_new(info) and (problem := schema_regex_problem(schema)):
+            raise ValueError(problem)
         return schema
+
+
+# Keywords whose values are data, not schemas: a "pattern" key inside them is no pattern.
+_DATA_KEYWORDS = {"enum", "const", "default", "examples"}
+
+
+def _schema_patterns(schema: object, where: str) -> Iterator[tuple[str, str]]:
+    """Every regular expression in a JSON Schema, as (where, pattern)."""
+    if isinstance(schema, list):
+        for i, sub in enumerate(schema):
+            yield from _schema_patterns(sub, f"{where}[{i}]")
+        return
+    if not isinstance(schema, dict):
+        return
+    for key, value in schema.items():
+        at = f"{where}.{key}" if where else str(key)
+        if key == "pattern" and isinstance(value, str):
+            yield at, value
+        elif key == "patternProperties" and isinstance(value, dict):
+            for pattern, sub in value.items():
+                yield f"{at} key {pattern!r}", pattern
+                yield from _schema_patterns(sub, f"{at}[{pattern!r}]")
+        elif key not in _DATA_KEYWORDS:
+            yield from _schema_patterns(value, at)
+
+
+def _uses_keyword(schema: object, keyword: str) -> bool:
+    if isinstance(schema, list):
+        return any(_uses_keyword(sub, keyword) for sub in schema)
+    if not isinstance(schema, dict):
+        return False
+    return keyword in schema or any(
+        _uses_keyword(value, keyword) for key, value in schema.items() if key not in _DATA_KEYWORDS
+    )
+
+
+def schema_regex_problem(schema: dict[str, Any]) -> str | None:
+    """Why a schema's regular expressions cannot run on RE2 (json_valid checks them there)."""
+    for where, pattern in _schema_patterns(schema, ""):
+        if len(pattern) > MAX_PATTERN:
+            return f"{where}: is {len(pattern)} characters long; the limit is {MAX_PATTERN}"
+        if problem := regex_problem(pattern):
+            return f"{where}: {problem}"
+    if _uses_keyword(schema, "patternProperties") and _uses_keyword(
+        schema, "unevaluatedProperties"
+    ):
+        return (
+            "patternProperties with unevaluatedProperties is not supported (its patterns "
+            "would not run on RE2)"
+        )
+    return None
 
 
 def _schema_problem(schema: object, where: str) -> str | None:
@@ -420,7 +527,7 @@ def _cross_errors(spec: RewardSpec) -> list[tuple[str, str]]:
 def spec_errors(data: Any) -> list[str]:
     """Every problem with `data` as a reward spec, as sentences; [] when it is valid."""
     try:
-        RewardSpec.model_validate(data)
+        RewardSpec.model_validate(data, context=NEW_SPEC)
     except ValidationError as exc:
         messages: list[str] = []
         for error in exc.errors():

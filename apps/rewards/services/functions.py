@@ -16,6 +16,8 @@ from apps.core.errors import ApplicationError
 from apps.reward_models.selectors import reward_model_for_scoring
 from apps.rewards.models import RewardFunction, RewardFunctionVersion
 from apps.rubrics.models import RubricVersion
+from workers.contracts import HostAllowlist
+from workers.rewards.endpoints import allowlist, endpoint_problem, host_of
 from workers.rewards.fitting import (
     fitted_without_data,
     needs_statistics,
@@ -38,6 +40,19 @@ def _endpoint(url: str) -> str:
 def judge_endpoint(component: RubricJudge) -> str:
     """Where the judge sends its requests: its own endpoint or the operator's."""
     return component.endpoint or settings.JUDGE_API_URL
+
+
+def judge_allowlist() -> HostAllowlist:
+    """The hosts judges may call: JUDGE_API_URL's, JUDGE_KEY_ENDPOINTS', JUDGE_ALLOWED_HOSTS."""
+    urls = [settings.JUDGE_API_URL, *settings.JUDGE_KEY_ENDPOINTS.values()]
+    return allowlist([*(host_of(url) for url in urls if url), *settings.JUDGE_ALLOWED_HOSTS])
+
+
+def judge_endpoint_problem(component: RubricJudge) -> str | None:
+    """Why the judge may not call its endpoint (see workers.rewards.endpoints); None: it may,
+    or it has none yet (JUDGE_API_URL unset)."""
+    url = judge_endpoint(component)
+    return endpoint_problem(url, judge_allowlist()) if url else None
 
 
 def judge_key_problem(component: RubricJudge) -> str | None:
@@ -108,6 +123,9 @@ def _project_errors(*, project: Project, spec: RewardSpec) -> list[str]:
                     f"{where}.rubric_version: no rubric version {component.rubric_version} "
                     "in this project"
                 )
+            problem = judge_endpoint_problem(component)
+            if problem is not None:
+                errors.append(f"{where}.endpoint: {problem}")
             problem = judge_key_problem(component)
             if problem is not None:
                 errors.append(f"{where}.api_key_setting: {problem}")

@@ -11,7 +11,13 @@ from apps.reward_models.selectors import reward_model_for_scoring
 from apps.reward_models.services import reward_model_local_directory
 from apps.rewards.embedding_store import DatabaseEmbeddingStore
 from apps.rewards.models import RewardFunctionVersion
-from apps.rewards.services.functions import judge_endpoint, judge_key, judge_key_problem
+from apps.rewards.services.functions import (
+    judge_allowlist,
+    judge_endpoint,
+    judge_endpoint_problem,
+    judge_key,
+    judge_key_problem,
+)
 from apps.rubrics.models import RubricVersion
 from workers.contracts import (
     HeadArtifact,
@@ -20,7 +26,7 @@ from workers.contracts import (
     ScoringResources,
 )
 from workers.rewards.spec import RewardModel as RewardModelComponent
-from workers.rewards.spec import RubricJudge
+from workers.rewards.spec import RubricJudge, spec_errors
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +48,8 @@ def _judge_target(*, project_id: int, component: RubricJudge) -> JudgeTarget:
             f"{component.name}: no judge endpoint or model; set JUDGE_API_URL and JUDGE_MODEL "
             "or give endpoint and model in the component."
         )
+    if problem := judge_endpoint_problem(component):  # checked again: settings and DNS change
+        raise ApplicationError(f"{component.name}: endpoint: {problem}.")
     version = (
         RubricVersion.objects.filter(pk=component.rubric_version, rubric__project_id=project_id)
         .select_related("rubric")
@@ -68,6 +76,7 @@ def _judge_target(*, project_id: int, component: RubricJudge) -> JudgeTarget:
         model=model,
         api_key=_judge_key(component),
         criteria=criteria,
+        allowed=judge_allowlist(),
         guidelines=version.guidelines,
         timeout=component.timeout,
     )
@@ -76,8 +85,14 @@ def _judge_target(*, project_id: int, component: RubricJudge) -> JudgeTarget:
 def scoring_resources(*, version: RewardFunctionVersion) -> ScoringResources:
     """Resolve what the version's components refer to, for the ML engine on this worker.
 
-    Raises ApplicationError when something is missing (no promoted model, no judge URL).
+    Raises ApplicationError when something is missing (no promoted model, no judge URL),
+    or when the version breaks a rule made after it was saved (a pattern RE2 cannot run).
     """
+    if problems := spec_errors(version.spec):
+        raise ApplicationError(
+            f"This version breaks rules made since it was saved: {'; '.join(problems)}. "
+            "Save a new version that follows them."
+        )
     spec = version.parsed_spec
     project_id = version.function.project_id
     heads: dict[str, HeadArtifact] = {}
@@ -103,4 +118,5 @@ def scoring_resources(*, version: RewardFunctionVersion) -> ScoringResources:
         judges=judges,
         embedding_store=DatabaseEmbeddingStore(),
         batch_size=settings.SCORE_BATCH_SIZE,
+        item_seconds=settings.SCORE_ITEM_SECONDS,
     )

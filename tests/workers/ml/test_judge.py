@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -12,7 +14,8 @@ import pytest
 
 from workers.contracts import JudgeCriterion, JudgeTarget, ScoreItem, ScoringResources
 from workers.ml.components import ScoringContext, build_component
-from workers.ml.components.judge import chat_url
+from workers.ml.components.judge import MAX_ANSWER_BYTES, chat_url
+from workers.rewards.endpoints import allowlist
 from workers.rewards.spec import RubricJudge
 
 CRITERIA = (
@@ -70,8 +73,12 @@ def completion(content: str) -> dict[str, Any]:
     return {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}
 
 
+LOCAL = allowlist(["127.0.0.1"])  # the operator lists the test server's address
+
+
 def judge(url: str, items: list[ScoreItem], **target: Any) -> list[float | None]:
     params = RubricJudge(name="judge", type="rubric_judge", rubric_version=1)
+    target = {"allowed": LOCAL, **target}
     resources = ScoringResources(
         judges={"judge": JudgeTarget(url=url, model="judge-1", api_key="sk-test",
                                      criteria=CRITERIA, backoff=0.0, **target)}
@@ -145,3 +152,59 @@ def test_an_unreachable_endpoint_gives_missing_values_after_the_attempts() -> No
 def test_chat_url_accepts_a_base_or_the_full_url() -> None:
     assert chat_url("https://api.example.org/v1/") == "https://api.example.org/v1/chat/completions"
     assert chat_url("http://h/v1/chat/completions") == "http://h/v1/chat/completions"
+
+
+def test_a_connection_that_reaches_an_address_the_operator_did_not_list_is_refused(
+    endpoint, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    """DNS can change after a spec is saved: the worker checks the address it reaches."""
+    server = endpoint(lambda body, n: (200, completion('{"scores": {"helpful": 5, "concise": 2}}')))
+    named = server.url.replace("127.0.0.1", "localhost")  # listed by name only
+
+    with caplog.at_level(logging.WARNING):
+        values = judge(named, [ITEM], allowed=allowlist(["localhost"]))
+
+    assert values == [None]
+    assert server.requests == []
+    assert "localhost: 127.0.0.1 is a loopback address; the operator allows it" in caplog.text
+
+
+class Trickle(BaseHTTPRequestHandler):
+    """Answers 200 and then one byte of body every 0.2 s, for 10 s."""
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.send_header("Content-Length", "50")
+        self.end_headers()
+        for _ in range(50):
+            self.wfile.write(b" ")
+            self.wfile.flush()
+            time.sleep(0.2)
+
+    def log_message(self, *args: Any) -> None:
+        """No access log."""
+
+
+def test_a_slow_answer_is_cut_at_the_timeout(caplog) -> None:  # type: ignore[no-untyped-def]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    start = time.monotonic()
+    try:
+        with caplog.at_level(logging.WARNING):
+            values = judge(f"http://127.0.0.1:{server.server_port}/v1", [ITEM], attempts=1,
+                           timeout=1.0)  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert values == [None]
+    assert time.monotonic() - start < 3.0
+    assert "unreachable after 1 tries: no complete answer within 1.0 s" in caplog.text
+
+
+def test_an_answer_larger_than_the_limit_is_missing(endpoint) -> None:  # type: ignore[no-untyped-def]
+    server = endpoint(lambda body, n: (200, b"[" + b" " * MAX_ANSWER_BYTES + b"]"))
+
+    assert judge(server.url, [ITEM]) == [None]
+    assert len(server.requests) == 1

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import signal
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 from typing import ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel
 
 from workers.contracts import ScoreItem, ScoringResources
 from workers.ml.embeddings import Embedder, load_encoder
+
+logger = logging.getLogger(__name__)
 
 Params = TypeVar("Params", bound=BaseModel)
 
@@ -59,3 +66,89 @@ class Component(ABC, Generic[Params]):
 
     @abstractmethod
     def score(self, items: Sequence[ScoreItem]) -> list[float | None]: ...
+
+
+class ItemTimeout(BaseException):
+    """One item took longer than its time budget (a BaseException, so that no library's
+    `except Exception` swallows it)."""
+
+
+class _Alarm:
+    """A per-item time limit on SIGALRM, armed around one item at a time.
+
+    It works in the main thread of a process with SIGALRM, which is where Celery's solo
+    and prefork pools (and the embedded worker, a solo pool) run tasks; elsewhere (a
+    threads pool, a script's thread) `usable` is False and items run without the limit.
+    The handler raises only while armed, so a signal handled just after an item finished
+    cannot escape into the caller."""
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.usable = threading.current_thread() is threading.main_thread() and hasattr(
+            signal, "setitimer"
+        )
+
+    def _expire(self, signum: int, frame: FrameType | None) -> None:
+        if self.armed:
+            self.armed = False
+            raise ItemTimeout
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        if not self.usable:
+            yield
+            return
+        previous = signal.signal(signal.SIGALRM, self._expire)
+        try:
+            yield
+        finally:
+            self.armed = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    def arm(self, seconds: float) -> None:
+        if self.usable:
+            self.armed = True
+            signal.setitimer(signal.ITIMER_REAL, seconds)
+
+    def disarm(self) -> None:
+        if self.usable:
+            self.armed = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+class ItemComponent(Component[Params]):
+    """A component that scores each item on its own, each within the per-item time budget.
+
+    An item that takes longer than `ScoringResources.item_seconds` is interrupted and its
+    value is missing (None), like a judge that failed, and the component logs how many
+    items ran out of time. The alarm interrupts Python code; a call into C code (RE2,
+    json, rapidfuzz) is interrupted only when it returns, which is why those must be
+    linear in the text.
+    """
+
+    @abstractmethod
+    def score_one(self, item: ScoreItem) -> float | None: ...
+
+    def score(self, items: Sequence[ScoreItem]) -> list[float | None]:
+        seconds = self.context.resources.item_seconds
+        alarm = _Alarm()
+        out: list[float | None] = []
+        late = 0
+        with alarm.installed():
+            for item in items:
+                try:
+                    alarm.arm(seconds)
+                    value = self.score_one(item)
+                    alarm.disarm()
+                except ItemTimeout:
+                    value = None
+                    late += 1
+                out.append(value)
+        if late:
+            logger.warning(
+                "%s: %s of %s items ran past the budget of %s s per item; their values "
+                "are missing",
+                self.name, late, len(items), seconds,
+            )  # fmt: skip
+        return out

@@ -6,32 +6,48 @@ the scores rescaled to 0–1 (low end 0, high end 1). Connection errors, timeout
 the HTTP statuses that mean "try again" (429, 502, 503, 504) are retried with
 exponential backoff; any other failure — other HTTP errors, a malformed or incomplete
 answer — makes the value missing (None), never 0, and is logged.
+
+Each request, the whole answer included, has `timeout` seconds (a connection still open
+then is cut) and at most MAX_ANSWER_BYTES of answer. The judge connects directly (no
+HTTP(S)_PROXY), follows no redirect, and refuses a connection that reaches an address
+the operator's allowlist does not allow (workers.rewards.endpoints), whatever DNS said
+when the spec was saved.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import logging
 import math
+import socket
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from workers.contracts import JudgeTarget, ScoreItem, ScoringError
+from workers.contracts import HostAllowlist, JudgeTarget, ScoreItem, ScoringError
 from workers.ml.components.base import Component, ScoringContext
 from workers.rewards import spec
+from workers.rewards.endpoints import address_problem
 
 logger = logging.getLogger(__name__)
 
 RETRY_STATUSES = {429, 502, 503, 504}
 MAX_PARALLEL = 8
+MAX_ANSWER_BYTES = 1 << 20
 
 
 class JudgeAnswerError(ValueError):
     """The endpoint answered, but not with what the protocol asks."""
+
+
+class JudgeRefused(Exception):
+    """The judge will not talk to where the request would go (an address, a redirect)."""
 
 
 class _Transient(Exception):
@@ -95,6 +111,79 @@ def parse_judgement(target: JudgeTarget, body: Any) -> float:
     return total / weights
 
 
+Connect = Callable[..., socket.socket]
+
+
+class _CheckedConnections:
+    """Makes a urllib handler open its connections with `connect` (address check, deadline)."""
+
+    def __init__(self, connect: Connect, **kwargs: Any) -> None:
+        super().__init__(**kwargs)  # type: ignore[call-arg]
+        self._connect = connect
+
+    def do_open(self, http_class: Any, req: Any, **kwargs: Any) -> Any:
+        def connection(host: str, **conn_kwargs: Any) -> http.client.HTTPConnection:
+            conn = http_class(host, **conn_kwargs)
+            conn._create_connection = self._connect
+            return conn
+
+        return super().do_open(connection, req, **kwargs)  # type: ignore[misc]
+
+
+class _HTTPHandler(_CheckedConnections, urllib.request.HTTPHandler):
+    pass
+
+
+class _HTTPSHandler(_CheckedConnections, urllib.request.HTTPSHandler):
+    pass
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is answered as the HTTP error it is, never followed."""
+
+    def redirect_request(self, *args: Any) -> None:
+        return None
+
+
+def _cut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _opener(allowed: HostAllowlist, deadline: float, timers: list[threading.Timer]) -> Any:
+    """An opener whose connections reach only allowed addresses and end at `deadline`."""
+
+    def connect(address: tuple[str, int], timeout: Any = None, source: Any = None) -> socket.socket:
+        sock = socket.create_connection(address, timeout, source)
+        peer = str(sock.getpeername()[0])
+        if problem := address_problem(peer, allowed):
+            sock.close()
+            raise JudgeRefused(f"{address[0]}: {problem}")
+        timer = threading.Timer(max(0.0, deadline - time.monotonic()), _cut, (sock,))
+        timer.daemon = True
+        timer.start()
+        timers.append(timer)
+        return sock
+
+    return urllib.request.build_opener(
+        urllib.request.ProxyHandler({}),
+        _NoRedirect,
+        _HTTPHandler(connect),
+        _HTTPSHandler(connect),
+    )
+
+
+def _read(answer: Any) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := answer.read1(65536):
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            raise JudgeAnswerError(f"the answer is longer than {MAX_ANSWER_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _post(target: JudgeTarget, payload: dict[str, Any]) -> Any:
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if target.api_key:
@@ -102,15 +191,31 @@ def _post(target: JudgeTarget, payload: dict[str, Any]) -> Any:
     request = urllib.request.Request(  # noqa: S310 - http(s) only, checked by the spec
         chat_url(target.url), data=json.dumps(payload).encode(), headers=headers, method="POST"
     )
+    deadline = time.monotonic() + target.timeout
+    timers: list[threading.Timer] = []
     try:
-        with urllib.request.urlopen(request, timeout=target.timeout) as answer:  # noqa: S310
-            raw = answer.read()
+        with _opener(target.allowed, deadline, timers).open(
+            request, timeout=target.timeout
+        ) as answer:
+            raw = _read(answer)
+        if time.monotonic() >= deadline:  # the connection was cut: the answer is partial
+            raise _Transient(f"no complete answer within {target.timeout} s")
     except urllib.error.HTTPError as exc:
         if exc.code in RETRY_STATUSES:
             raise _Transient(f"HTTP {exc.code}") from None
+        if 300 <= exc.code < 400:
+            raise JudgeRefused(
+                f"HTTP {exc.code} redirect to {exc.headers.get('Location')!r}; "
+                "the judge follows no redirects"
+            ) from None
         raise JudgeAnswerError(f"HTTP {exc.code}") from None
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+        if time.monotonic() >= deadline:
+            raise _Transient(f"no complete answer within {target.timeout} s") from None
         raise _Transient(str(exc)) from None
+    finally:
+        for timer in timers:
+            timer.cancel()
     try:
         return json.loads(raw)
     except ValueError:
@@ -137,6 +242,9 @@ def judge_one(target: JudgeTarget, item: ScoreItem) -> float | None:
             time.sleep(target.backoff * 2**attempt)
         except JudgeAnswerError as exc:
             logger.warning("judge %s gave no usable answer: %s", target.url, exc)
+            return None
+        except JudgeRefused as exc:
+            logger.warning("judge %s refused: %s", target.url, exc)
             return None
     return None
 

@@ -9,46 +9,107 @@ from collections.abc import Sequence
 from functools import cached_property
 
 import jsonschema
+from jsonschema.exceptions import ValidationError
 from rapidfuzz import fuzz
 from sacrebleu.metrics import BLEU, CHRF
 
-from workers.contracts import ScoreItem
-from workers.ml.components.base import Component
+from workers.contracts import ScoreItem, ScoringError
+from workers.ml.components.base import Component, ItemComponent, ItemTimeout
 from workers.ml.embeddings import DEFAULT_BACKBONE, load_encoder
 from workers.rewards import spec
 
 _WORD = re.compile(r"\w+")
+# rapidfuzz's Indel similarity runs in C, where the per-item alarm cannot stop it, in
+# time about len(a) · len(b) / 64: 200,000 characters against 200,000 take about 2 s.
+FUZZY_MAX_CELLS = 4 * 10**10
 
 
-class RegexComponent(Component[spec.Regex]):
-    """`match` where the pattern is found in the response, else `no_match`."""
+def _search(pattern: str, text: str) -> bool:
+    """Whether an RE2 pattern (checked by the spec) occurs in the text; linear in the text."""
+    try:
+        return spec.compile_pattern(pattern).search(text) is not None
+    except spec.re2.error:
+        raise ScoringError(f"RE2 cannot run the pattern {pattern!r}") from None
+
+
+class RegexComponent(ItemComponent[spec.Regex]):
+    """`match` where the pattern is found in the response, else `no_match`.
+
+    The pattern runs on RE2 (linear in the response's length; see workers.rewards.spec)."""
 
     kind = "regex"
 
-    def score(self, items: Sequence[ScoreItem]) -> list[float | None]:
-        pattern = self.params.compiled()
+    @cached_property
+    def _pattern(self):  # type: ignore[no-untyped-def]
+        try:
+            return self.params.compiled()
+        except spec.re2.error:
+            raise ScoringError(f"{self.name}: RE2 cannot run the pattern") from None
+
+    def score_one(self, item: ScoreItem) -> float | None:
         p = self.params
-        return [p.match if pattern.search(item.response) else p.no_match for item in items]
+        return p.match if self._pattern.search(item.response) else p.no_match
 
 
-class ContainsComponent(Component[spec.Contains]):
+class ContainsComponent(ItemComponent[spec.Contains]):
     """`match` where any (or all) substrings occur in the response, else `no_match`."""
 
     kind = "contains"
 
-    def score(self, items: Sequence[ScoreItem]) -> list[float | None]:
+    def score_one(self, item: ScoreItem) -> float | None:
         p = self.params
         needles = p.substrings if p.case_sensitive else [s.casefold() for s in p.substrings]
         test = any if p.mode == "any" else all
-        out: list[float | None] = []
-        for item in items:
-            text = item.response if p.case_sensitive else item.response.casefold()
-            out.append(p.match if test(n in text for n in needles) else p.no_match)
-        return out
+        text = item.response if p.case_sensitive else item.response.casefold()
+        return p.match if test(n in text for n in needles) else p.no_match
 
 
-class JsonValidComponent(Component[spec.JsonValid]):
-    """`valid` where the response (trimmed) is JSON fitting the schema if any, else `invalid`."""
+# JSON Schema keywords that match regular expressions, on RE2 instead of Python's `re`
+# (jsonschema's own use `re.search`, which can backtrack for hours). The spec refuses
+# `unevaluatedProperties` with `patternProperties`, the one other place jsonschema
+# matches patterns.
+def _pattern(validator, pattern, instance, schema):  # type: ignore[no-untyped-def]
+    if validator.is_type(instance, "string") and not _search(pattern, instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _pattern_properties(validator, patterns, instance, schema):  # type: ignore[no-untyped-def]
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        for key, value in instance.items():
+            if _search(pattern, key):
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+def _additional_properties(validator, additional, instance, schema):  # type: ignore[no-untyped-def]
+    if not validator.is_type(instance, "object"):
+        return
+    known = schema.get("properties", {})
+    patterns = schema.get("patternProperties", {})
+    extras = [
+        key
+        for key in instance
+        if key not in known and not any(_search(pattern, key) for pattern in patterns)
+    ]
+    if validator.is_type(additional, "object"):
+        for key in extras:
+            yield from validator.descend(instance[key], additional, path=key)
+    elif not additional and extras:
+        yield ValidationError(f"additional properties are not allowed: {sorted(extras)}")
+
+
+_RE2_KEYWORDS = {
+    "pattern": _pattern,
+    "patternProperties": _pattern_properties,
+    "additionalProperties": _additional_properties,
+}
+
+
+class JsonValidComponent(ItemComponent[spec.JsonValid]):
+    """`valid` where the response (trimmed) is JSON fitting the schema if any, else `invalid`.
+
+    JSON nested deeper than Python's recursion limit counts as invalid."""
 
     kind = "json_valid"
 
@@ -58,18 +119,18 @@ class JsonValidComponent(Component[spec.JsonValid]):
         if schema is None:
             return None
         cls = jsonschema.validators.validator_for(schema)
-        return cls(schema)
+        return jsonschema.validators.extend(cls, _RE2_KEYWORDS)(schema)
 
     def _is_valid(self, text: str) -> bool:
         try:
             value = json.loads(text)
-        except ValueError:
+            return self._validator is None or self._validator.is_valid(value)
+        except (ValueError, RecursionError):
             return False
-        return self._validator is None or self._validator.is_valid(value)
 
-    def score(self, items: Sequence[ScoreItem]) -> list[float | None]:
+    def score_one(self, item: ScoreItem) -> float | None:
         p = self.params
-        return [p.valid if self._is_valid(item.response.strip()) else p.invalid for item in items]
+        return p.valid if self._is_valid(item.response.strip()) else p.invalid
 
 
 def length_penalty(length: float, *, target: float, tolerance: float, shape: str) -> float:
@@ -130,7 +191,13 @@ def _normalise(text: str) -> str:
     return " ".join(text.split())
 
 
-class TextMetricComponent(Component[spec.TextMetric]):
+def _fuzzy_match(hypothesis: str, reference: str) -> float:
+    if len(hypothesis) * len(reference) > FUZZY_MAX_CELLS:
+        raise ItemTimeout  # it would run past the budget where nothing can stop it
+    return fuzz.ratio(hypothesis, reference) / 100
+
+
+class TextMetricComponent(ItemComponent[spec.TextMetric]):
     """A string metric against the reference answer, from 0 to 1; missing without a reference.
 
     bleu: sacrebleu's sentence BLEU (effective order) / 100; chrf: sacrebleu's chrF / 100;
@@ -153,11 +220,9 @@ class TextMetricComponent(Component[spec.TextMetric]):
             return rouge_l
         if metric == "exact_match":
             return lambda h, r: 1.0 if _normalise(h) == _normalise(r) else 0.0
-        return lambda h, r: fuzz.ratio(h, r) / 100
+        return _fuzzy_match
 
-    def score(self, items: Sequence[ScoreItem]) -> list[float | None]:
-        metric = self._metric
-        return [
-            None if item.reference is None else float(metric(item.response, item.reference))
-            for item in items
-        ]
+    def score_one(self, item: ScoreItem) -> float | None:
+        if item.reference is None:
+            return None
+        return float(self._metric(item.response, item.reference))
