@@ -16,7 +16,8 @@ is killed (SIGKILL; a new one starts 2 s later, as a supervisor would), at the t
 Postgres is restarted (`pg_ctl restart -m fast`), at the fourth one Granian worker process
 is killed (SIGKILL; Granian starts another).
 
-It prints, per window: calls, acknowledged labels, 5xx, broken connections; per fault:
+It prints, per window: calls, acknowledged labels, 503s (a database momentarily
+unreachable), other 5xx, broken connections; per fault:
 recovery times (first acknowledged label after it, how long errors lasted, the worker's
 held agreement job coming back, the web process respawned); and over the whole run:
 acknowledged, lost (acknowledged but not stored), duplicated (one person's two labels on
@@ -469,13 +470,14 @@ def main() -> None:  # noqa: C901, PLR0915
         acknowledged = {k: at for client in clients for k, at in client.acknowledged.items()}
         bounds = [0.0, faults["worker"], faults["postgres"], faults["web"], ended]
         print(f"\n{'window':<20}{'from s':>7}{'to s':>7}{'calls':>8}{'acknowledged':>14}"
-              f"{'5xx':>6}{'broken conn.':>14}")  # fmt: skip
+              f"{'503':>6}{'other 5xx':>11}{'broken conn.':>14}")  # fmt: skip
         for name, start, end in zip(WINDOWS, bounds, bounds[1:], strict=False):
             inside = [c for c in calls if start <= c.at < end]
             print(
                 f"{name:<20}{start:7.1f}{end:7.1f}{len(inside):8d}"
                 f"{sum(start <= at < end for at in acknowledged.values()):14d}"
-                f"{sum(c.status >= 500 for c in inside):6d}"
+                f"{sum(c.status == 503 for c in inside):6d}"
+                f"{sum(c.status >= 500 and c.status != 503 for c in inside):11d}"
                 f"{sum(c.status == 0 for c in inside):14d}"
             )
 
@@ -548,7 +550,8 @@ def main() -> None:  # noqa: C901, PLR0915
             f"\ntotal: {len(acknowledged)} acknowledged, {len(keys)} stored; lost {len(lost)}, "
             f"duplicated {twice_by_key + twice_by_person}, over the overlap {over}, stuck leases "
             f"{stuck} ({leased.count()} leases open at the end, each expiring on its own); "
-            f"5xx {sum(c.status >= 500 for c in calls)}, broken connections "
+            f"503 {sum(c.status == 503 for c in calls)}, other 5xx "
+            f"{sum(c.status >= 500 and c.status != 503 for c in calls)}, broken connections "
             f"{sum(c.status == 0 for c in calls)}, refused with a 4xx {len(refused)}"
         )
         print(
