@@ -93,6 +93,12 @@ def test_a_learned_head_is_graded_on_the_comparisons_its_run_held_out(project) -
     )
     assert result["computed_on"]["preferences"] == 20
     assert sum(a["n"] for a in result["accuracy"]["annotators"].values()) == 6
+    # Every other figure graded against people is held out too: the weight fit, the length
+    # bias and the pairs it gets most wrong never lean on the head's training labels.
+    assert result["fit"]["n"] == 6
+    length = result["length"]
+    assert length["longer_lost"]["n"] + length["longer_won"]["n"] <= 6
+    assert {pair["prompt"] for pair in result["worst_pairs"]} <= _validation_prompts(run)
 
 
 def test_a_function_mixing_models_is_graded_on_what_all_of_them_held_out(project) -> None:  # type: ignore[no-untyped-def]

@@ -448,8 +448,10 @@ def _analyse(
     totals: dict[int, float | None],
     basis: AgreementBasis,
 ) -> dict[str, Any]:
-    """Every panel but the probes, as JSON. Agreement (overall, per slice, ablation) is on
-    the basis' headline choices: held out by the reward models when there are any."""
+    """Every panel but the probes, as JSON. Every figure graded against people (agreement
+    overall and per slice, ablation, length bias, the worst pairs, the weight fit) is on
+    the basis' headline choices: held out by the reward models when there are any, so a
+    head is never graded, or weighted, on its own training labels."""
     preferences = basis.held_out + basis.in_sample
     overall = [p for p in preferences if p.criterion is None]
     headline = [p for p in basis.headline if p.criterion is None]
@@ -485,7 +487,7 @@ def _analyse(
     worst = []
     at = {response_id: i for i, response_id in enumerate(data.ids)}
     for pair, margin in numbers.worst_pairs(
-        numbers.majority_pairs(overall), totals, limit=WORST_LIMIT
+        numbers.majority_pairs(headline), totals, limit=WORST_LIMIT
     ):
         winner = {n: rewards.transformed[n][at[pair.winner]] for n in spec.names}
         loser = {n: rewards.transformed[n][at[pair.loser]] for n in spec.names}
@@ -524,7 +526,7 @@ def _analyse(
         "agreement_basis": basis.as_json(in_sample=in_sample),
         "ceiling": ceiling.as_json(),
         "ablation": ablation,
-        "length": numbers.length_bias(totals, lengths, overall),
+        "length": numbers.length_bias(totals, lengths, headline),
         "length_points": [
             [lengths[data.ids[i]], round(rewards.totals[i], 6)]
             for i in numbers.probe_sample(len(data.ids), LENGTH_POINTS, seed=1)
@@ -533,7 +535,7 @@ def _analyse(
         "worst_pairs": worst,
         "consistency": numbers.consistency(totals, data.prompt_of, data.group_of),
         "fit": numbers.fit_weights(
-            spec, rewards.transformed, data.ids, overall, free_signs=inspection.free_signs
+            spec, rewards.transformed, data.ids, headline, free_signs=inspection.free_signs
         ),
     }
 
