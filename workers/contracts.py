@@ -125,10 +125,17 @@ class ScoringResources:
     embedding_store: EmbeddingStore | None = None
     batch_size: int = 128
     item_seconds: float = 5.0  # each text component's time on one item (SCORE_ITEM_SECONDS)
+    # Epoch seconds after which nobody waits for the answer (a synchronous request's
+    # SCORE_TIMEOUT_SECONDS): text components stop there rather than go on for nobody.
+    deadline: float | None = None
 
 
 class ScoringError(ValueError):
     """A component cannot score with what it was given (a missing head, an unknown backbone)."""
+
+
+class DeadlinePassed(Exception):
+    """A synchronous request's caller stopped waiting (ScoringResources.deadline)."""
 
 
 # Training reward models (issue 8): what the Celery task hands to

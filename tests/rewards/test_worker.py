@@ -117,6 +117,31 @@ def test_hostile_input_does_not_hold_the_worker(celery_worker_process, project, 
     assert time.monotonic() - start < 30
 
 
+@pytest.mark.integration
+def test_a_request_nobody_waits_for_any_more_stops_on_the_worker(celery_worker_process, project):  # type: ignore[no-untyped-def]
+    """Ten items of ROUGE-L that each run to SCORE_ITEM_SECONDS (5 s) would hold the worker
+    for 50 s; once the message's expiry (the endpoint's wait) has passed, it stops."""
+    from workers.tasks.rewards import score_items
+
+    spec = {
+        "components": [{"name": "rouge", "type": "text_metric", "metric": "rouge_l"}],
+        "combine": {"op": "weighted_sum", "weights": {"rouge": 1.0}},
+    }
+    version = version_of(project, spec)
+    long = " ".join(f"w{i % 997}" for i in range(8000))
+    items = [{"prompt": "p", "response": long, "reference": long[::-1]}] * 10
+    start = time.monotonic()
+
+    answer = score_items.apply_async(
+        kwargs={"version_id": version.pk, "items": items}, expires=3
+    ).get(timeout=60)
+
+    assert answer == {
+        "error": "Nobody waits for this answer any more (SCORE_TIMEOUT_SECONDS passed)."
+    }
+    assert time.monotonic() - start < 20
+
+
 def _readme_client() -> str:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)

@@ -9,57 +9,84 @@ loads torch) and passes its `component_values` back into the services.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(ignore_result=False)
-def score_items(*, version_id: int, items: list[dict[str, Any]]) -> dict[str, Any]:
+def deadline_of(expires: datetime | str | None) -> float | None:
+    """The epoch second a synchronous request's caller stops waiting: its message's expiry,
+    which apps.rewards.services.sync sets to SCORE_TIMEOUT_SECONDS."""
+    if expires is None:
+        return None
+    moment = expires if isinstance(expires, datetime) else datetime.fromisoformat(expires)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _abandoned(exc: Exception) -> dict[str, Any]:
+    logger.warning("Scoring request abandoned: %s", exc)
+    return {"error": "Nobody waits for this answer any more (SCORE_TIMEOUT_SECONDS passed)."}
+
+
+@shared_task(bind=True, ignore_result=False)
+def score_items(self: Task, *, version_id: int, items: list[dict[str, Any]]) -> dict[str, Any]:
     """Score up to SCORE_MAX_ITEMS items with a version; answers plain JSON.
 
     `{"results": [...]}`, or `{"error": message}` for a problem the caller can fix
     (a missing promoted model, an unset judge URL). Read-only apart from the
-    embedding cache, so a retry is harmless.
+    embedding cache, so a retry is harmless. Text components stop at the message's
+    expiry, when the endpoint has given up waiting.
     """
     from apps.core.errors import ApplicationError
     from apps.rewards.models import RewardFunctionVersion
     from apps.rewards.services import score_items_compute, scoring_resources
-    from workers.contracts import ScoreItem
+    from workers.contracts import DeadlinePassed, ScoreItem
     from workers.ml.scoring import Scorer
 
     version = RewardFunctionVersion.objects.select_related("function").filter(pk=version_id).first()
     if version is None:
         return {"error": f"Reward function version {version_id} does not exist any more."}
     try:
-        scorer = Scorer(version.parsed_spec, scoring_resources(version=version))
+        resources = replace(
+            scoring_resources(version=version), deadline=deadline_of(self.request.expires)
+        )
+        scorer = Scorer(version.parsed_spec, resources)
         parsed = [
             ScoreItem(item["prompt"], item["response"], item.get("reference")) for item in items
         ]
         return score_items_compute(version=version, items=parsed, compute=scorer.component_values)
     except ApplicationError as exc:
         return {"error": exc.message}
+    except DeadlinePassed as exc:
+        return _abandoned(exc)
 
 
-@shared_task(ignore_result=False)
+@shared_task(bind=True, ignore_result=False)
 def score_draft_items(
-    *, project_id: int, spec: dict[str, Any], items: list[dict[str, Any]]
+    self: Task, *, project_id: int, spec: dict[str, Any], items: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """Score a few items with an unsaved spec (the composer's "try it"); answers plain JSON.
 
     `{"results": [...], "needs_fitting": bool}` or `{"error": message}`. Read-only apart
-    from the embedding cache.
+    from the embedding cache. Text components stop at the message's expiry.
     """
     from apps.core.errors import ApplicationError
     from apps.rewards.services import draft_version, score_draft_compute, scoring_resources
-    from workers.contracts import ScoreItem
+    from workers.contracts import DeadlinePassed, ScoreItem
     from workers.ml.scoring import Scorer
 
     try:
         version = draft_version(project_id=project_id, spec=spec)
-        scorer = Scorer(version.parsed_spec, scoring_resources(version=version))
+        resources = replace(
+            scoring_resources(version=version), deadline=deadline_of(self.request.expires)
+        )
+        scorer = Scorer(version.parsed_spec, resources)
         parsed = [
             ScoreItem(item["prompt"], item["response"], item.get("reference")) for item in items
         ]
@@ -68,6 +95,8 @@ def score_draft_items(
         )
     except ApplicationError as exc:
         return {"error": exc.message}
+    except DeadlinePassed as exc:
+        return _abandoned(exc)
 
 
 @shared_task(acks_late=True, ignore_result=True)

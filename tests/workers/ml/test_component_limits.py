@@ -124,3 +124,28 @@ def test_a_stored_pattern_re2_cannot_run_still_parses_but_is_not_scored() -> Non
 
     with pytest.raises(ScoringError, match="^echo: RE2 cannot run the pattern$"):
         component.score([item("hello hello")])
+
+
+def test_past_the_requests_deadline_a_text_component_stops_before_its_next_item() -> None:
+    """A synchronous request whose caller stopped waiting (SCORE_TIMEOUT_SECONDS) does not
+    go on scoring for nobody: the component raises before the next item."""
+    from workers.contracts import DeadlinePassed
+
+    params = {"name": "apology", "type": "regex", "pattern": "(?i)as an ai", "match": -1.0}
+    items = [item("As an AI, no."), item("Sure.")]
+
+    assert score(params, items, deadline=time.time() + 60) == [-1.0, 0.0]
+    with pytest.raises(DeadlinePassed, match="apology: the request's caller stopped waiting"):
+        score(params, items, deadline=time.time() - 1)
+
+
+def test_a_requests_deadline_is_its_messages_expiry() -> None:
+    from datetime import UTC, datetime
+
+    from workers.tasks.rewards import deadline_of
+
+    moment = datetime(2026, 12, 7, 22, 0, tzinfo=UTC)
+    assert deadline_of(None) is None
+    assert deadline_of(moment) == moment.timestamp()
+    assert deadline_of(moment.isoformat()) == moment.timestamp()
+    assert deadline_of("2026-12-07T22:00:00") == moment.timestamp()  # naive: UTC

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -13,7 +14,7 @@ from typing import ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from workers.contracts import ScoreItem, ScoringResources
+from workers.contracts import DeadlinePassed, ScoreItem, ScoringResources
 from workers.ml.embeddings import Embedder, load_encoder
 
 logger = logging.getLogger(__name__)
@@ -124,7 +125,9 @@ class ItemComponent(Component[Params]):
     value is missing (None), like a judge that failed, and the component logs how many
     items ran out of time. The alarm interrupts Python code; a call into C code (RE2,
     json, rapidfuzz) is interrupted only when it returns, which is why those must be
-    linear in the text.
+    linear in the text. Past `ScoringResources.deadline` (nobody waits for the answer any
+    more) it raises DeadlinePassed before the next item, so a request the endpoint gave up
+    on holds the worker for at most one more item.
     """
 
     @abstractmethod
@@ -132,11 +135,17 @@ class ItemComponent(Component[Params]):
 
     def score(self, items: Sequence[ScoreItem]) -> list[float | None]:
         seconds = self.context.resources.item_seconds
+        deadline = self.context.resources.deadline
         alarm = _Alarm()
         out: list[float | None] = []
         late = 0
         with alarm.installed():
             for item in items:
+                if deadline is not None and time.time() >= deadline:
+                    raise DeadlinePassed(
+                        f"{self.name}: the request's caller stopped waiting after "
+                        f"{len(out)} of {len(items)} items"
+                    )
                 try:
                     alarm.arm(seconds)
                     value = self.score_one(item)
