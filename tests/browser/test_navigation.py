@@ -75,11 +75,14 @@ def test_it_shows_every_tab_of_a_project_admin(page, width) -> None:  # type: ig
 
     assert [link["name"] for link in measured["links"]] == ADMIN_TABS
     outer = measured["nav"]
-    assert 0 <= outer["left"] and outer["right"] <= width
+    assert outer["left"] >= 0
+    assert outer["right"] <= width
     for link in measured["links"]:
-        assert 0 <= link["left"] and link["right"] <= width, link
-        assert outer["left"] <= link["left"] and link["right"] <= outer["right"], link
-        assert outer["top"] <= link["top"] and link["bottom"] <= outer["bottom"], link
+        # Inside the viewport, inside the nav's box, and not covered at its centre.
+        assert link["left"] >= max(0, outer["left"]), link
+        assert link["right"] <= min(width, outer["right"]), link
+        assert link["top"] >= outer["top"], link
+        assert link["bottom"] <= outer["bottom"], link
         assert link["hit"], link
     assert measured["overflows"] is False
 
@@ -111,4 +114,5 @@ def test_a_tab_reached_with_the_keyboard_shows_its_focus(page) -> None:  # type:
         "link => { const s = getComputedStyle(link); return [s.outlineStyle, s.outlineWidth]; }"
     )
     page.screenshot(path=str(_output_dir() / "admin-tabs-focus.png"))
-    assert outline[0] != "none" and outline[1] != "0px", outline
+    assert outline[0] != "none", outline
+    assert outline[1] != "0px", outline
