@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime
 import uuid
 from typing import Any, Literal
 
@@ -7,6 +8,7 @@ from django import template
 from django.utils.html import escape, format_html, json_script
 from django.utils.safestring import SafeString
 
+from apps.core.humanize import relative_time
 from apps.core.rendering import render_markdown
 
 register = template.Library()
@@ -16,6 +18,12 @@ register = template.Library()
 def markdown_filter(text: str) -> SafeString:
     """Untrusted Markdown → sanitised HTML (see apps.core.rendering)."""
     return render_markdown(text)
+
+
+@register.filter(name="ago")
+def ago_filter(value: datetime.datetime | None) -> str:
+    """How long ago, for people: "just now", "3 minutes ago" (see apps.core.humanize)."""
+    return relative_time(value) if value else ""
 
 
 @register.simple_tag(takes_context=True)
