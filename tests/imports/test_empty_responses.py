@@ -165,19 +165,11 @@ def test_the_prompts_api_takes_an_empty_answer(project: Project, designer: User)
     assert Comparison.objects.filter(project=project).count() == 1
 
 
-def _hh_side(prompt: str, answer: str) -> str:
-    """The transcript back from an export row: the prompt ends at 'Assistant:', and HH puts
-    one space before a non-empty answer."""
-    return prompt + (" " + answer if answer else "")
-
-
-@pytest.mark.parametrize("file_format", ["jsonl", "parquet"])
-def test_a_trl_preference_export_gives_back_every_pair(project: Project, file_format: str) -> None:
-    run(project, "harmless-base-test.jsonl", jsonl_bytes(HH_ROWS))
+def _exported(project: Project, export_format: str, file_format: str) -> list[dict[str, Any]]:
     export = export_create(
         project=project,
         user=None,
-        export_format="trl-preference",
+        export_format=export_format,
         file_format=file_format,
         options=ExportOptions(),
         enqueue=False,
@@ -187,8 +179,20 @@ def test_a_trl_preference_export_gives_back_every_pair(project: Project, file_fo
     assert finished.status == Export.Status.SUCCEEDED, finished.error
     entry = finished.file_for("train")
     assert entry is not None
+    return read_rows(default_storage.path(entry["path"]))
 
-    rows = read_rows(default_storage.path(entry["path"]))
+
+def _hh_side(prompt: str, answer: str) -> str:
+    """The transcript back from an export row: the prompt ends at 'Assistant:', and HH puts
+    one space before a non-empty answer."""
+    return prompt + (" " + answer if answer else "")
+
+
+@pytest.mark.parametrize("file_format", ["jsonl", "parquet"])
+def test_a_trl_preference_export_gives_back_every_pair(project: Project, file_format: str) -> None:
+    run(project, "harmless-base-test.jsonl", jsonl_bytes(HH_ROWS))
+
+    rows = _exported(project, "trl-preference", file_format)
 
     assert len(rows) == 6
     assert {"prompt": "\n\nHuman: Can you swear?\n\nAssistant:",
@@ -203,3 +207,15 @@ def test_a_trl_preference_export_gives_back_every_pair(project: Project, file_fo
     assert pairs == {(pair["chosen"], pair["rejected"]) for pair in HH_ROWS}
     assert sum(r["rejected"] == "" for r in rows) == 2
     assert sum(r["chosen"] == "" for r in rows) == 1
+
+
+@pytest.mark.parametrize("file_format", ["jsonl", "parquet"])
+def test_a_labels_raw_export_writes_the_empty_texts(project: Project, file_format: str) -> None:
+    run(project, "harmless-base-test.jsonl", jsonl_bytes(HH_ROWS))
+
+    rows = _exported(project, "labels-raw", file_format)
+
+    assert len(rows) == 6
+    texts = {row["prompt"]: sorted(row["responses"]) for row in rows}
+    assert texts["\n\nHuman: Can you swear?\n\nAssistant:"] == ["", "I'd rather keep it clean."]
+    assert sum(text == "" for row in rows for text in row["responses"]) == 3
