@@ -19,6 +19,7 @@ from apps.imports.models import ImportJob
 from apps.prompts.models import Prompt, Response
 from tests.api import token_client
 from tests.exports.factories import read_rows
+from tests.factories import ProjectFactory
 from tests.imports.files import jsonl_bytes
 from tests.imports.test_services import run
 
@@ -166,6 +167,10 @@ def test_the_prompts_api_takes_an_empty_answer(project: Project, designer: User)
 
 
 def _exported(project: Project, export_format: str, file_format: str) -> list[dict[str, Any]]:
+    return read_rows(_export_path(project, export_format, file_format))
+
+
+def _export_path(project: Project, export_format: str, file_format: str) -> str:
     export = export_create(
         project=project,
         user=None,
@@ -179,7 +184,7 @@ def _exported(project: Project, export_format: str, file_format: str) -> list[di
     assert finished.status == Export.Status.SUCCEEDED, finished.error
     entry = finished.file_for("train")
     assert entry is not None
-    return read_rows(default_storage.path(entry["path"]))
+    return default_storage.path(entry["path"])
 
 
 def _hh_side(prompt: str, answer: str) -> str:
@@ -219,3 +224,46 @@ def test_a_labels_raw_export_writes_the_empty_texts(project: Project, file_forma
     texts = {row["prompt"]: sorted(row["responses"]) for row in rows}
     assert texts["\n\nHuman: Can you swear?\n\nAssistant:"] == ["", "I'd rather keep it clean."]
     assert sum(text == "" for row in rows for text in row["responses"]) == 3
+
+
+def test_a_csv_export_imports_back_with_its_empty_answers(project: Project) -> None:
+    run(project, "harmless-base-test.jsonl", jsonl_bytes(HH_ROWS))
+    content = Path(_export_path(project, "trl-preference", "csv")).read_bytes()
+    other = ProjectFactory()
+
+    job = run(other, "export.csv", content)
+
+    assert content.count(b",\r\n") == 2  # empty last cells: the two empty rejected answers
+    assert job.status == ImportJob.Status.SUCCEEDED, job.errors
+    assert (job.rows_total, job.prompts_created, job.responses_created) == (6, 6, 12)
+    assert _pairs(other) == _pairs(project)
+    assert Response.objects.filter(prompt__project=other, text="").count() == 3
+
+
+def test_an_empty_csv_cell_is_an_empty_answer_only_where_an_answer_goes(project: Project) -> None:
+    content = (
+        b"prompt,chosen,rejected,response,model\n"
+        b"Say nothing.,,Something.,,\n"  # a pair: chosen is empty
+        b"Say more.,,,,m1\n"  # a prompt row: its one response is empty
+        b"Say more.,,,More.,m2\n"
+    )
+
+    job = run(project, "mixed.csv", content)
+
+    assert job.status == ImportJob.Status.SUCCEEDED, job.errors
+    assert (job.prompts_created, job.responses_created, job.labels_created) == (2, 4, 1)
+    assert _pairs(project) == [("Say nothing.", "", "Something.")]
+    more = Prompt.objects.get(project=project, input="Say more.")
+    assert sorted(more.responses.values_list("text", "model")) == [("", "m1"), ("More.", "m2")]
+
+
+def _pairs(project: Project) -> list[tuple[Any, str, str]]:
+    """Each imported label as (prompt, chosen text, rejected text)."""
+    pairs = []
+    for label in Label.objects.filter(comparison__project=project).select_related(
+        "comparison__prompt", "comparison__response_a", "comparison__response_b"
+    ):
+        a, b = label.comparison.response_a, label.comparison.response_b
+        chosen, rejected = (a, b) if label.choice == "a" else (b, a)
+        pairs.append((label.comparison.prompt.input, chosen.text, rejected.text))
+    return sorted(pairs)
