@@ -267,3 +267,19 @@ def _pairs(project: Project) -> list[tuple[Any, str, str]]:
         chosen, rejected = (a, b) if label.choice == "a" else (b, a)
         pairs.append((label.comparison.prompt.input, chosen.text, rejected.text))
     return sorted(pairs)
+
+
+def test_an_answer_of_only_whitespace_is_the_empty_answer(project: Project) -> None:
+    prompt = "\n\nHuman: Can you swear?\n\nAssistant:"
+    rows = [
+        {"chosen": prompt + " I'd rather keep it clean.", "rejected": prompt + " \n "},
+        {"chosen": prompt + " I'd rather keep it clean.", "rejected": prompt},
+    ]
+
+    job = run(project, "hh.jsonl", jsonl_bytes(rows))
+
+    assert job.status == ImportJob.Status.SUCCEEDED, job.errors
+    # The second row is the first pair again: one prompt, two responses, one label.
+    assert (job.prompts_created, job.responses_created, job.comparisons_created) == (1, 2, 1)
+    assert job.labels_created == 1
+    assert _pairs(project) == [(prompt, "I'd rather keep it clean.", "")]
