@@ -27,6 +27,8 @@ from apps.imports.rows import RowError
 # CSV cells are text: these columns may hold JSON (chat lists, lists of responses, objects).
 _JSON_COLUMNS = {"responses", "metadata", "references", "sampling_params"}
 _CONVERSATION_COLUMNS = {"prompt", "chosen", "rejected"}
+# The columns whose empty cell is an empty answer, for prompt rows and for pair rows.
+_ANSWER_COLUMNS = {False: ("response",), True: ("chosen", "rejected")}
 csv.field_size_limit(1 << 30)  # rows are bounded by ReadLimits.max_line_bytes instead
 _BUFFER_BYTES = 1 << 20
 
@@ -328,6 +330,7 @@ class CsvReader:
             return RowError(number, "", f"has {fewer_or_more} cells than the header has columns")
         data: dict[str, Any] = {}
         metadata: dict[str, Any] = {}
+        empty: list[str] = []
         for column, cell in zip(header, cells, strict=True):
             try:
                 value = _csv_cell(column, cell)
@@ -336,11 +339,19 @@ class CsvReader:
             except RecursionError:
                 return RowError(number, column, TOO_DEEP)
             if value is None:
+                empty.append(column)
                 continue
             if column.startswith("metadata."):
                 metadata[column.removeprefix("metadata.")] = value
             else:
                 data[column] = value
+        # An empty answer is an empty cell: in a pair row (one side given), an empty
+        # `chosen` or `rejected` is that side's empty text; in a prompt row, an empty
+        # `response` is one. Other empty cells (and these in rows of the other kind) are absent.
+        pair_row = "chosen" in data or "rejected" in data
+        for column in _ANSWER_COLUMNS[pair_row]:
+            if column in empty and "responses" not in data and (pair_row or "prompt" in data):
+                data[column] = ""
         if "response" in data and "responses" not in data:
             response = {"text": data.pop("response")}
             if "model" in data:

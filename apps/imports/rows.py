@@ -111,17 +111,11 @@ def _conversation(value: Any) -> Conversation:
 class _ResponseIn(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    text: str = Field(min_length=1)
+    # An empty answer is data (a model that said nothing), as in HH-RLHF's test files.
+    text: str
     model: str = ""
     sampling_params: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("text")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value
 
     def record(self) -> ResponseRecord:
         # Keys beyond the known ones (score, id, …) are kept as metadata.
@@ -165,7 +159,8 @@ class _PairRowIn(BaseModel):
     @field_validator("chosen", "rejected")
     @classmethod
     def _check_side(cls, value: Any) -> Conversation:
-        return _conversation(value)
+        # A side may be an empty answer; with no `prompt`, the transcript still has to hold one.
+        return value if isinstance(value, str) else _conversation(value)
 
 
 def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
@@ -300,10 +295,6 @@ def _parse_pair(row: int, data: dict[str, Any]) -> PairRecord | list[RowError]:
     else:
         prompt = parsed.prompt
         chosen_text, rejected_text = _response_text(parsed.chosen), _response_text(parsed.rejected)
-    if not chosen_text.strip():
-        return [RowError(row, "chosen", "the response is empty")]
-    if not rejected_text.strip():
-        return [RowError(row, "rejected", "the response is empty")]
     if chosen_text == rejected_text:
         return [RowError(row, "rejected", "is the same response as chosen")]
     return PairRecord(

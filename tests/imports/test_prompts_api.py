@@ -164,7 +164,7 @@ def test_a_bad_row_writes_nothing_and_every_problem_names_its_row_and_field(
     rows = [
         TEXT_ROW,
         {"prompt": "No answers.", "responses": []},
-        {"prompt": [{"role": "wizard", "content": "x"}], "responses": [{"text": ""}]},
+        {"prompt": [{"role": "wizard", "content": "x"}], "responses": [{"text": 7}]},
         {"prompt": "Q", "chosen": "yes", "rejected": "no"},
         "just text",
         {"prompt": "Q", "responses": [{"text": "same"}, {"text": "same"}]},
@@ -185,7 +185,7 @@ def test_a_bad_row_writes_nothing_and_every_problem_names_its_row_and_field(
                     {"row": 3, "field": "prompt", "message": "message 0 has role 'wizard'; "
                      "expected one of system, developer, user, assistant, tool"},
                     {"row": 3, "field": "responses.0.text",
-                     "message": "String should have at least 1 character"},
+                     "message": "Input should be a valid string"},
                     {"row": 4, "field": "chosen",
                      "message": "preference pairs carry labels: import them as a file"},
                     {"row": 5, "field": "", "message": "expected an object, got str"},

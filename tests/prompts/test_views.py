@@ -165,7 +165,7 @@ def test_it_shows_a_prompt_with_its_responses(client, viewer, project):  # type:
     html = response.content.decode()
     assert '<div class="text">What is 2+2?</div>' in html
     assert '<div class="text reference">4</div>' in html
-    assert '<div class="text">It is 4.</div>' in html
+    assert '<div class="text response-text">It is 4.</div>' in html
     assert '<span class="badge badge-model">qwen2.5-7b</span>' in html
     assert "<dt>temperature</dt><dd>0.7</dd>" in html
     assert "<dt>latency_ms</dt><dd>120</dd>" in html
