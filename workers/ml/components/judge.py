@@ -17,11 +17,13 @@ when the spec was saved.
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import json
 import logging
 import math
 import socket
+import ssl
 import threading
 import time
 import urllib.error
@@ -114,28 +116,47 @@ def parse_judgement(target: JudgeTarget, body: Any) -> float:
 Connect = Callable[..., socket.socket]
 
 
-class _CheckedConnections:
-    """Makes a urllib handler open its connections with `connect` (address check, deadline)."""
+class _CheckedHTTPConnection(http.client.HTTPConnection):
+    """An HTTP connection opened by `check` (address check, deadline) rather than directly."""
 
-    def __init__(self, connect: Connect, **kwargs: Any) -> None:
-        super().__init__(**kwargs)  # type: ignore[call-arg]
-        self._connect = connect
+    def __init__(self, host: str, *, check: Connect, **kwargs: Any) -> None:
+        super().__init__(host, **kwargs)
+        self.check = check
 
-    def do_open(self, http_class: Any, req: Any, **kwargs: Any) -> Any:
-        def connection(host: str, **conn_kwargs: Any) -> http.client.HTTPConnection:
-            conn = http_class(host, **conn_kwargs)
-            conn._create_connection = self._connect
-            return conn
-
-        return super().do_open(connection, req, **kwargs)  # type: ignore[misc]
+    def connect(self) -> None:
+        self.sock = self.check((self.host, self.port), self.timeout, self.source_address)
 
 
-class _HTTPHandler(_CheckedConnections, urllib.request.HTTPHandler):
-    pass
+class _CheckedHTTPSConnection(http.client.HTTPSConnection):
+    """An HTTPS connection whose TCP socket comes from `check`, then wrapped in TLS with
+    the default context (certificate and host name verified)."""
+
+    def __init__(self, host: str, *, check: Connect, **kwargs: Any) -> None:
+        self.tls = ssl.create_default_context()
+        super().__init__(host, context=self.tls, **kwargs)
+        self.check = check
+
+    def connect(self) -> None:
+        sock = self.check((self.host, self.port), self.timeout, self.source_address)
+        self.sock = self.tls.wrap_socket(sock, server_hostname=self.host)
 
 
-class _HTTPSHandler(_CheckedConnections, urllib.request.HTTPSHandler):
-    pass
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, check: Connect) -> None:
+        super().__init__()
+        self.check = check
+
+    def http_open(self, req: Any) -> Any:
+        return self.do_open(functools.partial(_CheckedHTTPConnection, check=self.check), req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, check: Connect) -> None:
+        super().__init__()
+        self.check = check
+
+    def https_open(self, req: Any) -> Any:
+        return self.do_open(functools.partial(_CheckedHTTPSConnection, check=self.check), req)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
