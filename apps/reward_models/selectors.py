@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,17 +138,21 @@ def reward_model_splits(*, project_id: int, model_ids: Iterable[int]) -> dict[in
     return found
 
 
-def _pair_rewards_of(model_id: int) -> dict[PairKey, float]:
-    """The model's r_chosen − r_rejected on every decided pair a run measured it on: its
-    own run's validation pairs and those of the runs that took it as their baseline."""
-    margins: dict[PairKey, float] = {}
+def _pair_rewards(model_ids: set[int]) -> dict[int, dict[PairKey, float]]:
+    """Each model's r_chosen − r_rejected on every decided pair a run measured it on: its
+    own run's validation pairs and those of the runs that took it as their baseline
+    (one query for all the models)."""
+    margins: dict[int, dict[PairKey, float]] = {pk: {} for pk in model_ids}
     runs = TrainingRun.objects.filter(
-        Q(reward_model_id=model_id) | Q(baseline_model_id=model_id)
-    ).values_list("reward_model_id", "pair_rewards")
-    for trained_id, stored in runs:
-        rows = (stored or {}).get("model" if trained_id == model_id else "baseline", [])
-        for comparison_id, chosen_id, rejected_id, margin in rows:
-            margins[(int(comparison_id), int(chosen_id), int(rejected_id))] = float(margin)
+        Q(reward_model_id__in=model_ids) | Q(baseline_model_id__in=model_ids)
+    ).values_list("reward_model_id", "baseline_model_id", "pair_rewards")
+    for trained_id, baseline_id, stored in runs:
+        for model_id, side in ((trained_id, "model"), (baseline_id, "baseline")):
+            if model_id not in margins:
+                continue
+            for comparison_id, chosen_id, rejected_id, margin in (stored or {}).get(side, []):
+                key = (int(comparison_id), int(chosen_id), int(rejected_id))
+                margins[model_id][key] = float(margin)
     return margins
 
 
@@ -235,26 +239,48 @@ class HeldOutComparison:
         return text
 
 
+def reward_model_comparisons(
+    *, candidates: Sequence[RewardModel], active: RewardModel | None
+) -> dict[int, HeldOutComparison | None]:
+    """Each candidate against the active model on the decided pairs both were measured on
+    and both runs held out (the same split or overlapping ones); pairs one of them trained
+    on are counted apart. None for a candidate with no such pair (or the active model
+    itself). A fixed number of queries, however many candidates."""
+    found: dict[int, HeldOutComparison | None] = dict.fromkeys(m.pk for m in candidates)
+    others = [m.pk for m in candidates if active is not None and m.pk != active.pk]
+    if active is None or not others:
+        return found
+    ids = {*others, active.pk}
+    splits = reward_model_splits(project_id=active.project_id, model_ids=ids)
+    margins = _pair_rewards(ids)
+    theirs, baseline = splits.get(active.pk), margins[active.pk]
+    if theirs is None:
+        return found
+    prompt_of = dict(
+        Comparison.objects.filter(
+            pk__in={key[0] for pk in others for key in margins[pk].keys() & baseline.keys()}
+        ).values_list("pk", "prompt_id")
+    )
+    for pk in others:
+        if (mine := splits.get(pk)) is not None:
+            found[pk] = _held_out_comparison(mine, theirs, margins[pk], baseline, prompt_of)
+    return found
+
+
 def reward_model_comparison(
     *, candidate: RewardModel, active: RewardModel | None
 ) -> HeldOutComparison | None:
-    """The candidate against the active model on the decided pairs both were measured on
-    and both runs held out (the same split or overlapping ones); pairs one of them trained
-    on are counted apart. None when there is no such pair (or nothing to compare)."""
-    if active is None or active.pk == candidate.pk:
-        return None
-    splits = reward_model_splits(
-        project_id=candidate.project_id, model_ids=[candidate.pk, active.pk]
-    )
-    mine, theirs = splits.get(candidate.pk), splits.get(active.pk)
-    if mine is None or theirs is None:
-        return None
-    ours, baseline = _pair_rewards_of(candidate.pk), _pair_rewards_of(active.pk)
-    prompt_of = dict(
-        Comparison.objects.filter(
-            pk__in={key[0] for key in ours.keys() & baseline.keys()}
-        ).values_list("pk", "prompt_id")
-    )
+    """One candidate against the active model (see reward_model_comparisons)."""
+    return reward_model_comparisons(candidates=[candidate], active=active)[candidate.pk]
+
+
+def _held_out_comparison(
+    mine: ModelSplit,
+    theirs: ModelSplit,
+    ours: dict[PairKey, float],
+    baseline: dict[PairKey, float],
+    prompt_of: dict[int, int],
+) -> HeldOutComparison | None:
     shared, in_sample = [], 0
     for key in sorted(ours.keys() & baseline.keys()):
         prompt_id = prompt_of.get(key[0])

@@ -35,10 +35,8 @@ def _run_or_404(project: Project, pk: int, *, with_snapshot: bool = False) -> Tr
 def _models_context(project: Project, **extra: Any) -> dict[str, Any]:
     models = list(selectors.reward_model_list(project=project))
     active = next((m for m in models if m.is_promoted), None)
-    rows = [
-        {"model": m, "versus": selectors.reward_model_comparison(candidate=m, active=active)}
-        for m in models
-    ]
+    versus = selectors.reward_model_comparisons(candidates=models, active=active)
+    rows = [{"model": m, "versus": versus[m.pk]} for m in models]
     chart = charts.accuracy_with_intervals([(m.name, m.metrics) for m in reversed(models)])
     return project_page_context(
         project=project, tab="reward_models", rows=rows, active=active, chart=chart, **extra

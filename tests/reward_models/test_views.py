@@ -256,3 +256,27 @@ def test_model_output_in_logs_is_escaped(project, designer):  # type: ignore[no-
     assert "<script>x()</script>" not in html
     assert "&lt;script&gt;x()&lt;/script&gt;" in html
     assert "<img src=x" not in html
+
+
+def test_the_models_page_compares_every_model_in_a_fixed_number_of_queries(project, designer):  # type: ignore[no-untyped-def]
+    """Each row's "vs active" comes from one batch of reads, not a round of queries per
+    model."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    preference_project(project, prompts=20)
+    reward_model_promote(model=_trained(project).reward_model)
+    _trained(project)
+    client = _client(designer)
+    url = f"/projects/{project.slug}/reward-models/"
+    client.get(url)  # warm the session and the caches
+
+    with CaptureQueriesContext(connection) as two:
+        client.get(url)
+    _trained(project)
+    _trained(project)
+    with CaptureQueriesContext(connection) as four:
+        page = client.get(url)
+
+    assert page.content.decode().count("on 6 held-out pairs") == 3
+    assert len(four) == len(two)
