@@ -363,6 +363,12 @@ _default_results = (
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", _default_results)
 if CELERY_RESULT_BACKEND.startswith("file://"):
     Path(CELERY_RESULT_BACKEND.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+if CELERY_RESULT_BACKEND.startswith(("redis://", "rediss://")):
+    # A web process subscribing for a scoring answer reconnects to a Redis that is down a
+    # few times (about 1 s), not Celery's default 20 (about 20 s), before answering 503.
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+        "retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.5}
+    }
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_IGNORE_RESULT = True  # job state lives in our own tables

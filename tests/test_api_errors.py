@@ -9,10 +9,10 @@ from contextlib import contextmanager
 
 import pytest
 from django.db import connection
-from django.test import Client, RequestFactory
+from django.test import Client, RequestFactory, override_settings
 
 from apps.accounts.models import User
-from apps.core.api import server_error
+from apps.core.api import CACHE_UNAVAILABLE, server_error
 from tests.api import NOT_FOUND, token_client
 from tests.factories import PromptFactory
 
@@ -119,3 +119,23 @@ def test_an_unreachable_database_answers_503_in_the_error_shape_and_a_plain_page
     # The database is back: the same requests answer again.
     assert api.get("/api/v1/projects/").json()["count"] == 1
     assert browser.get("/projects/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_an_unreachable_cache_answers_503_in_the_error_shape(admin_user: User, project) -> None:  # type: ignore[no-untyped-def]
+    api = token_client(admin_user)
+    api.raise_request_exception = False
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    location = f"redis://127.0.0.1:{closed_port}/0"
+    down = {"BACKEND": "apps.core.cache.RedisCache", "LOCATION": location}
+
+    with override_settings(CACHES={"default": down}):
+        api_answer = api.get("/api/v1/projects/")
+
+    assert api_answer.status_code == 503
+    assert api_answer.json() == {
+        "error": {"code": "cache_unavailable", "message": CACHE_UNAVAILABLE, "details": {}}
+    }
+    assert api.get("/api/v1/projects/").json()["count"] == 1

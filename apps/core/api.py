@@ -114,19 +114,46 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 DATABASE_UNAVAILABLE = "The database is not answering at the moment; try again in a few seconds."
+QUEUE_UNAVAILABLE = (
+    "The job queue is not answering at the moment (CELERY_BROKER_URL cannot be reached); "
+    "try again in a few seconds."
+)
+CACHE_UNAVAILABLE = (
+    "The cache is not answering at the moment (CACHE_URL cannot be reached); "
+    "try again in a few seconds."
+)
+
+
+def _unavailable(exc: BaseException | None) -> tuple[str, str] | None:
+    """The code and message of a 503 for a service that is down (restarting, failing over),
+    or None: the same request works again once it is back."""
+    from kombu.exceptions import OperationalError as BrokerError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeout
+
+    if isinstance(exc, OperationalError | InterfaceError):
+        return "database_unavailable", DATABASE_UNAVAILABLE
+    if isinstance(exc, BrokerError):
+        return "queue_unavailable", QUEUE_UNAVAILABLE
+    if isinstance(exc, RedisConnectionError | RedisTimeout):
+        # The broker's own Redis errors arrive as kombu's; a bare redis-py one is the cache.
+        return "cache_unavailable", CACHE_UNAVAILABLE
+    return None
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     """Django's 500: under /api/ in the one error shape, so clients can parse every answer.
 
-    A database that cannot be reached (a restart, a failover, a full connection pool) is a
-    503 instead, on pages a plain one that needs no database: the same request works again
-    in a moment. Django calls this while handling the exception, so `sys.exception()` is it,
-    wherever it was raised (a middleware, DRF's authentication, a view)."""
-    if isinstance(sys.exception(), OperationalError | InterfaceError):
+    A database, job queue or cache that cannot be reached (a restart, a failover, a full
+    connection pool) is a 503 instead, on pages a plain one that needs none of them: the
+    same request works again in a moment. Django calls this while handling the exception,
+    so `sys.exception()` is it, wherever it was raised (a middleware, DRF's authentication,
+    a view, an enqueue after a commit)."""
+    if unavailable := _unavailable(sys.exception()):
+        code, message = unavailable
         if _is_api(request):
-            return _error(503, "database_unavailable", DATABASE_UNAVAILABLE)
-        page = loader.get_template("503.html").render({"message": DATABASE_UNAVAILABLE})
+            return _error(503, code, message)
+        page = loader.get_template("503.html").render({"message": message})
         return HttpResponse(page, status=503)
     if _is_api(request):
         return _error(500, "server_error", "Internal server error; see the server's logs.")

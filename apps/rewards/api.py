@@ -387,7 +387,7 @@ class ScoreApi(APIView):
         try:
             answer = score_items_remote(version=version, items=list(items.validated_data))
         except WorkerTimeout as exc:
-            raise ScoringUnavailable(str(exc)) from None
+            raise ScoringUnavailable(str(exc), code=exc.code) from None
         return Response(answer)
 
 

@@ -4,19 +4,30 @@ The embedded setup's file result backend is covered end to end in tests/test_emb
 
 from __future__ import annotations
 
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 import pytest
 from django.db import connection
 
+from apps.core.api import QUEUE_UNAVAILABLE
 from apps.rewards.models import ScoreRun
 from apps.rewards.services import score_run_create
 from tests.api import token_client
 from tests.conftest import wait_for
 from tests.rewards.factories import TEXT_SPEC, responses_for, version_of
 
+ROOT = Path(__file__).resolve().parents[2]
 ITEMS = [{"prompt": "Capital of France?", "response": "Paris [1] it is"}]
 # TEXT_SPEC: cites 1 (weight 2) and words 0 (4 words, within 1 of the target 3).
 ANSWER = {"results": [{"reward": 2.0, "components": {"cites": 1.0, "words": 0.0}}]}
@@ -100,3 +111,102 @@ def test_a_worker_held_by_a_long_job_answers_503_and_scores_again_once_free(
     free = _score(designer, version)
     assert free.status_code == 200, free.content
     assert free.json() == ANSWER
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _redis(port: int) -> subprocess.Popen:
+    server = subprocess.Popen(
+        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly",
+         "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, timeout=10)
+    return server
+
+
+def _post(port: int, path: str, token: str, body: dict) -> tuple[int, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+        conn.request("POST", path, json.dumps(body), headers)
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_job_queue_down_the_score_endpoint_answers_503_and_recovers_with_it(
+    project, designer
+):  # type: ignore[no-untyped-def]
+    """The broker's Redis is down when the web server starts, comes up, and restarts under
+    it: scoring answers 503 with a code that says so (not a 500), within seconds, and
+    answers as before whenever Redis is back."""
+    from apps.accounts.services import token_issue
+
+    version = version_of(project, TEXT_SPEC)
+    token = token_issue(user=designer).key
+    db = connection.settings_dict
+    broker_port, web_port = _free_port(), _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@"
+        f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "CELERY_BROKER_URL": f"redis://127.0.0.1:{broker_port}/0",
+        "SCORE_TIMEOUT_SECONDS": "1",
+        "DEBUG": "false",
+        "SECRET_KEY": "scoring-unavailable-test-secret-key",
+        "WEB_BIND": f"127.0.0.1:{web_port}",
+        "WEB_WORKERS": "1",
+        "WEB_THREADS": "1",
+        "WEB_ACCESS_LOG": "false",
+    }
+    path = f"/api/v1/reward-function-versions/{version.pk}/score/"
+    server = subprocess.Popen(
+        [sys.executable, "deploy/web.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    broker = None
+    try:
+        # The server starts while Redis is down: its first request meets the result store's
+        # reconnects running out, a RuntimeError inside Celery.
+        started = time.monotonic()
+        never_up = wait_for(lambda: _answer_or_none(web_port, path, token), timeout=60)
+        never_up_seconds = time.monotonic() - started
+        broker = _redis(broker_port)
+        up = _post(web_port, path, token, {"items": ITEMS})
+        broker.kill()
+        broker.wait()
+        started = time.monotonic()
+        down = _post(web_port, path, token, {"items": ITEMS})  # kombu's OperationalError
+        down_seconds = time.monotonic() - started
+        broker = _redis(broker_port)
+        back = _post(web_port, path, token, {"items": ITEMS})
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        if broker is not None:
+            broker.kill()
+            broker.wait()
+
+    # No worker consumes this broker: with Redis up, the request waits its second and
+    # answers that no worker came; with Redis down, it says the queue is unreachable.
+    queue_down = {"error": {"code": "queue_unavailable", "message": QUEUE_UNAVAILABLE,
+                            "details": {}}}  # fmt: skip
+    assert never_up == (503, queue_down)
+    assert never_up_seconds < 30  # the server's start included; Celery's default is ~20 s more
+    assert up == (503, unavailable(1))
+    assert down == (503, queue_down)
+    assert down_seconds < 10
+    assert back == (503, unavailable(1))
+
+
+def _answer_or_none(port: int, path: str, token: str) -> tuple[int, dict] | None:
+    try:
+        return _post(port, path, token, {"items": ITEMS})
+    except OSError:
+        return None

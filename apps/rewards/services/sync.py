@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 
+from apps.core.api import QUEUE_UNAVAILABLE
 from apps.core.errors import ApplicationError
 from apps.rewards.models import RewardFunctionVersion
 from workers.contracts import (
@@ -65,6 +66,15 @@ def score_request_check(*, version: RewardFunctionVersion, count: int) -> None:
 class WorkerTimeout(Exception):
     """No worker answered the scoring request in time."""
 
+    code = "worker_timeout"
+
+
+class QueueUnavailable(WorkerTimeout):
+    """The job queue (the broker, or the result store beside it) cannot be reached: no
+    worker can answer until it is back."""
+
+    code = "queue_unavailable"
+
 
 def score_items_remote(*, version: RewardFunctionVersion, items: list[dict[str, Any]]) -> dict:
     """Hand items to a worker on the `scoring` queue and wait for its answer (web side).
@@ -79,15 +89,24 @@ def score_items_remote(*, version: RewardFunctionVersion, items: list[dict[str, 
 
 
 def answer_of(task: Any, **kwargs: Any) -> dict:
-    """Send a scoring task and wait for its answer; WorkerTimeout when none comes in time.
+    """Send a scoring task and wait for its answer; WorkerTimeout when none comes in time,
+    QueueUnavailable when the job queue cannot be reached.
 
     The message expires with the wait, so a worker that frees up later (or starts later)
     drops a request nobody waits for instead of computing it.
     """
     from celery.exceptions import TimeoutError as CeleryTimeout
+    from kombu.exceptions import OperationalError
 
     timeout = settings.SCORE_TIMEOUT_SECONDS
-    result = task.apply_async(kwargs=kwargs, expires=timeout)
+    try:
+        result = task.apply_async(kwargs=kwargs, expires=timeout)
+    except OperationalError:
+        raise QueueUnavailable(QUEUE_UNAVAILABLE) from None
+    except RuntimeError:
+        # Celery's Redis result store raises a bare RuntimeError when its reconnects (to
+        # subscribe for this answer) run out: the same Redis as the broker is down.
+        raise QueueUnavailable(QUEUE_UNAVAILABLE) from None
     try:
         answer = result.get(timeout=timeout, propagate=True)
     except CeleryTimeout:
