@@ -305,9 +305,8 @@ def invitation_accept(request: HtmxHttpRequest, invitation_id: int, key: str) ->
             role = membership.get_role_display().lower()
             messages.success(request, f"Welcome to {invitation.project.name}: you are {role}.")
             return redirect("accounts:project_detail", slug=invitation.project.slug)
-    status = 422 if error or (form is not None and form.errors) else 200
     context = {"invitation": invitation, "form": form, "error": error}
-    return render(request, "accounts/invitation_accept.html", context, status=status)
+    return render(request, "accounts/invitation_accept.html", context)
 
 
 @require_GET
