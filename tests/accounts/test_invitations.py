@@ -8,6 +8,8 @@ from datetime import timedelta
 import pytest
 from django.contrib import auth
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -425,3 +427,24 @@ def test_the_api_lets_only_admins_manage_invitations(project, admin_user, design
     assert Invitation.objects.count() == 1
     sent.invitation.refresh_from_db()
     assert sent.invitation.revoked_at is None
+
+
+def test_the_members_page_reads_the_same_number_of_times_for_more_members_and_invitations(
+    client, project, admin_user
+):  # type: ignore[no-untyped-def]
+    url = reverse("accounts:members", args=[project.slug])
+    client.force_login(admin_user)
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        return len(queries)
+
+    _invite(project, admin_user, email="one@example.org")
+    few = count()
+    for number in range(8):
+        inviter = UserFactory(username=f"inviter{number}")
+        Membership.objects.create(project=project, user=inviter, role=Role.ADMIN)
+        _invite(project, inviter, email=f"guest{number}@example.org")
+
+    assert count() == few
