@@ -9,6 +9,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
@@ -193,7 +196,7 @@ def member_add(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         notice = (
             f"Invitation e-mailed to {invitation.email} as {invitation.get_role_display().lower()}."
             " You can also send them this link yourself; it works once, until"
-            f" {invitation.expires_at:%Y-%m-%d %H:%M} UTC."
+            f" {date_format(localtime(invitation.expires_at), 'Y-m-d H:i T')}."
         )
         return _members_page(request, project, notice=notice, invite_link=invited.sent.link)
     membership = invited.membership
@@ -311,6 +314,7 @@ def invitation_accept(request: HtmxHttpRequest, invitation_id: int, key: str) ->
 
 @require_GET
 @login_required
+@never_cache  # it shows the API token
 def account(request: HtmxHttpRequest) -> HttpResponse:
     """The user's own account: e-mail, password, API token."""
     token = selectors.token_for_user(user=request.user)
