@@ -230,6 +230,33 @@ AXES_CLIENT_IP_CALLABLE = "apps.accounts.throttle.client_ip"
 LOGIN_REDIRECT_URL = "accounts:project_list"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
+# Accounts. Who may create projects: `staff` (users marked staff) or `all` (anyone who can
+# log in). Invitation links work once, until INVITATION_EXPIRY_DAYS after they were sent;
+# password reset links until PASSWORD_RESET_TIMEOUT seconds.
+PROJECT_CREATORS = env_str("PROJECT_CREATORS", "staff")
+if PROJECT_CREATORS not in ("staff", "all"):
+    raise ImproperlyConfigured(
+        f"PROJECT_CREATORS must be 'staff' or 'all', got {PROJECT_CREATORS!r}"
+    )
+INVITATION_EXPIRY_DAYS = env_int("INVITATION_EXPIRY_DAYS", 7)
+if INVITATION_EXPIRY_DAYS < 1:
+    raise ImproperlyConfigured(
+        f"INVITATION_EXPIRY_DAYS must be at least 1, got {INVITATION_EXPIRY_DAYS}"
+    )
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3 * 24 * 3600)
+
+# E-mail (invitations, password resets): printed on the console by default; set
+# EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and EMAIL_HOST… to send it.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "palate@localhost")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

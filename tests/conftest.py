@@ -61,6 +61,12 @@ def outsider(db) -> User:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def staff(db) -> User:  # type: ignore[no-untyped-def]
+    """A staff user, who may create projects, and is not a member of `project`."""
+    return UserFactory(username="staff", is_staff=True)
+
+
+@pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
 

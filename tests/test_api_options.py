@@ -60,6 +60,7 @@ def _ids(project: Project, admin: User) -> dict[str, int]:
         # No training run, inspection or reward model: their paths answer 404, not 5xx.
         "inspection_id": 1,
         "model_id": 1,
+        "invitation_id": 1,
     }
 
 

@@ -15,7 +15,8 @@ from django.core.files.storage import default_storage
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
-from apps.accounts.models import Membership, Project, Role, User
+from apps.accounts.models import Invitation, Membership, Project, Role, User
+from apps.accounts.services import invitation_create
 from apps.annotation.models import Assignment, Comparison, Flag, Label, ReviewDecision
 from apps.annotation.schema import Judgment
 from apps.annotation.services import assignment_next, comparisons_generate, label_submit
@@ -62,6 +63,7 @@ class World:
     model: RewardModel | None = None  # a reward model that is not promoted
     spare_prompt: int = 0  # nobody has judged it, so it may be deleted
     export: int = 0  # a finished export with a data file and a card in storage
+    invitation: int = 0  # a pending invitation of an e-mail address
 
     def open_item(self, who: str) -> int:
         """The item `who` acts on; roles that cannot annotate try the annotator's."""
@@ -118,6 +120,10 @@ def _world() -> World:
     spare = PromptFactory(project=project, input="Nobody judged me.")
     version, inspection = _inspector_world(project)
     export = _finished_export(project)
+    invitation = invitation_create(
+        project=project, email="invited@example.org", role="viewer",
+        invited_by=users["admin"], site_url="http://testserver/",
+    ).invitation  # fmt: skip
     return World(
         project,
         users,
@@ -133,6 +139,7 @@ def _world() -> World:
         model=model,
         spare_prompt=spare.pk,
         export=export,
+        invitation=invitation.pk,
     )
 
 
@@ -194,6 +201,7 @@ def _state(world: World) -> tuple[Any, ...]:
         project.guidelines,
         project.annotation_settings,
         sorted(Membership.objects.filter(project=project).values_list("user_id", "role")),
+        sorted(Invitation.objects.filter(project=project).values_list("email", "revoked_at")),
         ImportJob.objects.filter(project=project).count(),
         Prompt.objects.filter(project=project).count(),
         sorted(Label.objects.filter(comparison__project=project).values_list("pk", "choice")),
@@ -256,6 +264,10 @@ CASES = [
     Case("page member role", "post", "/projects/matrix/members/{target}/role/", ADMINS,
          {"role": "designer"}),
     Case("page member remove", "post", "/projects/matrix/members/{target}/remove/", ADMINS, {}),
+    Case("page member invite", "post", "/projects/matrix/members/add/", ADMINS,
+         {"identifier": "new@example.org", "role": "viewer"}),
+    Case("page invitation revoke", "post", "/projects/matrix/invitations/{invitation}/revoke/",
+         ADMINS, {}),
     Case("page prompts", "get", "/projects/matrix/prompts/", DATA),
     Case("page prompt", "get", "/projects/matrix/prompts/{prompt}/", DATA),
     Case("page imports", "get", "/projects/matrix/imports/", DATA),
@@ -360,6 +372,11 @@ CASES = [
          {"role": "designer"}, api=True),
     Case("api member remove", "delete", "/api/v1/projects/{project}/members/{target_user}/",
          ADMINS, api=True),
+    Case("api invitations", "get", "/api/v1/projects/{project}/invitations/", ADMINS, api=True),
+    Case("api invitation create", "post", "/api/v1/projects/{project}/invitations/", ADMINS,
+         {"email": "new@example.org", "role": "viewer"}, api=True),
+    Case("api invitation revoke", "delete",
+         "/api/v1/projects/{project}/invitations/{invitation}/", ADMINS, api=True),
     Case("api prompts", "get", "/api/v1/projects/{project}/prompts/", DATA, api=True),
     Case("api prompt create", "post", "/api/v1/projects/{project}/prompts/", IMPORTERS,
          {"prompt": "Matrix new", "responses": [{"text": "A"}, {"text": "B"}]}, api=True),
@@ -471,6 +488,7 @@ def _request(case: Case, world: World, who: str) -> Any:
         run=world.run.pk if world.run else None,
         model=world.model.pk if world.model else None,
         export=world.export,
+        invitation=world.invitation,
     )
     client = Client()
     if case.api:
@@ -531,7 +549,7 @@ def test_it_sends_anonymous_visitors_away_and_changes_nothing(case: Case) -> Non
         spare_prompt=world.spare_prompt,
         version=world.version, inspection=world.inspection,
         run=world.run.pk if world.run else None, model=world.model.pk if world.model else None,
-        export=world.export,
+        export=world.export, invitation=world.invitation,
     )  # fmt: skip
 
     response = getattr(Client(), case.method)(path)

@@ -1,4 +1,4 @@
-"""REST API for projects, their members and the caller's API token.
+"""REST API for projects, their members and invitations, and the caller's API token.
 
 Who may do what is decided by `project_for_user` and the role table in
 `apps.accounts.permissions`: a non-member gets 404, a member whose role lacks the
@@ -12,15 +12,23 @@ from typing import Any
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.models import Membership, Project, Role, User
-from apps.accounts.permissions import Capability
-from apps.accounts.selectors import membership_list, project_for_user, project_list_for_user
+from apps.accounts.models import Invitation, Membership, Project, Role, User
+from apps.accounts.permissions import Capability, may_create_projects
+from apps.accounts.selectors import (
+    invitation_list_pending,
+    membership_list,
+    project_for_user,
+    project_list_for_user,
+)
 from apps.accounts.services import (
+    invitation_create,
+    invitation_revoke,
     membership_add,
     membership_change_role,
     membership_remove,
@@ -90,11 +98,14 @@ class ProjectListApi(GenericAPIView):
     @extend_schema(
         operation_id="project_create",
         tags=["projects"],
-        summary="Create a project; the caller becomes its admin",
+        summary="Create a project; the caller becomes its admin (staff, or anyone when"
+        " PROJECT_CREATORS=all)",
         request=InputSerializer,
-        responses={201: ProjectOutputSerializer, **error_responses(400, 401)},
+        responses={201: ProjectOutputSerializer, **error_responses(400, 401, 403)},
     )
     def post(self, request: Request) -> Response:
+        if not may_create_projects(request.user):
+            raise PermissionDenied("Only staff may create projects here; ask an administrator.")
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = request.user
@@ -243,6 +254,87 @@ class MembershipDetailApi(APIView):
             user=request.user, capability=Capability.MANAGE_MEMBERS, pk=project_id
         )
         membership_remove(membership=self._membership(project, user_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_serializer(component_name="Invitation")
+class InvitationOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+    role = serializers.ChoiceField(choices=Role.choices)
+    invited_by = serializers.CharField(source="invited_by.username", allow_null=True)
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(help_text="The link stops working then.")
+
+
+@extend_schema_serializer(component_name="InvitationCreated")
+class InvitationCreatedSerializer(InvitationOutputSerializer):
+    link = serializers.URLField(
+        help_text="The invitation link, also e-mailed; shown only in this answer. It works once."
+    )
+
+
+class InvitationListApi(GenericAPIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema_serializer(component_name="InvitationCreate")
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField(max_length=254)
+        role = serializers.ChoiceField(choices=Role.choices)
+
+    @extend_schema(
+        operation_id="invitation_list",
+        tags=["members"],
+        summary="A project's pending invitations (admin)",
+        responses={200: InvitationOutputSerializer(many=True), **error_responses(401, 403, 404)},
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        project = project_for_user(
+            user=request.user, capability=Capability.MANAGE_MEMBERS, pk=project_id
+        )
+        page = self.paginate_queryset(invitation_list_pending(project=project))
+        return self.get_paginated_response(InvitationOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="invitation_create",
+        tags=["members"],
+        summary="Invite an e-mail address that has no account yet, with a role (admin)",
+        description="E-mails the invitation link and returns it once, in `link`. An address"
+        " that already has an account is refused: add that user through `members/`.",
+        request=InputSerializer,
+        responses={201: InvitationCreatedSerializer, **error_responses(400, 401, 403, 404)},
+    )
+    def post(self, request: Request, project_id: int) -> Response:
+        project = project_for_user(
+            user=request.user, capability=Capability.MANAGE_MEMBERS, pk=project_id
+        )
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        sent = invitation_create(
+            project=project,
+            email=serializer.validated_data["email"],
+            role=serializer.validated_data["role"],
+            invited_by=request.user,
+            site_url=request.build_absolute_uri("/"),
+        )
+        data = {**InvitationOutputSerializer(sent.invitation).data, "link": sent.link}
+        return Response(data, status=status.HTTP_201_CREATED)
+
+
+class InvitationDetailApi(APIView):
+    @extend_schema(
+        operation_id="invitation_revoke",
+        tags=["members"],
+        summary="Revoke a pending invitation (admin); its link stops working",
+        request=None,
+        responses={204: None, **error_responses(400, 401, 403, 404)},
+    )
+    def delete(self, request: Request, project_id: int, invitation_id: int) -> Response:
+        project = project_for_user(
+            user=request.user, capability=Capability.MANAGE_MEMBERS, pk=project_id
+        )
+        invitation: Invitation = get_object_or_404(project.invitations, pk=invitation_id)
+        invitation_revoke(invitation=invitation)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

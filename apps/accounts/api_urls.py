@@ -17,5 +17,15 @@ urlpatterns = [
         api.MembershipDetailApi.as_view(),
         name="member_detail",
     ),
+    path(
+        "projects/<int:project_id>/invitations/",
+        api.InvitationListApi.as_view(),
+        name="invitation_list",
+    ),
+    path(
+        "projects/<int:project_id>/invitations/<int:invitation_id>/",
+        api.InvitationDetailApi.as_view(),
+        name="invitation_detail",
+    ),
     path("tokens/me/", api.TokenApi.as_view(), name="token_me"),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.db.models import Q
+from django.contrib.auth import password_validation
 from pydantic import ValidationError as PydanticValidationError
 
 from apps.accounts.models import Project, Role, User
@@ -178,31 +178,59 @@ class ProjectSettingsForm(forms.Form):
 class MemberAddForm(forms.Form):
     identifier = forms.CharField(
         max_length=254,
-        label="Username or email",
+        label="Username or e-mail",
+        help_text="Someone with an account joins at once; a new e-mail address gets an invitation.",
         widget=forms.TextInput(
             attrs={"autocomplete": "off", "placeholder": "jane or jane@example.org"}
         ),
     )
     role = forms.ChoiceField(choices=Role.choices, initial=Role.ANNOTATOR)
 
-    user: User
 
-    def clean_identifier(self) -> str:
-        identifier = self.cleaned_data["identifier"].strip()
-        user = User.objects.filter(username=identifier, is_active=True).first()
-        if user is None:
-            matches = list(
-                User.objects.filter(
-                    Q(username__iexact=identifier) | Q(email__iexact=identifier), is_active=True
-                )[:2]
-            )
-            if not matches:
-                raise forms.ValidationError("No user has this username or email.")
-            if len(matches) > 1:
-                raise forms.ValidationError("Several users match; use the exact username.")
-            user = matches[0]
-        self.user = user
-        return identifier
+class InvitationAcceptForm(forms.Form):
+    """A new account for an invited e-mail address: a username and a password, twice."""
+
+    username = forms.CharField(
+        max_length=150,
+        help_text="Letters, digits and @ . + - _ only.",
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autofocus": True}),
+    )
+    password1 = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validation.password_validators_help_text_html(),
+    )
+    password2 = forms.CharField(
+        label="Password again",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def __init__(self, *args: Any, email: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.email = email
+
+    def clean_username(self) -> str:
+        username = self.cleaned_data["username"].strip()
+        for validator in User._meta.get_field("username").validators:
+            validator(username)
+        if User.objects.filter(username__iexact=username).exists():
+            raise forms.ValidationError("This username is taken; choose another.")
+        return username
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        first, second = cleaned.get("password1"), cleaned.get("password2")
+        if first and second and first != second:
+            self.add_error("password2", "The two passwords differ.")
+        elif first and "username" in cleaned:
+            candidate = User(username=cleaned["username"], email=self.email)
+            try:
+                password_validation.validate_password(first, candidate)
+            except forms.ValidationError as error:
+                self.add_error("password1", error)
+        return cleaned
 
 
 class MemberRoleForm(forms.Form):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractUser
@@ -83,3 +84,45 @@ class Membership(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.user} is {self.role} of {self.project}"
+
+
+class Invitation(TimeStampedModel):
+    """An e-mail address invited to a project with a role, by a link that works once.
+
+    The link carries the invitation's id and a secret; only the secret's SHA-256 is
+    stored, so a database dump does not hold working links."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        REVOKED = "revoked", "Revoked"
+        EXPIRED = "expired", "Expired"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices)
+    invited_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    key_hash = models.CharField(max_length=64)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.email} invited to {self.project} as {self.role}"
+
+    def state(self, now: datetime) -> Invitation.State:
+        if self.accepted_at is not None:
+            return Invitation.State.ACCEPTED
+        if self.revoked_at is not None:
+            return Invitation.State.REVOKED
+        if self.expires_at <= now:
+            return Invitation.State.EXPIRED
+        return Invitation.State.PENDING

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from apps.accounts.models import Role
+from django.conf import settings
+
+from apps.accounts.models import Role, User
 
 
 class Capability(StrEnum):
@@ -42,3 +44,10 @@ ROLE_CAPABILITIES: dict[Capability, set[Role]] = {
 
 def role_can(role: str | None, capability: Capability) -> bool:
     return role is not None and Role(role) in ROLE_CAPABILITIES[capability]
+
+
+def may_create_projects(user: User) -> bool:
+    """Whether the user may create projects: staff, or anyone when PROJECT_CREATORS=all."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_staff or settings.PROJECT_CREATORS == "all"

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
-from apps.accounts.models import Membership, Project, Role, User
+from apps.accounts.models import Invitation, Membership, Project, Role, User
 from apps.accounts.permissions import Capability, role_can
 from apps.core import rawsql
 from apps.core.rawsql import Columns
@@ -96,3 +100,49 @@ def project_page_context(*, project: Project, tab: str, **extra: Any) -> dict[st
     """What every page inside a project renders: the project, the user's role, its tabs."""
     can = {capability.value: role_can(project.user_role, capability) for capability in Capability}
     return {"project": project, "role": Role(project.user_role), "can": can, "tab": tab, **extra}
+
+
+def user_find(*, identifier: str) -> User | None:
+    """The active user with this exact username, else the one whose username or e-mail
+    matches ignoring case; None when nobody or several people match."""
+    identifier = identifier.strip()
+    user = User.objects.filter(username=identifier, is_active=True).first()
+    if user is not None:
+        return user
+    matches = list(
+        User.objects.filter(
+            Q(username__iexact=identifier) | Q(email__iexact=identifier), is_active=True
+        )[:2]
+    )
+    return matches[0] if len(matches) == 1 else None
+
+
+def invitation_list_pending(*, project: Project) -> QuerySet[Invitation]:
+    """The project's invitations nobody has accepted or revoked and that have not expired."""
+    return (
+        project.invitations.filter(
+            accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+        )
+        .select_related("invited_by")
+        .order_by("email")
+    )
+
+
+def invitation_key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def invitation_by_link(*, invitation_id: int, key: str) -> Invitation | None:
+    """The invitation a link names, if its secret is right (compared in constant time),
+    with its project; None otherwise. Its state (accepted, expired…) is the caller's to check."""
+    invitation = (
+        Invitation.objects.select_related("project", "invited_by").filter(pk=invitation_id).first()
+    )
+    if invitation is None or not hmac.compare_digest(invitation.key_hash, invitation_key_hash(key)):
+        return None
+    return invitation
+
+
+def token_for_user(*, user: User) -> Token | None:
+    """The user's API token, if they have one."""
+    return Token.objects.filter(user=user).first()

@@ -1,14 +1,27 @@
 from __future__ import annotations
 
+import logging
+import secrets
+import smtplib
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.core.validators import validate_email
 from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.text import slugify
 from pydantic import ValidationError as PydanticValidationError
 from rest_framework.authtoken.models import Token
 
 from apps.accounts.authentication import token_forget
-from apps.accounts.models import Membership, Project, Role, User
+from apps.accounts.models import Invitation, Membership, Project, Role, User
+from apps.accounts.selectors import invitation_key_hash, user_find
 from apps.accounts.settings_schema import AnnotationSettings, format_validation_error
 from apps.core.errors import ApplicationError
 
@@ -135,10 +148,160 @@ def membership_change_role(*, membership: Membership, role: Role | str) -> Membe
 
 @transaction.atomic
 def membership_remove(*, membership: Membership) -> None:
-    """Remove a member; the last admin cannot be removed."""
+    """Remove a member: their access ends, the items they hold go back to the queue, and
+    their labels stay. The last admin cannot be removed."""
+    # Leases live in `annotation`, an app above this one: imported here, where they end.
+    from apps.annotation.models import Assignment
+
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
     _ensure_admin_remains(project=membership.project, leaving=membership)
+    now = timezone.now()
+    Assignment.objects.filter(
+        project=membership.project_id,
+        annotator=membership.user_id,
+        status=Assignment.Status.LEASED,
+        expires_at__gt=now,
+    ).update(expires_at=now, updated_at=now)
     membership.delete()
+
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class InvitationSent:
+    """A new invitation and its link: the only time the link's secret exists in full."""
+
+    invitation: Invitation
+    link: str
+
+
+@dataclass(frozen=True)
+class MemberInvited:
+    """What inviting someone did: added an existing user, or invited an e-mail address."""
+
+    membership: Membership | None = None
+    sent: InvitationSent | None = None
+
+
+def member_invite(
+    *, project: Project, identifier: str, role: Role | str, invited_by: User, site_url: str
+) -> MemberInvited:
+    """Add the user this username or e-mail names; invite an e-mail nobody has yet.
+
+    An existing account joins at once (as in Label Studio and Argilla); a new person gets
+    a link by e-mail (see `invitation_create`)."""
+    identifier = identifier.strip()
+    user = user_find(identifier=identifier)
+    if user is not None:
+        return MemberInvited(membership=membership_add(project=project, user=user, role=role))
+    if "@" not in identifier:
+        raise ApplicationError(
+            f"No user is named {identifier!r}. To invite someone new, enter their e-mail address."
+        )
+    return MemberInvited(
+        sent=invitation_create(
+            project=project, email=identifier, role=role, invited_by=invited_by, site_url=site_url
+        )
+    )
+
+
+_CLOSED = {
+    Invitation.State.ACCEPTED: "This invitation has already been accepted.",
+    Invitation.State.REVOKED: "This invitation was revoked by a project admin.",
+    Invitation.State.EXPIRED: "This invitation has expired.",
+}
+
+
+def invitation_closed_reason(*, invitation: Invitation) -> str:
+    """Why the invitation's link no longer works; empty while it is pending."""
+    return _CLOSED.get(invitation.state(timezone.now()), "")
+
+
+@transaction.atomic
+def invitation_create(
+    *, project: Project, email: str, role: Role | str, invited_by: User, site_url: str
+) -> InvitationSent:
+    """Invite an e-mail address that has no account yet, and e-mail it the link.
+
+    `site_url` (scheme and host) starts the link. The e-mail goes through Django's e-mail
+    backend once the invitation is saved; if sending fails, the admin still has the link."""
+    role = Role(role)
+    email = email.strip()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ApplicationError(f"{email!r} is not a valid e-mail address.") from None
+    if User.objects.filter(email__iexact=email, is_active=True).exists():
+        raise ApplicationError(
+            f"{email} already has an account: add them by their username instead."
+        )
+    Project.objects.select_for_update().filter(pk=project.pk).first()  # one invite at a time
+    now = timezone.now()
+    pending = project.invitations.filter(
+        email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
+    )
+    if pending.exists():
+        raise ApplicationError(
+            f"{email} is already invited. Revoke that invitation to send a new one."
+        )
+    key = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        project=project,
+        email=email,
+        role=role,
+        invited_by=invited_by,
+        key_hash=invitation_key_hash(key),
+        expires_at=now + timedelta(days=settings.INVITATION_EXPIRY_DAYS),
+    )
+    path = reverse("accounts:invitation_accept", args=[invitation.pk, key])
+    sent = InvitationSent(invitation=invitation, link=site_url.rstrip("/") + path)
+    transaction.on_commit(lambda: _invitation_mail(sent))
+    return sent
+
+
+def _invitation_mail(sent: InvitationSent) -> None:
+    context = {"invitation": sent.invitation, "link": sent.link}
+    subject = render_to_string("accounts/email/invitation_subject.txt", context)
+    body = render_to_string("accounts/email/invitation_body.txt", context)
+    try:
+        send_mail(" ".join(subject.split()), body, None, [sent.invitation.email])
+    except (smtplib.SMTPException, OSError):
+        logger.exception("Could not e-mail invitation %s", sent.invitation.pk)
+
+
+@transaction.atomic
+def invitation_revoke(*, invitation: Invitation) -> Invitation:
+    """Make a pending invitation's link stop working."""
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if reason := invitation_closed_reason(invitation=invitation):
+        raise ApplicationError(reason)
+    invitation.revoked_at = timezone.now()
+    invitation.save(update_fields=["revoked_at", "updated_at"])
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(
+    *, invitation: Invitation, user: User | None = None, username: str = "", password: str = ""
+) -> Membership:
+    """Accept an invitation: as the signed-in `user`, or as a new account with `username`
+    and `password` (validated by the form) and the invited e-mail. Works once."""
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if reason := invitation_closed_reason(invitation=invitation):
+        raise ApplicationError(reason)
+    if user is None:
+        username = username.strip()
+        if User.objects.filter(username__iexact=username).exists():
+            raise ApplicationError(f"The username {username!r} is taken; choose another.")
+        user = User.objects.create_user(
+            username=username, email=invitation.email, password=password
+        )
+    membership = membership_add(project=invitation.project, user=user, role=invitation.role)
+    invitation.accepted_at = timezone.now()
+    invitation.accepted_by = user
+    invitation.save(update_fields=["accepted_at", "accepted_by", "updated_at"])
+    return membership
 
 
 @transaction.atomic

@@ -1,25 +1,31 @@
-"""Pages for projects and their members."""
+"""Pages for projects, their members and invitations, and the user's own account."""
 
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
 from apps.accounts import selectors, services
 from apps.accounts.forms import (
+    InvitationAcceptForm,
     MemberAddForm,
     MemberRoleForm,
     ProjectCreateForm,
     ProjectSettingsForm,
 )
 from apps.accounts.models import Membership, Project, Role
-from apps.accounts.permissions import Capability
+from apps.accounts.permissions import Capability, may_create_projects
 from apps.core.errors import ApplicationError
 from apps.core.htmx import HtmxHttpRequest
 
@@ -29,14 +35,22 @@ from apps.core.htmx import HtmxHttpRequest
 def project_list(request: HtmxHttpRequest) -> HttpResponse:
     projects = selectors.project_list_with_counts(user=request.user)
     rows = [(project, Role(project.user_role)) for project in projects]
+    may_create = may_create_projects(request.user)
     return render(
-        request, "accounts/project_list.html", {"rows": rows, "form": ProjectCreateForm()}
+        request,
+        "accounts/project_list.html",
+        {"rows": rows, "form": ProjectCreateForm() if may_create else None},
     )
+
+
+PROJECT_CREATORS_ONLY = "Only staff may create projects here; ask an administrator."
 
 
 @require_http_methods(["GET", "POST"])
 @login_required
 def project_create(request: HtmxHttpRequest) -> HttpResponse:
+    if not may_create_projects(request.user):
+        raise PermissionDenied(PROJECT_CREATORS_ONLY)
     form = ProjectCreateForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -102,6 +116,7 @@ def _members_page(
     form: MemberAddForm | None = None,
     error: str = "",
     notice: str = "",
+    invite_link: str = "",
 ) -> HttpResponse:
     """The members page, or only its table when htmx asked; 422 when something was refused."""
     context = selectors.project_page_context(
@@ -112,7 +127,10 @@ def _members_page(
         form=form or MemberAddForm(),
         error=error,
         notice=notice,
+        invite_link=invite_link,
     )
+    if context["can"][Capability.MANAGE_MEMBERS]:
+        context["invitations"] = selectors.invitation_list_pending(project=project)
     status = 422 if error or (form is not None and form.errors) else 200
     if request.htmx and not request.htmx.history_restore_request:
         return render(request, "accounts/members.html#members", context, status=status)
@@ -162,12 +180,27 @@ def member_add(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     if not form.is_valid():
         return _members_page(request, project, form=form)
     try:
-        membership = services.membership_add(
-            project=project, user=form.user, role=form.cleaned_data["role"]
+        invited = services.member_invite(
+            project=project,
+            identifier=form.cleaned_data["identifier"],
+            role=form.cleaned_data["role"],
+            invited_by=request.user,
+            site_url=request.build_absolute_uri("/"),
         )
     except ApplicationError as error:
         form.add_error("identifier", error.message)
         return _members_page(request, project, form=form)
+    if invited.sent is not None:
+        # The link is shown once, on this answer: it is not kept anywhere in full.
+        invitation = invited.sent.invitation
+        notice = (
+            f"Invitation e-mailed to {invitation.email} as {invitation.get_role_display().lower()}."
+            " You can also send them this link yourself; it works once, until"
+            f" {date_format(localtime(invitation.expires_at), 'Y-m-d H:i T')}."
+        )
+        return _members_page(request, project, notice=notice, invite_link=invited.sent.link)
+    membership = invited.membership
+    assert membership is not None
     notice = f"{membership.user.username} added as {membership.get_role_display().lower()}."
     if request.htmx:
         return _members_page(request, project, notice=notice)
@@ -213,3 +246,89 @@ def member_remove(request: HtmxHttpRequest, slug: str, membership_id: int) -> Ht
     except ApplicationError as error:
         return _after_member_change(request, slug, error=error.message)
     return _after_member_change(request, slug, notice=f"{username} removed from the project.")
+
+
+@require_POST
+@login_required
+def invitation_revoke(request: HtmxHttpRequest, slug: str, invitation_id: int) -> HttpResponse:
+    project = selectors.project_for_user(
+        user=request.user, capability=Capability.MANAGE_MEMBERS, slug=slug
+    )
+    invitation = get_object_or_404(project.invitations, pk=invitation_id)
+    try:
+        services.invitation_revoke(invitation=invitation)
+    except ApplicationError as error:
+        return _after_member_change(request, slug, error=error.message)
+    return _after_member_change(
+        request, slug, notice=f"The invitation of {invitation.email} was revoked."
+    )
+
+
+INVALID_LINK = (
+    "This invitation link is not valid. Check that you copied all of it, or ask the project"
+    " admin for a new one."
+)
+
+
+@require_http_methods(["GET", "POST"])
+def invitation_accept(request: HtmxHttpRequest, invitation_id: int, key: str) -> HttpResponse:
+    """The page an invitation link opens: a new account (username and password) or, when
+    signed in, joining as yourself; then the project."""
+    invitation = selectors.invitation_by_link(invitation_id=invitation_id, key=key)
+    if invitation is None:
+        return render(
+            request, "accounts/invitation_closed.html", {"reason": INVALID_LINK}, status=404
+        )
+    if reason := services.invitation_closed_reason(invitation=invitation):
+        context = {"reason": reason, "invitation": invitation}
+        return render(request, "accounts/invitation_closed.html", context, status=410)
+    signed_in = request.user.is_authenticated
+    form = (
+        None
+        if signed_in
+        else InvitationAcceptForm(
+            request.POST if request.method == "POST" else None, email=invitation.email
+        )
+    )
+    error = ""
+    if request.method == "POST" and (form is None or form.is_valid()):
+        try:
+            if form is None:
+                membership = services.invitation_accept(invitation=invitation, user=request.user)
+            else:
+                membership = services.invitation_accept(
+                    invitation=invitation,
+                    username=form.cleaned_data["username"],
+                    password=form.cleaned_data["password1"],
+                )
+                login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
+        except ApplicationError as exc:
+            error = exc.message
+        else:
+            role = membership.get_role_display().lower()
+            messages.success(request, f"Welcome to {invitation.project.name}: you are {role}.")
+            return redirect("accounts:project_detail", slug=invitation.project.slug)
+    context = {"invitation": invitation, "form": form, "error": error}
+    return render(request, "accounts/invitation_accept.html", context)
+
+
+@require_GET
+@login_required
+@never_cache  # it shows the API token
+def account(request: HtmxHttpRequest) -> HttpResponse:
+    """The user's own account: e-mail, password, API token."""
+    token = selectors.token_for_user(user=request.user)
+    return render(request, "accounts/account.html", {"token": token})
+
+
+@require_POST
+@login_required
+def token_rotate(request: HtmxHttpRequest) -> HttpResponse:
+    """Create the user's API token, or replace it: the old key stops working at once."""
+    rotate = selectors.token_for_user(user=request.user) is not None
+    services.token_issue(user=request.user, rotate=rotate)
+    messages.success(
+        request,
+        "New API token created; the old one no longer works." if rotate else "API token created.",
+    )
+    return redirect("accounts:account")

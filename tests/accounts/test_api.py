@@ -147,8 +147,8 @@ def test_it_paginates_the_project_list(db: None) -> None:
     assert [item["name"] for item in body["results"]] == ["P2"]
 
 
-def test_it_creates_a_project_and_makes_the_caller_admin(outsider: User) -> None:
-    response = token_client(outsider).post(
+def test_it_creates_a_project_and_makes_the_caller_admin(staff: User) -> None:
+    response = token_client(staff).post(
         "/api/v1/projects/",
         {
             "name": "Helpfulness",
@@ -164,13 +164,13 @@ def test_it_creates_a_project_and_makes_the_caller_admin(outsider: User) -> None
     assert project.name == "Helpfulness"
     assert project.slug == "helpfulness"
     assert project.description == "Which answer helps more?"
-    assert project.created_by == outsider
+    assert project.created_by == staff
     assert project.annotation_settings == {**default_annotation_settings(), "overlap": 5}
-    assert _roles(project) == {"outsider": "admin"}
+    assert _roles(project) == {"staff": "admin"}
 
 
-def test_it_refuses_a_project_whose_slug_is_taken(project: Project, outsider: User) -> None:
-    response = token_client(outsider).post(
+def test_it_refuses_a_project_whose_slug_is_taken(project: Project, staff: User) -> None:
+    response = token_client(staff).post(
         "/api/v1/projects/", {"name": "Copy", "slug": project.slug}, format="json"
     )
 
@@ -183,11 +183,11 @@ def test_it_refuses_a_project_whose_slug_is_taken(project: Project, outsider: Us
         }
     }
     assert Project.objects.count() == 1
-    assert Membership.objects.filter(user=outsider).count() == 0
+    assert Membership.objects.filter(user=staff).count() == 0
 
 
-def test_it_refuses_a_project_without_a_name(outsider: User) -> None:
-    response = token_client(outsider).post("/api/v1/projects/", {"description": "x"}, format="json")
+def test_it_refuses_a_project_without_a_name(staff: User) -> None:
+    response = token_client(staff).post("/api/v1/projects/", {"description": "x"}, format="json")
 
     assert response.status_code == 400
     assert response.json() == {
@@ -200,8 +200,8 @@ def test_it_refuses_a_project_without_a_name(outsider: User) -> None:
     assert Project.objects.count() == 0
 
 
-def test_it_refuses_a_project_with_invalid_settings(outsider: User) -> None:
-    response = token_client(outsider).post(
+def test_it_refuses_a_project_with_invalid_settings(staff: User) -> None:
+    response = token_client(staff).post(
         "/api/v1/projects/",
         {"name": "Bad", "annotation_settings": {"gold_rate": 2}},
         format="json",

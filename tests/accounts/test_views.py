@@ -132,8 +132,8 @@ def test_it_lists_only_the_users_projects_with_role_and_counts(client, designer,
     assert "Someone else" not in html
 
 
-def test_it_creates_a_project_with_its_creator_as_admin(client, outsider):  # type: ignore[no-untyped-def]
-    client.force_login(outsider)
+def test_it_creates_a_project_with_its_creator_as_admin(client, staff):  # type: ignore[no-untyped-def]
+    client.force_login(staff)
     response = client.post(
         reverse("accounts:project_create"), {"name": "Code review", "description": "PR diffs"}
     )
@@ -142,11 +142,11 @@ def test_it_creates_a_project_with_its_creator_as_admin(client, outsider):  # ty
     assert response.url == f"/projects/{project.slug}/"
     assert project.slug == "code-review"
     assert project.description == "PR diffs"
-    assert membership_of(outsider, project).role == Role.ADMIN
+    assert membership_of(staff, project).role == Role.ADMIN
 
 
-def test_it_refuses_a_project_without_a_name(client, outsider):  # type: ignore[no-untyped-def]
-    client.force_login(outsider)
+def test_it_refuses_a_project_without_a_name(client, staff):  # type: ignore[no-untyped-def]
+    client.force_login(staff)
     response = client.post(reverse("accounts:project_create"), {"name": "   "})
     assert response.status_code == 200
     assert response.context["form"].errors == {"name": ["This field is required."]}
@@ -360,7 +360,7 @@ def test_it_shows_admins_the_member_controls(client, admin_user, viewer, project
     client.force_login(admin_user)
     html = client.get(reverse("accounts:members", args=[project.slug])).content.decode()
     membership = membership_of(viewer, project)
-    assert "Add a member" in html
+    assert "Add or invite a member" in html
     assert f'hx-post="/projects/{project.slug}/members/{membership.pk}/role/"' in html
     assert f'hx-post="/projects/{project.slug}/members/{membership.pk}/remove/"' in html
 
@@ -398,18 +398,21 @@ def test_it_adds_a_member_by_username_without_javascript(client, admin_user, pro
     assert membership_of(newcomer, project).role == Role.VIEWER
 
 
-def test_it_tells_when_no_user_matches(client, admin_user, project):  # type: ignore[no-untyped-def]
+def test_it_tells_when_no_user_has_the_username(client, admin_user, project):  # type: ignore[no-untyped-def]
     client.force_login(admin_user)
     response = client.post(
         reverse("accounts:member_add", args=[project.slug]),
-        {"identifier": "ghost@example.org", "role": "viewer"},
+        {"identifier": "ghost", "role": "viewer"},
         **HTMX,
     )
     assert response.status_code == 422
     assert response.context["form"].errors == {
-        "identifier": ["No user has this username or email."]
+        "identifier": [
+            "No user is named 'ghost'. To invite someone new, enter their e-mail address."
+        ]
     }
     assert Membership.objects.filter(project=project).count() == 1
+    assert project.invitations.count() == 0
 
 
 def test_it_shows_the_service_error_for_an_existing_member(client, admin_user, viewer, project):  # type: ignore[no-untyped-def]
