@@ -87,6 +87,8 @@ class World:
     quality: Project
     inspector: Project
     inspection: Inspection
+    disputed: int  # a comparison the annotators split on
+    annotator: int
 
     @property
     def inspector_path(self) -> str:
@@ -95,7 +97,7 @@ class World:
 
 @pytest.fixture
 def world(transactional_db) -> World:  # type: ignore[no-untyped-def]
-    quality, designer, _, _ = _judged_project("theme")
+    quality, designer, annotators, items = _judged_project("theme")
     agreement_refresh(project_id=quality.pk)
     metrics = [("small head", 0.66, [0.52, 0.8], 50), ("wide head", 0.74, [0.61, 0.86], 50)]
     for name, accuracy, interval, pairs in metrics:
@@ -104,9 +106,10 @@ def world(transactional_db) -> World:  # type: ignore[no-untyped-def]
             metrics={"accuracy": accuracy, "accuracy_ci": interval, "validation_pairs": pairs},
         )  # fmt: skip
     inspector = ProjectFactory(slug="theme-inspector", name="Theme inspector")
-    MembershipFactory(project=inspector, user=designer, role=Role.DESIGNER)
+    MembershipFactory(project=inspector, user=designer, role=Role.ADMIN)
     version = build(inspector, designer).version
-    return World(designer, quality, inspector, inspect_now(version, designer))
+    return World(designer, quality, inspector, inspect_now(version, designer), items[2],
+                 annotators[0].pk)  # fmt: skip
 
 
 @pytest.fixture
@@ -141,7 +144,7 @@ def _out() -> Path:
 
 def _visit(page: Any, path: str) -> None:
     """Open `path`, wait until each of its charts is drawn and has finished animating."""
-    page.goto(path)
+    assert page.goto(path).status == 200, path
     page.evaluate(COLOUR_JS)
     page.wait_for_function(
         """() => [...document.querySelectorAll('canvas[data-chart]')].every(c => {
@@ -160,17 +163,32 @@ def _chart(page: Any, label_start: str) -> Any:
 
 def test_pages_follow_the_colour_scheme_with_readable_text(world, pages):  # type: ignore[no-untyped-def]
     slug, other = world.quality.slug, world.inspector.slug
+    version = world.inspection.version
+    prompt = world.inspector.prompts.first()
     paths = {
         "projects": "/projects/",
         "overview": f"/projects/{slug}/",
         "prompts": f"/projects/{slug}/prompts/",
+        "prompt": f"/projects/{other}/prompts/{prompt.pk}/",
+        "imports": f"/projects/{slug}/imports/",
+        "workbench": f"/projects/{other}/annotate/",
         "quality": f"/projects/{slug}/quality/",
         "annotators": f"/projects/{slug}/quality/annotators/",
+        "annotator": f"/projects/{slug}/quality/annotators/{world.annotator}/",
         "review": f"/projects/{slug}/review/",
-        "reward-models": f"/projects/{slug}/reward-models/",
+        "review-item": f"/projects/{slug}/review/{world.disputed}/",
+        "gold": f"/projects/{slug}/gold/",
+        "rubrics": f"/projects/{slug}/rubrics/",
         "rewards": f"/projects/{other}/rewards/",
+        "version": f"/projects/{other}/rewards/versions/{version.pk}/",
+        "composer": f"/projects/{other}/rewards/{version.function_id}/compose/",
+        "inspector-index": f"/projects/{other}/inspector/",
         "inspector": world.inspector_path,
+        "reward-models": f"/projects/{slug}/reward-models/",
+        "training-runs": f"/projects/{slug}/training-runs/",
         "exports": f"/projects/{slug}/exports/",
+        "members": f"/projects/{other}/members/",
+        "settings": f"/projects/{other}/settings/",
     }
     seen: dict[str, dict[str, Any]] = {}
     for scheme in SCHEMES:
