@@ -197,6 +197,10 @@ def test_pages_follow_the_colour_scheme_with_readable_text(world, pages):  # typ
             _visit(page, path)
             page.screenshot(path=str(_out() / f"{name}-{scheme}.png"), full_page=True)
             assert page.evaluate("themeTest.lowContrast(4.5)") == [], (scheme, name)
+        page.context.clear_cookies()
+        _visit(page, "/accounts/login/")
+        page.screenshot(path=str(_out() / f"login-{scheme}.png"))
+        assert page.evaluate("themeTest.lowContrast(4.5)") == [], (scheme, "login")
         body = page.evaluate(
             """() => {
                 const style = getComputedStyle(document.body);
