@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-VALUE = "#4f46e5"
-INTERVAL = "rgba(79, 70, 229, 0.25)"
-TEAM = "#94a3b8"
+from apps.core.charts import ACCENT as VALUE
+from apps.core.charts import ACCENT_SOFT as SOFT
+from apps.core.charts import CELL_BORDER, cell_values, interval_dataset
+from apps.core.charts import MUTED as TEAM
+
 MAX_GROUPS = 30
 
 
@@ -31,28 +33,22 @@ def group_rows(figures: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def interval_bars(rows: list[tuple[str, dict[str, Any]]], *, horizontal: bool = False) -> dict:
-    """Each statistic as a bar, beside a floating bar for its 95% bootstrap interval."""
+    """Each statistic as a bar with its 95% bootstrap interval as an error bar on it."""
     labels = [f"{name} ({estimate['n_items']} items)" for name, estimate in rows]
     axis = "x" if horizontal else "y"
+    value = interval_dataset(
+        label="Value",
+        values=[estimate["value"] for _, estimate in rows],
+        intervals=[estimate.get("interval") for _, estimate in rows],
+        counts=[estimate["n_items"] for _, estimate in rows],
+        backgroundColor=VALUE,
+    )
     return {
         "type": "bar",
-        "data": {
-            "labels": labels,
-            "datasets": [
-                {
-                    "label": "Value",
-                    "data": [estimate["value"] for _, estimate in rows],
-                    "backgroundColor": VALUE,
-                },
-                {
-                    "label": "95% interval",
-                    "data": [estimate.get("interval") for _, estimate in rows],
-                    "backgroundColor": INTERVAL,
-                },
-            ],
-        },
+        "data": {"labels": labels, "datasets": [value]},
         "options": {
             "indexAxis": "y" if horizontal else "x",
+            "plugins": {"legend": {"display": False}},
             "scales": {axis: {"suggestedMin": 0, "max": 1}},
         },
     }
@@ -93,13 +89,13 @@ def kappa_heatmap(figures: dict[str, Any]) -> dict | None:
                     "label": "Cohen's κ",
                     "data": cells,
                     "backgroundColor": colours,
-                    "borderColor": "#ffffff",
+                    "borderColor": CELL_BORDER,
                     "borderWidth": 1,
                 }
             ]
         },
         "options": {
-            "plugins": {"legend": {"display": False}},
+            "plugins": {"legend": {"display": False}, **cell_values()},
             "scales": {
                 "x": {
                     "type": "category",
@@ -175,8 +171,8 @@ def gold_over_time(person: dict[str, Any], team_share: float | None) -> dict:
         {
             "label": "That day",
             "data": [row["correct"] / row["total"] for row in person["gold_by_day"]],
-            "borderColor": INTERVAL,
-            "backgroundColor": INTERVAL,
+            "borderColor": SOFT,
+            "backgroundColor": SOFT,
             "showLine": False,
         },
     ]

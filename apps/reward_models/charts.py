@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-TRAIN_COLOUR = "#2563eb"
-VALIDATION_COLOUR = "#dc2626"
-BASELINE_COLOUR = "#9ca3af"
+from apps.core.charts import ERROR as VALIDATION_COLOUR
+from apps.core.charts import INFO as TRAIN_COLOUR
+from apps.core.charts import MUTED as BASELINE_COLOUR
+from apps.core.charts import interval_dataset
 
 
 def loss_curve(history: list[dict[str, Any]]) -> dict[str, Any]:
@@ -117,22 +118,21 @@ def accuracy_by_agreement(
 
 
 def accuracy_with_intervals(rows: list[tuple[str, dict[str, Any]]]) -> dict[str, Any] | None:
-    """Accuracy of each (name, metrics) as a bar, beside its 95% interval as a floating bar."""
+    """Accuracy of each (name, metrics) as a bar, with its 95% interval as an error bar."""
     rows = [(name, m) for name, m in rows if isinstance(m.get("accuracy"), int | float)]
     if not rows:
         return None
-    intervals = [m.get("accuracy_ci") or [m["accuracy"], m["accuracy"]] for _, m in rows]
+    accuracy = interval_dataset(
+        label="Validation accuracy",
+        values=[m["accuracy"] for _, m in rows],
+        intervals=[m.get("accuracy_ci") for _, m in rows],
+        counts=[m.get("validation_pairs") for _, m in rows],
+        backgroundColor=TRAIN_COLOUR,
+    )
     return {
         "type": "bar",
-        "data": {
-            "labels": [name for name, _ in rows],
-            "datasets": [
-                {"label": "Accuracy", "backgroundColor": TRAIN_COLOUR,
-                 "data": [m["accuracy"] for _, m in rows]},
-                {"label": "95% interval", "backgroundColor": BASELINE_COLOUR,
-                 "data": [[low, high] for low, high in intervals]},
-            ],
-        },
-        "options": {"scales": {"y": {"min": 0, "max": 1,
+        "data": {"labels": [name for name, _ in rows], "datasets": [accuracy]},
+        "options": {"plugins": {"legend": {"display": False}},
+                    "scales": {"y": {"min": 0, "max": 1,
                                      "title": {"display": True, "text": "Pairwise accuracy"}}}},
     }  # fmt: skip

@@ -38,8 +38,8 @@ def test_accuracy_by_strength_names_the_scale_and_sits_beside_the_active_model()
 
 
 def test_accuracy_with_intervals_and_the_reliability_diagram():
-    rows = [("Run 3", {"accuracy": 0.75, "accuracy_ci": [0.6, 0.9]}), ("Old", {"accuracy": 0.5}),
-            ("Empty", {})]  # fmt: skip
+    rows = [("Run 3", {"accuracy": 0.75, "accuracy_ci": [0.6, 0.9], "validation_pairs": 40}),
+            ("Old", {"accuracy": 0.5}), ("Empty", {})]  # fmt: skip
     reliability = {"reliability": [
         {"bin_low": 0.5, "bin_high": 0.6, "mean_predicted": 0.55, "observed": 0.5, "count": 4},
         {"bin_low": 0.6, "bin_high": 0.7, "mean_predicted": 0.0, "observed": 0.0, "count": 0},
@@ -51,9 +51,14 @@ def test_accuracy_with_intervals_and_the_reliability_diagram():
     assert intervals is not None
     assert diagram is not None
     assert intervals["data"]["labels"] == ["Run 3", "Old"]
-    assert [d["data"] for d in intervals["data"]["datasets"]] == [
-        [0.75, 0.5],
-        [[0.6, 0.9], [0.5, 0.5]],
+    # One dataset: each value carries its interval, drawn as an error bar on it.
+    assert intervals["data"]["datasets"] == [
+        {
+            "label": "Validation accuracy",
+            "data": [0.75, 0.5],
+            "errorBars": {"level": "95% CI", "bounds": [[0.6, 0.9], None], "counts": [40, None]},
+            "backgroundColor": "var(--chart-info)",
+        }
     ]
     assert diagram["data"]["datasets"][0]["data"] == [{"x": 0.55, "y": 0.5}]
     assert charts.reliability_diagram({}) is None

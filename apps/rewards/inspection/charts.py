@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-ACCENT = "#7a2e5c"
-ACCENT_SOFT = "rgba(122, 46, 92, 0.25)"
-INFO = "#245e9e"
-INFO_SOFT = "rgba(36, 94, 158, 0.25)"
-SUCCESS = "#1f7a4d"
-ERROR = "#b42318"
-MUTED = "#6b6578"
+from apps.core.charts import (
+    ACCENT,
+    CELL_BORDER,
+    ERROR,
+    INFO,
+    INFO_SOFT,
+    MUTED,
+    cell_values,
+    interval_dataset,
+)
 
 
 def _bar(labels: list[str], datasets: list[dict[str, Any]], **options: Any) -> dict[str, Any]:
@@ -68,11 +71,11 @@ def correlation(data: dict[str, Any]) -> dict[str, Any]:
             "label": "Pearson r",
             "data": cells,
             "backgroundColor": [_heat(c["v"]) for c in cells],
-            "borderColor": "#ffffff",
+            "borderColor": CELL_BORDER,
             "borderWidth": 1,
         }]},
         "options": {
-            "plugins": {"legend": {"display": False}},
+            "plugins": {"legend": {"display": False}, **cell_values()},
             "scales": {
                 "x": {"type": "category", "labels": names, "offset": True,
                       "grid": {"display": False}},
@@ -84,26 +87,26 @@ def correlation(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _interval_rows(rows: list[tuple[str, dict[str, Any] | None]]) -> dict[str, Any]:
-    """Floating bars for 95% intervals with the estimate as a point on each."""
+    """Each estimate as a point with its 95% interval as an error bar."""
     shown = [(name, a) for name, a in rows if a and a.get("value") is not None]
-    labels = [name for name, _ in shown]
-    intervals = [a["interval"] or [a["value"], a["value"]] for _, a in shown]
+    accuracy = interval_dataset(
+        label="pairwise accuracy",
+        values=[a["value"] for _, a in shown],
+        intervals=[a["interval"] for _, a in shown],
+        counts=[a.get("n") for _, a in shown],
+        type="line", showLine=False, pointRadius=5, pointHoverRadius=7, clip=False,
+        backgroundColor=ACCENT, borderColor=ACCENT,
+    )  # fmt: skip
     return {
         "type": "bar",
-        "data": {
-            "labels": labels,
-            "datasets": [
-                {"type": "line", "label": "accuracy", "data": [a["value"] for _, a in shown],
-                 "showLine": False, "pointRadius": 5, "backgroundColor": ACCENT,
-                 "borderColor": ACCENT},
-                {"type": "bar", "label": "95% interval", "data": intervals,
-                 "backgroundColor": ACCENT_SOFT, "barPercentage": 0.5},
-            ],
-        },
+        "data": {"labels": [name for name, _ in shown], "datasets": [accuracy]},
         "options": {
             "indexAxis": "x",
-            "scales": {"y": {"min": 0, "max": 1, "title": {"display": True,
-                                                           "text": "pairwise accuracy"}}},
+            "plugins": {"legend": {"display": False}},
+            "scales": {
+                "x": {"offset": True},  # points, like bars, sit in the middle of their slot
+                "y": {"min": 0, "max": 1, "title": {"display": True, "text": "pairwise accuracy"}},
+            },
         },
     }  # fmt: skip
 
@@ -123,17 +126,18 @@ def agreement(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def ablation(result: dict[str, Any]) -> dict[str, Any]:
-    rows = result["ablation"]
+    """Accuracy with all components and with each dropped, each with its 95% interval."""
+    rows = [result["accuracy"]["overall"]] + [r["accuracy"] for r in result["ablation"]]
+    accuracy = interval_dataset(
+        label="pairwise accuracy",
+        values=[a["value"] for a in rows],
+        intervals=[a.get("interval") for a in rows],
+        counts=[a.get("n") for a in rows],
+        backgroundColor=[ACCENT] + [INFO for _ in rows[1:]],
+    )
     return _bar(
-        ["all components"] + [f"without {r['component']}" for r in rows],
-        [
-            {
-                "label": "pairwise accuracy",
-                "data": [result["accuracy"]["overall"]["value"]]
-                + [r["accuracy"]["value"] for r in rows],
-                "backgroundColor": [ACCENT] + [INFO for _ in rows],
-            }
-        ],  # fmt: skip
+        ["all components"] + [f"without {r['component']}" for r in result["ablation"]],
+        [accuracy],
         scales={"y": {"min": 0, "max": 1}},
     )
 
