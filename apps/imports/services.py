@@ -517,16 +517,11 @@ class _Writer:
             if pair.is_gold or key in existing_keys or key in new_labels:
                 continue
             a, b = min(chosen, rejected), max(chosen, rejected)
+            choice = Label.Choice.A if chosen == a else Label.Choice.B
             new_labels[key] = Label(
                 comparison_id=comparison_ids[(a, b)],
                 source=Label.Source.IMPORT,
-                choice=(
-                    Label.Choice.TIE
-                    if pair.is_tie
-                    else Label.Choice.A
-                    if chosen == a
-                    else Label.Choice.B
-                ),
+                choice=Label.Choice.TIE if pair.is_tie else choice,
                 metadata={"import_id": self.import_id, "row": pair.row, **pair.label_metadata},
                 idempotency_key=key,
             )

@@ -23,7 +23,8 @@ from apps.imports.models import ImportJob
 from apps.imports.records import hh_render
 from apps.prompts.models import Prompt, Response
 from tests.exports.factories import read_rows
-from tests.imports.files import jsonl_bytes, parquet_bytes
+from tests.factories import ProjectFactory
+from tests.imports.files import csv_bytes, jsonl_bytes, parquet_bytes
 from tests.imports.test_services import nothing_written, run
 
 pytestmark = pytest.mark.django_db
@@ -591,3 +592,20 @@ def test_trl_types_without_responses_to_judge_are_refused_with_a_reason(
 
     assert job.errors == [error]
     assert nothing_written(project)
+
+
+def test_published_pairs_in_csv_import_as_from_json_lines(project: Project) -> None:
+    """CSV cells are text: SHP's `labels` is "1" or "0", HelpSteer3's `context` a JSON chat."""
+    other = ProjectFactory()
+    _imported(project, "pairs.jsonl", jsonl_bytes(SHP_ROWS + HELPSTEER3_ROWS))
+
+    job = _imported(other, "pairs.csv", csv_bytes(SHP_ROWS + HELPSTEER3_ROWS))
+
+    assert (job.prompts_created, job.responses_created, job.labels_created) == (4, 9, 6)
+    assert _exported(other, ties="write") == _exported(project, ties="write")
+    post = Prompt.objects.get(project=other, input=_POST)
+    assert post.metadata == {
+        "post_id": "himc90",
+        "domain": "askphysics_train",
+        "upvote_ratio": "0.99",
+    }
