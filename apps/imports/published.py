@@ -145,7 +145,7 @@ SHP = PairFormat(
 _LIKERT = "an integer from -3 (the first response much better) to 3 (the second much better)"
 # nvidia/HelpSteer3 `preference`: a chat context, two responses, -3 … 3.
 HELPSTEER3 = PairFormat(
-    name="HelpSteer3 preference",
+    name="HelpSteer3 preferences",
     prompt="context",
     first="response1",
     second="response2",
@@ -156,7 +156,7 @@ HELPSTEER3 = PairFormat(
 )
 # nvidia/HelpSteer2 `preference/preference.jsonl.gz`: a prompt, two responses, -3 … 3.
 HELPSTEER2 = PairFormat(
-    name="HelpSteer2 preference",
+    name="HelpSteer2 preferences",
     prompt="prompt",
     first="response_1",
     second="response_2",

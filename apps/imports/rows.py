@@ -53,6 +53,7 @@ __all__ = [
     "RowError",
     "parse_row",
     "row_shape",
+    "shapes_read",
 ]
 
 # Where a plain-text transcript hands over to the model, latest first wins.
@@ -298,9 +299,13 @@ def _parse_response(row: int, data: dict[str, Any]) -> PromptRecord | list[RowEr
 
 ROW_SHAPES: tuple[RowShape, ...] = (
     *PUBLISHED_SHAPES,
-    RowShape("preference pair", frozenset(_SIDES), _parse_pair),
-    RowShape("prompt with responses", frozenset({"responses"}), _parse_prompt),
-    RowShape("prompt with one response", frozenset({"response", "completion"}), _parse_response),
+    RowShape("TRL preference pairs (HH-RLHF, UltraFeedback)", frozenset(_SIDES), _parse_pair),
+    RowShape("prompts with responses", frozenset({"responses"}), _parse_prompt),
+    RowShape(
+        "one response per row (TRL prompt-completion and unpaired preference, HelpSteer2)",
+        frozenset({"response", "completion"}),
+        _parse_response,
+    ),
     RowShape(
         "TRL stepwise supervision",
         frozenset({"completions"}),
@@ -319,6 +324,11 @@ _NO_SHAPE = (
     "(a TRL pair), or a published pair (SHP, HelpSteer2, HelpSteer3); a TRL prompt-only row "
     "has nothing to judge"
 )
+
+
+def shapes_read() -> str:
+    """The shapes an import reads, in words."""
+    return "; ".join(shape.name for shape in ROW_SHAPES if shape.parse is not None)
 
 
 def row_shape(columns: Mapping[str, Any]) -> RowShape | None:

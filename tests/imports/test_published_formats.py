@@ -609,3 +609,18 @@ def test_published_pairs_in_csv_import_as_from_json_lines(project: Project) -> N
         "domain": "askphysics_train",
         "upvote_ratio": "0.99",
     }
+
+
+def test_the_import_page_names_the_shapes_it_reads(
+    client: Any, project: Project, designer: Any
+) -> None:
+    client.force_login(designer)
+
+    page = client.get(f"/projects/{project.slug}/imports/")
+
+    assert page.status_code == 200
+    assert (
+        "with rows of: SHP; HelpSteer3 preferences; HelpSteer2 preferences; TRL preference pairs "
+        "(HH-RLHF, UltraFeedback); prompts with responses; one response per row (TRL "
+        "prompt-completion and unpaired preference, HelpSteer2)."
+    ) in page.content.decode()
