@@ -222,5 +222,6 @@ class ExportDownloadApi(APIView):
             if entry is None:
                 raise Http404("No such file in this export.")
             path = entry["path"]
-        name = f"{export.project.slug}-{export.pk}-{os.path.basename(path)}"
+        # Its name in storage: the one the data card lists (services.export_file_names).
+        name = os.path.basename(path)
         return FileResponse(default_storage.open(path, "rb"), as_attachment=True, filename=name)

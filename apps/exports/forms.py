@@ -8,6 +8,7 @@ from django import forms
 from pydantic import ValidationError as PydanticValidationError
 
 from apps.accounts.models import Project
+from apps.exports import selectors
 from apps.exports.models import Export
 from apps.exports.options import ExportOptions
 from apps.rewards.models import RewardFunctionVersion
@@ -89,6 +90,14 @@ class ExportForm(forms.Form):
         self.fields["reward_version_id"].choices = [("", "—")] + [
             (version.pk, str(version)) for version in versions
         ]
+        if selectors.project_has_chat_prompts(project=project):
+            # TRL's standard form holds text prompts only (services.export_check refuses it).
+            field = self.fields["prompt_form"]
+            field.choices = [c for c in field.choices if c[0] != "standard"]
+            field.help_text += (
+                " Standard is not offered: this project has chat prompts (HH-style transcripts "
+                "are stored as chats)."
+            )
         if not is_admin:
             # Only an admin may export names: the others always get pseudonyms.
             del self.fields["pseudonymise_annotators"]

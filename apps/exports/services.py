@@ -63,6 +63,16 @@ def export_file_format_for(name: str) -> str:
     return EXTENSIONS[extension]
 
 
+def export_file_names(export: Export, splits: list[str]) -> dict[str, str]:
+    """Each file's name in storage, which is the name it downloads as and the path the data
+    card lists: `<project>-<export id>-<format>-<split>.<extension>`, unique among exports,
+    and the card as README.md, where `datasets.load_dataset(folder)` reads it."""
+    prefix = f"{export.project.slug}-{export.pk}-{export.format}"
+    names = {split: f"{prefix}-{split}.{export.file_format}" for split in splits}
+    names["card"] = "README.md"
+    return names
+
+
 def export_splits(options: ExportOptions) -> list[str]:
     return ["train", "test"] if options.test_share > 0 else ["train"]
 
@@ -171,9 +181,7 @@ def export_run(*, export_id: int) -> Export | None:
         return export
     options = export.parsed_options
     splits = export_splits(options)
-    extension = export.file_format
-    names = {split: f"{export.format}-{split}.{extension}" for split in splits}
-    names["card"] = "README.md"
+    names = export_file_names(export, splits)
     outbox = StorageOutbox(f"exports/{export.project_id}/{export.pk}", names)
     try:
         result = export_write(

@@ -96,5 +96,6 @@ def export_download(request: HtmxHttpRequest, slug: str, pk: int, key: str) -> F
     path = export.card_path if key == "card" else (entry["path"] if entry else None)
     if not path:
         raise Http404("No such file in this export.")
-    name = f"{project.slug}-{export.pk}-{os.path.basename(path)}"
+    # Its name in storage: the one the data card lists (services.export_file_names).
+    name = os.path.basename(path)
     return FileResponse(default_storage.open(path, "rb"), as_attachment=True, filename=name)

@@ -26,7 +26,10 @@ from apps.imports.rows import RowError
 
 # CSV cells are text: these columns may hold JSON (chat lists, lists of responses, objects).
 _JSON_COLUMNS = {"responses", "metadata", "references", "sampling_params"}
-_CONVERSATION_COLUMNS = {"prompt", "chosen", "rejected"}
+# Text, or JSON when it looks like a list of objects (chat lists, HelpSteer3's ratings).
+_CONVERSATION_COLUMNS = {
+    "prompt", "chosen", "rejected", "completion", "context", "individual_preference",
+}  # fmt: skip
 # The columns whose empty cell is an empty answer, for prompt rows and for pair rows.
 _ANSWER_COLUMNS = {False: ("response",), True: ("chosen", "rejected")}
 csv.field_size_limit(1 << 30)  # rows are bounded by ReadLimits.max_line_bytes instead
@@ -221,8 +224,7 @@ def _quoted_cells(lines: list[str]) -> Iterator[_Quote]:
 
 
 class CsvReader:
-    """CSV with a header. Structured cells hold JSON; `metadata.<key>` columns fill metadata;
-    a `response` (+ `model`) column gives one response per row (rows of one prompt merge).
+    """CSV with a header. Structured cells hold JSON; `metadata.<key>` columns fill metadata.
 
     Parsed strictly, a row at a time, each row at most `max_line_bytes`: a file whose
     quoting does not close where it should is refused at the cell where it broke."""
@@ -352,11 +354,6 @@ class CsvReader:
         for column in _ANSWER_COLUMNS[pair_row]:
             if column in empty and "responses" not in data and (pair_row or "prompt" in data):
                 data[column] = ""
-        if "response" in data and "responses" not in data:
-            response = {"text": data.pop("response")}
-            if "model" in data:
-                response["model"] = data.pop("model")
-            data["responses"] = [response]
         if metadata:
             existing = data.get("metadata")
             data["metadata"] = {**metadata, **(existing if isinstance(existing, dict) else {})}

@@ -456,8 +456,9 @@ class _Writer:
             chosen_hash, rejected_hash = pair.chosen.content_hash, pair.rejected.content_hash
             chosen = response_ids[(prompt_id, chosen_hash)]
             rejected = response_ids[(prompt_id, rejected_hash)]
+            tie = ":tie" if pair.is_tie else ""
             key = hashlib.sha256(
-                f"{self.project_id}:{prompt_hash}:{chosen_hash}:{rejected_hash}".encode()
+                f"{self.project_id}:{prompt_hash}:{chosen_hash}:{rejected_hash}{tie}".encode()
             ).hexdigest()
             resolved.append((pair, prompt_id, chosen, rejected, f"import:{key}"))
 
@@ -516,10 +517,11 @@ class _Writer:
             if pair.is_gold or key in existing_keys or key in new_labels:
                 continue
             a, b = min(chosen, rejected), max(chosen, rejected)
+            choice = Label.Choice.A if chosen == a else Label.Choice.B
             new_labels[key] = Label(
                 comparison_id=comparison_ids[(a, b)],
                 source=Label.Source.IMPORT,
-                choice=Label.Choice.A if chosen == a else Label.Choice.B,
+                choice=Label.Choice.TIE if pair.is_tie else choice,
                 metadata={"import_id": self.import_id, "row": pair.row, **pair.label_metadata},
                 idempotency_key=key,
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from django.core.files.storage import default_storage
 from apps.exports.models import Export
 from apps.exports.options import ExportOptions
 from apps.exports.services import export_create, export_run
+from tests.api import token_client
 from tests.exports.factories import label, pair, read_rows
 from tests.factories import UserFactory
 
@@ -121,3 +123,34 @@ def test_trl_reward_trainer_runs_on_an_export(project, tmp_path, monkeypatch):
     assert len(losses) == 3
     assert all(loss > 0 for loss in losses)
     assert os.environ["HF_HUB_OFFLINE"] == "1"
+
+
+@pytest.mark.parametrize("file_format", ["jsonl", "parquet"])
+def test_datasets_loads_the_folder_of_downloaded_files_and_card(
+    project, designer, tmp_path, monkeypatch, file_format
+):
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "cache"))
+    _labelled_project(project, chat=True)
+    export = _export(project, file_format, test_share=0.5, seed=1)
+    assert set(export.row_counts) == {"train", "test"}
+    assert 0 not in export.row_counts.values()
+    client = token_client(designer)
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    for key in ("train", "test", "card"):
+        response = client.get(f"/api/v1/exports/{export.pk}/download/?file={key}")
+        name = re.fullmatch(r'attachment; filename="(.+)"', response["Content-Disposition"])[1]
+        (folder / name).write_bytes(b"".join(response.streaming_content))
+
+    # The card lists the files by the names they were downloaded under.
+    names = sorted(path.name for path in folder.iterdir())
+    prefix = f"{project.slug}-{export.pk}-trl-preference"
+    assert names == sorted(["README.md", f"{prefix}-test.{file_format}",
+                            f"{prefix}-train.{file_format}"])  # fmt: skip
+    assert f"    path: {prefix}-train.{file_format}\n" in export.card
+    loaded = datasets.load_dataset(str(folder))
+
+    assert sorted(loaded) == ["test", "train"]
+    for split in ("train", "test"):
+        assert loaded[split].to_list() == read_rows(_path(export, split))
+        assert loaded[split].num_rows == export.row_counts[split]

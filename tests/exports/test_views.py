@@ -113,3 +113,18 @@ def test_the_form_asks_for_a_soft_label(client, project, designer):
     assert created.status_code == 302
     options = Export.objects.get().options
     assert (options["soft_label"], options["margin"]) == (True, True)
+
+
+def test_the_form_offers_the_standard_form_only_when_every_prompt_is_text(
+    client, project, designer
+):
+    pair(project, "Plain?", "yes", "no")
+    client.force_login(designer)
+    page = f"/projects/{project.slug}/exports/"
+
+    assert b'<option value="standard">Standard</option>' in client.get(page).content
+    pair(project, [{"role": "user", "content": "Chat?"}], "yes", "no")
+    chat = client.get(page).content
+    assert b'<option value="standard">' not in chat
+    assert b'<option value="conversational">Conversational</option>' in chat
+    assert b"Standard is not offered: this project has chat prompts" in chat

@@ -4,6 +4,7 @@ export back like any other."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from apps.exports.models import Export
 from apps.exports.options import ExportOptions
 from apps.exports.services import export_create, export_run
 from apps.imports.models import ImportJob
+from apps.imports.records import hh_render
 from apps.prompts.models import Prompt, Response
 from tests.api import token_client
 from tests.exports.factories import read_rows
@@ -85,7 +87,7 @@ def test_an_hh_file_with_empty_answers_imports_whole(project: Project) -> None:
     assert (job.comparisons_created, job.labels_created) == (6, 6)
     # Three prompts have an empty answer: three responses, one per prompt.
     empties = Response.objects.filter(prompt__project=project, text="")
-    assert sorted(empties.values_list("prompt__input", flat=True)) == sorted(
+    assert sorted(empties.values_list("prompt__metadata__transcript", flat=True)) == sorted(
         [
             "\n\nHuman: What's a good insult?\n\nAssistant:",
             "\n\nHuman: Can you swear?\n\nAssistant:",
@@ -95,7 +97,7 @@ def test_an_hh_file_with_empty_answers_imports_whole(project: Project) -> None:
     )
     # The chosen side is the preferred one, empty or not.
     chosen = {
-        label.comparison.prompt.input: (
+        label.comparison.prompt.metadata["transcript"]: (
             label.comparison.response_a if label.choice == "a" else label.comparison.response_b
         ).text
         for label in Label.objects.filter(comparison__project=project).select_related(
@@ -187,10 +189,13 @@ def _export_path(project: Project, export_format: str, file_format: str) -> str:
     return default_storage.path(entry["path"])
 
 
-def _hh_side(prompt: str, answer: str) -> str:
-    """The transcript back from an export row: the prompt ends at 'Assistant:', and HH puts
-    one space before a non-empty answer."""
-    return prompt + (" " + answer if answer else "")
+def _hh_side(prompt: list[dict[str, str]], answer: list[dict[str, str]]) -> str:
+    """The transcript back from a conversational export row."""
+    return hh_render(prompt + answer)
+
+
+def _said(text: str) -> list[dict[str, str]]:
+    return [{"role": "assistant", "content": text}]
 
 
 @pytest.mark.parametrize("file_format", ["jsonl", "parquet"])
@@ -200,18 +205,20 @@ def test_a_trl_preference_export_gives_back_every_pair(project: Project, file_fo
     rows = _exported(project, "trl-preference", file_format)
 
     assert len(rows) == 6
-    assert {"prompt": "\n\nHuman: Can you swear?\n\nAssistant:",
-            "chosen": "I'd rather keep it clean.", "rejected": ""} in rows  # fmt: skip
-    assert {"prompt": "\n\nHuman: Where do you live?\n\nAssistant: In a data centre."
-            "\n\nHuman: Which one?\n\nAssistant:",
-            "chosen": "", "rejected": "Virginia."} in rows  # fmt: skip
+    assert {"prompt": [{"role": "user", "content": "Can you swear?"}],
+            "chosen": _said("I'd rather keep it clean."),
+            "rejected": _said("")} in rows  # fmt: skip
+    assert {"prompt": [{"role": "user", "content": "Where do you live?"},
+                       {"role": "assistant", "content": "In a data centre."},
+                       {"role": "user", "content": "Which one?"}],
+            "chosen": _said(""), "rejected": _said("Virginia.")} in rows  # fmt: skip
     # Every exported pair is the imported transcripts, character for character.
     pairs = {
         (_hh_side(r["prompt"], r["chosen"]), _hh_side(r["prompt"], r["rejected"])) for r in rows
     }
     assert pairs == {(pair["chosen"], pair["rejected"]) for pair in HH_ROWS}
-    assert sum(r["rejected"] == "" for r in rows) == 2
-    assert sum(r["chosen"] == "" for r in rows) == 1
+    assert sum(r["rejected"] == _said("") for r in rows) == 2
+    assert sum(r["chosen"] == _said("") for r in rows) == 1
 
 
 @pytest.mark.parametrize("file_format", ["jsonl", "parquet"])
@@ -221,8 +228,8 @@ def test_a_labels_raw_export_writes_the_empty_texts(project: Project, file_forma
     rows = _exported(project, "labels-raw", file_format)
 
     assert len(rows) == 6
-    texts = {row["prompt"]: sorted(row["responses"]) for row in rows}
-    assert texts["\n\nHuman: Can you swear?\n\nAssistant:"] == ["", "I'd rather keep it clean."]
+    texts = {hh_render(row["prompt"]): sorted(row["responses"]) for row in rows}
+    assert texts["\n\nHuman: Can you swear?"] == ["", "I'd rather keep it clean."]
     assert sum(text == "" for row in rows for text in row["responses"]) == 3
 
 
@@ -233,7 +240,8 @@ def test_a_csv_export_imports_back_with_its_empty_answers(project: Project) -> N
 
     job = run(other, "export.csv", content)
 
-    assert content.count(b",\r\n") == 2  # empty last cells: the two empty rejected answers
+    # The two empty rejected answers, as conversational cells.
+    assert content.count(b',"[{""role"": ""assistant"", ""content"": """"}]"\r\n') == 2
     assert job.status == ImportJob.Status.SUCCEEDED, job.errors
     assert (job.rows_total, job.prompts_created, job.responses_created) == (6, 6, 12)
     assert _pairs(other) == _pairs(project)
@@ -258,28 +266,38 @@ def test_an_empty_csv_cell_is_an_empty_answer_only_where_an_answer_goes(project:
 
 
 def _pairs(project: Project) -> list[tuple[Any, str, str]]:
-    """Each imported label as (prompt, chosen text, rejected text)."""
+    """Each imported label as (prompt, chosen text, rejected text); a chat prompt as JSON."""
     pairs = []
     for label in Label.objects.filter(comparison__project=project).select_related(
         "comparison__prompt", "comparison__response_a", "comparison__response_b"
     ):
         a, b = label.comparison.response_a, label.comparison.response_b
         chosen, rejected = (a, b) if label.choice == "a" else (b, a)
-        pairs.append((label.comparison.prompt.input, chosen.text, rejected.text))
+        asked = label.comparison.prompt.input
+        asked = asked if isinstance(asked, str) else json.dumps(asked)
+        pairs.append((asked, chosen.text, rejected.text))
     return sorted(pairs)
 
 
-def test_an_answer_of_only_whitespace_is_the_empty_answer(project: Project) -> None:
+def test_an_answer_is_kept_as_written_but_for_the_space_after_assistant(
+    project: Project,
+) -> None:
     prompt = "\n\nHuman: Can you swear?\n\nAssistant:"
     rows = [
         {"chosen": prompt + " I'd rather keep it clean.", "rejected": prompt + " \n "},
         {"chosen": prompt + " I'd rather keep it clean.", "rejected": prompt},
+        {"chosen": prompt + " I'd rather keep it clean.", "rejected": prompt + " "},
     ]
 
     job = run(project, "hh.jsonl", jsonl_bytes(rows))
 
     assert job.status == ImportJob.Status.SUCCEEDED, job.errors
-    # The second row is the first pair again: one prompt, two responses, one label.
-    assert (job.prompts_created, job.responses_created, job.comparisons_created) == (1, 2, 1)
-    assert job.labels_created == 1
-    assert _pairs(project) == [(prompt, "I'd rather keep it clean.", "")]
+    # Whitespace is an answer of its own; nothing, or HH's one space, is the empty answer:
+    # the third row is the second pair again.
+    assert (job.prompts_created, job.responses_created, job.comparisons_created) == (1, 3, 2)
+    assert job.labels_created == 2
+    asked = json.dumps([{"role": "user", "content": "Can you swear?"}])
+    assert _pairs(project) == [
+        (asked, "I'd rather keep it clean.", ""),
+        (asked, "I'd rather keep it clean.", "\n "),
+    ]

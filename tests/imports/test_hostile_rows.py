@@ -53,7 +53,7 @@ def test_a_nul_in_a_csv_cell_or_a_parquet_value_fails_the_import(project: Projec
         parquet_bytes([{"prompt": "Hi", "responses": [{"text": "x\x00"}]}]),
     )
 
-    assert csv_job.errors == [f"row 1, field responses.0.text: {NUL}"]
+    assert csv_job.errors == [f"row 1, field response: {NUL}"]  # the column as written
     assert parquet_job.errors == [f"row 1, field responses.0.text: {NUL}"]
     assert nothing_written(project)
 

@@ -24,6 +24,12 @@ from tests.imports.files import (
 pytestmark = pytest.mark.django_db
 
 HH_PROMPT = "\n\nHuman: Hi\n\nAssistant: Hello.\n\nHuman: Tell me a joke\n\nAssistant:"
+# As it is stored: a transcript is a conversation.
+HH_MESSAGES = [
+    {"role": "user", "content": "Hi"},
+    {"role": "assistant", "content": "Hello."},
+    {"role": "user", "content": "Tell me a joke"},
+]
 
 
 def run(project, name: str, content: bytes) -> ImportJob:  # type: ignore[no-untyped-def]
@@ -117,9 +123,10 @@ def test_it_imports_trl_pairs_in_standard_and_conversational_form(project, encod
         "Say hi.",
         [{"role": "user", "content": "2+2?"}],
         [{"role": "user", "content": "Capital of France?"}],
-        HH_PROMPT,
+        HH_MESSAGES,
     ]
-    hh = Prompt.objects.get(project=project, input=HH_PROMPT)
+    hh = Prompt.objects.get(project=project, input=HH_MESSAGES)
+    assert hh.metadata == {"transcript": HH_PROMPT}
     assert sorted(hh.responses.values_list("text", flat=True)) == [
         "What do you call a fish with no eyes? A fsh.",
         "Why did the scarecrow win an award? He was outstanding in his field.",
@@ -250,7 +257,9 @@ def test_it_names_the_row_and_field_of_wrong_types_and_missing_fields(project): 
         "row 2, field responses: List should have at least 1 item after validation, not 0",
         "row 3, field responses.0.text: Input should be a valid string",
         "row 4, field prompt: Field required",
-        "row 5: expected `prompt` with `responses`, or `chosen` and `rejected` (a TRL pair)",
+        "row 5: expected `prompt` with `responses` or a `response`, or `chosen` and `rejected` "
+        "(a TRL pair), or a published pair (SHP, HelpSteer2, HelpSteer3); a TRL prompt-only "
+        "row has nothing to judge",
         "row 6, field prompt: message 0 has role 'robot'; expected one of system, developer, "
         "user, assistant, tool",
         "row 7, field responses.1.text: repeats an earlier response",
