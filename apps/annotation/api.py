@@ -83,6 +83,23 @@ class ComparisonListApi(GenericAPIView):
             default=None,
             help_text="true: still wants labels; false: has all it wants.",
         )
+        search = serializers.CharField(
+            required=False, default="", max_length=500, help_text="In the prompt's text."
+        )
+        model = serializers.CharField(
+            required=False, default="", max_length=200, help_text="One response is this model's."
+        )
+        since = serializers.DateTimeField(
+            required=False, allow_null=True, default=None, help_text="Created at or after."
+        )
+        until = serializers.DateTimeField(
+            required=False, allow_null=True, default=None, help_text="Created before."
+        )
+        sort = serializers.ChoiceField(
+            choices=[(name, label) for name, (label, _) in selectors.COMPARISON_SORTS.items()],
+            required=False,
+            default=next(iter(selectors.COMPARISON_SORTS)),
+        )
 
     @extend_schema_serializer(component_name="ComparisonInput")
     class InputSerializer(serializers.Serializer):
@@ -592,6 +609,30 @@ class LabelListApi(GenericAPIView):
         )
         until = serializers.DateTimeField(
             required=False, allow_null=True, default=None, help_text="Created before."
+        )
+        choice = serializers.ChoiceField(choices=Label.Choice.choices, required=False, default="")
+        current = serializers.BooleanField(
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="true: labels in force; false: superseded ones.",
+        )
+        is_gold = serializers.BooleanField(
+            required=False, allow_null=True, default=None, help_text="Not for annotators."
+        )
+        model = serializers.CharField(
+            required=False,
+            default="",
+            max_length=200,
+            help_text="One response is this model's. Not for annotators.",
+        )
+        search = serializers.CharField(
+            required=False, default="", max_length=500, help_text="In the prompt's text."
+        )
+        sort = serializers.ChoiceField(
+            choices=[(name, label) for name, (label, _) in selectors.LABEL_SORTS.items()],
+            required=False,
+            default=next(iter(selectors.LABEL_SORTS)),
         )
 
     @extend_schema(

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -18,6 +19,7 @@ from apps.accounts.permissions import Capability, role_can
 from apps.accounts.selectors import project_list_for_user
 from apps.annotation import queue_sql
 from apps.annotation.models import Assignment, Comparison, Label
+from apps.core.errors import ApplicationError
 from apps.prompts.models import Response
 
 
@@ -200,15 +202,61 @@ def label_list_recent(*, user: User, limit: int = 20) -> QuerySet[Label]:
     )
 
 
+# The orders the comparison and label lists offer, by name: the API's `sort` and the pages'
+# sort menu read these. The first is each API list's default.
+COMPARISON_SORTS: dict[str, tuple[str, tuple[Any, ...]]] = {
+    "priority": ("Priority, highest first", ("-priority", "pk")),
+    "newest": ("Newest first", ("-pk",)),
+    "oldest": ("Oldest first", ("pk",)),
+    "most_labels": ("Most labels first", ("-labels_done", "pk")),
+    "fewest_labels": ("Fewest labels first", ("labels_done", "pk")),
+}
+# Time spent is unknown on imported labels: those sort last either way.
+LABEL_SORTS: dict[str, tuple[str, tuple[Any, ...]]] = {
+    "oldest": ("Oldest first", ("pk",)),
+    "newest": ("Newest first", ("-pk",)),
+    "slowest": ("Most time spent first", (F("seconds_spent").desc(nulls_last=True), "-pk")),
+    "fastest": ("Least time spent first", (F("seconds_spent").asc(nulls_last=True), "-pk")),
+}
+
+
+def _order(sorts: dict[str, tuple[str, tuple[Any, ...]]], sort: str) -> tuple[Any, ...]:
+    """The ordering of `sort`, or of the list's default for a name it does not offer."""
+    return sorts[sort][1] if sort in sorts else next(iter(sorts.values()))[1]
+
+
+def _shows_model(comparisons: QuerySet[Comparison], model: str, prefix: str = "") -> QuerySet[Any]:
+    """Comparisons (or labels, through `prefix`) where one of the responses is `model`'s."""
+    pk = OuterRef(f"{prefix}pk" if prefix else "pk")
+    pair_side = Response.objects.filter(
+        Q(pk=OuterRef(f"{prefix}response_a_id")) | Q(pk=OuterRef(f"{prefix}response_b_id")),
+        model=model,
+    )
+    ranked = Comparison.ranked_responses.through.objects.filter(
+        comparison_id=pk, response__model=model
+    )
+    return comparisons.filter(Exists(pair_side) | Exists(ranked))
+
+
 def comparison_list(
     *,
     project: Project,
     prompt: int | None = None,
     is_gold: bool | None = None,
     needs_labels: bool | None = None,
+    search: str = "",
+    model: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    sort: str = "priority",
+    with_texts: bool = False,
 ) -> QuerySet[Comparison]:
-    """A project's comparisons for the API, with the ids a client needs."""
-    items = Comparison.objects.filter(project=project).prefetch_related("ranked_responses")
+    """A project's comparisons, filtered and in a `COMPARISON_SORTS` order, for the API and
+    the comparisons page (`with_texts`: with the prompt and the responses' models).
+
+    `search` matches the prompt's text; `model` a response's source; `since`/`until` the
+    time the comparison was made (from, and before)."""
+    items = Comparison.objects.filter(project=project)
     if prompt is not None:
         items = items.filter(prompt_id=prompt)
     if is_gold is not None:
@@ -217,7 +265,25 @@ def comparison_list(
         items = items.filter(is_open=True)
     elif needs_labels is False:
         items = items.filter(is_open=False)
-    return items.order_by("-priority", "pk")
+    if search:
+        items = items.filter(prompt__input__icontains=search)
+    if model:
+        items = _shows_model(items, model)
+    if since is not None:
+        items = items.filter(created_at__gte=since)
+    if until is not None:
+        items = items.filter(created_at__lt=until)
+    if with_texts:
+        items = (
+            items.select_related("prompt", "response_a", "response_b")
+            .defer("response_a__text", "response_b__text", "prompt__references")
+            .prefetch_related(
+                Prefetch("ranked_responses", queryset=Response.objects.only("pk", "model"))
+            )
+        )
+    else:
+        items = items.prefetch_related("ranked_responses")
+    return items.order_by(*_order(COMPARISON_SORTS, sort))
 
 
 def comparison_get(*, project: Project, user: User, pk: int) -> Comparison | None:
@@ -242,6 +308,11 @@ def comparison_get(*, project: Project, user: User, pk: int) -> Comparison | Non
     )
 
 
+def labels_of_others_visible(*, role: str) -> bool:
+    """Whether this role sees everyone's labels in a project; annotators see only their own."""
+    return role != Role.ANNOTATOR
+
+
 def label_list(
     *,
     project: Project,
@@ -251,11 +322,27 @@ def label_list(
     annotator: int | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    choice: str = "",
+    current: bool | None = None,
+    is_gold: bool | None = None,
+    model: str = "",
+    search: str = "",
+    sort: str = "oldest",
+    with_texts: bool = False,
 ) -> QuerySet[Label]:
-    """A project's labels, newest last. Annotators see only their own."""
+    """A project's labels, filtered and in a `LABEL_SORTS` order (oldest first unless
+    asked), for the API and the labels page (`with_texts`: with what its rows show).
+
+    Annotators see only their own, and judge blind: filtering by gold or by model, which
+    would tell them which items are gold or which model wrote a response, is refused
+    (ApplicationError). `current`: True for labels in force, False for superseded ones."""
     labels = Label.objects.filter(comparison__project=project)
-    if role == Role.ANNOTATOR:
+    if not labels_of_others_visible(role=role):
         labels = labels.filter(annotator=user)
+    if not role_can(role, Capability.VIEW_DATA) and (is_gold is not None or model):
+        raise ApplicationError(
+            "Annotators judge blind: labels cannot be filtered by gold or model."
+        )
     if comparison is not None:
         labels = labels.filter(comparison_id=comparison)
     if annotator is not None:
@@ -264,7 +351,53 @@ def label_list(
         labels = labels.filter(created_at__gte=since)
     if until is not None:
         labels = labels.filter(created_at__lt=until)
-    return labels.order_by("pk")
+    if choice:
+        labels = labels.filter(choice=choice)
+    if current is not None:
+        labels = labels.filter(superseded_by__isnull=current)
+    if is_gold is not None:
+        labels = labels.filter(comparison__is_gold=is_gold)
+    if model:
+        labels = _shows_model(labels, model, prefix="comparison__")
+    if search:
+        labels = labels.filter(comparison__prompt__input__icontains=search)
+    if with_texts:
+        labels = labels.select_related(
+            "comparison__prompt", "annotator", "rubric_version__rubric"
+        ).annotate(is_superseded=Exists(Label.objects.filter(supersedes=OuterRef("pk"))))
+    return labels.order_by(*_order(LABEL_SORTS, sort))
+
+
+def comparison_agreement(*, comparisons: Sequence[Comparison]) -> dict[int, tuple[str, int, int]]:
+    """For each of these comparisons with labels in force: the most chosen answer, how many
+    chose it, and how many labels are in force (annotators' and imported). One query."""
+    counts: dict[int, dict[str, int]] = {}
+    rows = (
+        Label.objects.filter(comparison__in=[c.pk for c in comparisons], superseded_by__isnull=True)
+        .exclude(choice="")
+        .values_list("comparison_id", "choice")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for comparison_id, choice, n in rows:
+        counts.setdefault(comparison_id, {})[choice] = n
+    agreement = {}
+    for comparison_id, by_choice in counts.items():
+        # Ties between answers go to the one listed first in Label.Choice.
+        top = max(Label.Choice.values, key=lambda value: by_choice.get(value, 0))
+        agreement[comparison_id] = (top, by_choice[top], sum(by_choice.values()))
+    return agreement
+
+
+def response_models(*, project: Project) -> list[str]:
+    """The distinct non-empty sources of a project's responses, sorted (for filters)."""
+    return list(
+        Response.objects.filter(prompt__project=project)
+        .exclude(model="")
+        .order_by("model")
+        .values_list("model", flat=True)
+        .distinct()
+    )
 
 
 # --- label quality ----------------------------------------------------------------------
