@@ -39,16 +39,17 @@ def comparison_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     # Who may list comparisons is the API's rule: roles that see the data.
     project = project_for_user(user=request.user, capability=Capability.VIEW_DATA, slug=slug)
     form = ComparisonFilterForm(request.GET, models=selectors.response_models(project=project))
-    items = selectors.comparison_list(project=project, with_texts=True, **form.filters())
-    page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("page"))
-    agreement = selectors.comparison_agreement(comparisons=page.object_list)
+    ids = selectors.comparison_list(project=project, **form.filters()).values_list("pk", flat=True)
+    page = Paginator(ids, PAGE_SIZE).get_page(request.GET.get("page"))
+    comparisons = selectors.comparison_rows(ids=list(page.object_list))
+    agreement = selectors.comparison_agreement(comparisons=comparisons)
     rows = [
         {
             "comparison": comparison,
             "models": _models(comparison),
             "agreement": agreement.get(comparison.pk),
         }
-        for comparison in page.object_list
+        for comparison in comparisons
     ]
     context = project_page_context(
         project=project,
@@ -91,10 +92,10 @@ def label_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         blind=not sees_data,
     )
     # The form offers blind roles no gold or source filter, which the selector would refuse.
-    labels = selectors.label_list(
-        project=project, user=request.user, role=role, with_texts=True, **form.filters()
+    labels = selectors.label_list(project=project, user=request.user, role=role, **form.filters())
+    page = Paginator(labels.values_list("pk", flat=True), PAGE_SIZE).get_page(
+        request.GET.get("page")
     )
-    page = Paginator(labels, PAGE_SIZE).get_page(request.GET.get("page"))
     strength_scale = project.settings.strength_scale
     rows = [
         {
@@ -102,7 +103,7 @@ def label_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
             "strength": _strength(strength_scale, label.strength),
             "side": _side(label),
         }
-        for label in page.object_list
+        for label in selectors.label_rows(ids=list(page.object_list))
     ]
     context = project_page_context(
         project=project,

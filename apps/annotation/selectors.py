@@ -20,7 +20,7 @@ from apps.accounts.selectors import project_list_for_user
 from apps.annotation import queue_sql
 from apps.annotation.models import Assignment, Comparison, Label
 from apps.core.errors import ApplicationError
-from apps.prompts.models import Response
+from apps.prompts.models import Prompt, Response
 
 
 def assignment_get(*, project: Project, user: User, pk: int) -> Assignment:
@@ -225,17 +225,16 @@ def _order(sorts: dict[str, tuple[str, tuple[Any, ...]]], sort: str) -> tuple[An
     return sorts[sort][1] if sort in sorts else next(iter(sorts.values()))[1]
 
 
-def _shows_model(comparisons: QuerySet[Comparison], model: str, prefix: str = "") -> QuerySet[Any]:
+def _shows_model(rows: QuerySet[Any], model: str, prefix: str = "") -> QuerySet[Any]:
     """Comparisons (or labels, through `prefix`) where one of the responses is `model`'s."""
-    pk = OuterRef(f"{prefix}pk" if prefix else "pk")
-    pair_side = Response.objects.filter(
-        Q(pk=OuterRef(f"{prefix}response_a_id")) | Q(pk=OuterRef(f"{prefix}response_b_id")),
-        model=model,
-    )
     ranked = Comparison.ranked_responses.through.objects.filter(
-        comparison_id=pk, response__model=model
+        comparison_id=OuterRef(f"{prefix}pk"), response__model=model
     )
-    return comparisons.filter(Exists(pair_side) | Exists(ranked))
+    return rows.filter(
+        Q(**{f"{prefix}response_a__model": model})
+        | Q(**{f"{prefix}response_b__model": model})
+        | Q(Exists(ranked))
+    )
 
 
 def comparison_list(
@@ -249,10 +248,9 @@ def comparison_list(
     since: datetime | None = None,
     until: datetime | None = None,
     sort: str = "priority",
-    with_texts: bool = False,
 ) -> QuerySet[Comparison]:
     """A project's comparisons, filtered and in a `COMPARISON_SORTS` order, for the API and
-    the comparisons page (`with_texts`: with the prompt and the responses' models).
+    the comparisons page (which reads a page of ids here, then `comparison_rows`).
 
     `search` matches the prompt's text; `model` a response's source; `since`/`until` the
     time the comparison was made (from, and before)."""
@@ -273,16 +271,7 @@ def comparison_list(
         items = items.filter(created_at__gte=since)
     if until is not None:
         items = items.filter(created_at__lt=until)
-    if with_texts:
-        items = (
-            items.select_related("prompt", "response_a", "response_b")
-            .defer("response_a__text", "response_b__text", "prompt__references")
-            .prefetch_related(
-                Prefetch("ranked_responses", queryset=Response.objects.only("pk", "model"))
-            )
-        )
-    else:
-        items = items.prefetch_related("ranked_responses")
+    items = items.prefetch_related("ranked_responses")
     return items.order_by(*_order(COMPARISON_SORTS, sort))
 
 
@@ -328,10 +317,10 @@ def label_list(
     model: str = "",
     search: str = "",
     sort: str = "oldest",
-    with_texts: bool = False,
 ) -> QuerySet[Label]:
     """A project's labels, filtered and in a `LABEL_SORTS` order (oldest first unless
-    asked), for the API and the labels page (`with_texts`: with what its rows show).
+    asked), for the API and the labels page (which reads a page of ids here, then
+    `label_rows`).
 
     Annotators see only their own, and judge blind: filtering by gold or by model, which
     would tell them which items are gold or which model wrote a response, is refused
@@ -361,11 +350,35 @@ def label_list(
         labels = _shows_model(labels, model, prefix="comparison__")
     if search:
         labels = labels.filter(comparison__prompt__input__icontains=search)
-    if with_texts:
-        labels = labels.select_related(
-            "comparison__prompt", "annotator", "rubric_version__rubric"
-        ).annotate(is_superseded=Exists(Label.objects.filter(supersedes=OuterRef("pk"))))
     return labels.order_by(*_order(LABEL_SORTS, sort))
+
+
+def _in_order(rows: QuerySet[Any], ids: Sequence[int]) -> list[Any]:
+    by_id = {row.pk: row for row in rows.filter(pk__in=ids)}
+    return [by_id[pk] for pk in ids if pk in by_id]
+
+
+# A page reads its ids first (sorting and skipping narrow rows), then the rows it shows with
+# their joins: joined first, Postgres sorted every comparison's prompt and responses.
+def comparison_rows(*, ids: Sequence[int]) -> list[Comparison]:
+    """These comparisons (from `comparison_list`), in this order, with their prompt and
+    the responses' models (texts left out)."""
+    rows = (
+        Comparison.objects.select_related("prompt", "response_a", "response_b")
+        .defer("response_a__text", "response_b__text", "prompt__references")
+        .prefetch_related(
+            Prefetch("ranked_responses", queryset=Response.objects.only("pk", "model"))
+        )
+    )
+    return _in_order(rows, ids)
+
+
+def label_rows(*, ids: Sequence[int]) -> list[Label]:
+    """These labels (from `label_list`), in this order, with what the labels page shows."""
+    rows = Label.objects.select_related(
+        "comparison__prompt", "annotator", "rubric_version__rubric"
+    ).annotate(is_superseded=Exists(Label.objects.filter(supersedes=OuterRef("pk"))))
+    return _in_order(rows, ids)
 
 
 def comparison_agreement(*, comparisons: Sequence[Comparison]) -> dict[int, tuple[str, int, int]]:
@@ -389,14 +402,18 @@ def comparison_agreement(*, comparisons: Sequence[Comparison]) -> dict[int, tupl
     return agreement
 
 
-def response_models(*, project: Project) -> list[str]:
-    """The distinct non-empty sources of a project's responses, sorted (for filters)."""
-    return list(
-        Response.objects.filter(prompt__project=project)
-        .exclude(model="")
-        .order_by("model")
-        .values_list("model", flat=True)
-        .distinct()
+def response_models(*, project: Project, sample: int = 1000) -> list[str]:
+    """The sources of the responses to the project's latest `sample` prompts, sorted (for
+    filters: a project's few models answer most of its prompts)."""
+    latest = Prompt.objects.filter(project=project).order_by("-pk").values("pk")[:sample]
+    return sorted(
+        set(
+            Response.objects.filter(prompt__in=latest)
+            .exclude(model="")
+            .order_by()
+            .values_list("model", flat=True)
+            .distinct()
+        )
     )
 
 
