@@ -234,6 +234,7 @@ class ComparisonFilterForm(_ListFilterForm):
 
     sorts = selectors.COMPARISON_SORTS
     default_sort = "priority"
+    field_order = ["search", "needs_labels", "is_gold", "model", "since", "until", "sort"]
     needs_labels = _yes_no("Any status", "Open", "Complete")
     is_gold = _yes_no("Gold or not", "Gold", "Not gold")
 
@@ -244,6 +245,7 @@ class LabelFilterForm(_ListFilterForm):
 
     sorts = selectors.LABEL_SORTS
     default_sort = "newest"
+    field_order = ["search", "comparison", "annotator", "choice", "current", "is_gold", "model"]
     comparison = forms.IntegerField(
         required=False,
         min_value=1,

@@ -225,15 +225,17 @@ def _order(sorts: dict[str, tuple[str, tuple[Any, ...]]], sort: str) -> tuple[An
     return sorts[sort][1] if sort in sorts else next(iter(sorts.values()))[1]
 
 
-def _shows_model(rows: QuerySet[Any], model: str, prefix: str = "") -> QuerySet[Any]:
-    """Comparisons (or labels, through `prefix`) where one of the responses is `model`'s."""
-    ranked = Comparison.ranked_responses.through.objects.filter(
-        comparison_id=OuterRef(f"{prefix}pk"), response__model=model
-    )
+def _shows_model(
+    rows: QuerySet[Any], project: Project, model: str, prefix: str = ""
+) -> QuerySet[Any]:
+    """Comparisons (or labels, through `prefix`) where one of the responses is `model`'s.
+    The responses are one list that Postgres hashes once, not joins per side."""
+    responses = Response.objects.filter(prompt__project=project, model=model).values("pk")
+    ranked = Comparison.ranked_responses.through.objects.filter(response__in=responses)
     return rows.filter(
-        Q(**{f"{prefix}response_a__model": model})
-        | Q(**{f"{prefix}response_b__model": model})
-        | Q(Exists(ranked))
+        Q(**{f"{prefix}response_a__in": responses})
+        | Q(**{f"{prefix}response_b__in": responses})
+        | Q(**{f"{prefix}pk__in": ranked.values("comparison_id")})
     )
 
 
@@ -266,7 +268,7 @@ def comparison_list(
     if search:
         items = items.filter(prompt__input__icontains=search)
     if model:
-        items = _shows_model(items, model)
+        items = _shows_model(items, project, model)
     if since is not None:
         items = items.filter(created_at__gte=since)
     if until is not None:
@@ -347,7 +349,7 @@ def label_list(
     if is_gold is not None:
         labels = labels.filter(comparison__is_gold=is_gold)
     if model:
-        labels = _shows_model(labels, model, prefix="comparison__")
+        labels = _shows_model(labels, project, model, prefix="comparison__")
     if search:
         labels = labels.filter(comparison__prompt__input__icontains=search)
     return labels.order_by(*_order(LABEL_SORTS, sort))
@@ -381,9 +383,18 @@ def label_rows(*, ids: Sequence[int]) -> list[Label]:
     return _in_order(rows, ids)
 
 
-def comparison_agreement(*, comparisons: Sequence[Comparison]) -> dict[int, tuple[str, int, int]]:
-    """For each of these comparisons with labels in force: the most chosen answer, how many
-    chose it, and how many labels are in force (annotators' and imported). One query."""
+@dataclass(frozen=True)
+class Agreement:
+    """How a comparison's labels in force (annotators' and imported) agree: the answer most
+    chose (empty when two answers share the most), how many chose it, and of how many."""
+
+    choice: str
+    agreeing: int
+    labels: int
+
+
+def comparison_agreement(*, comparisons: Sequence[Comparison]) -> dict[int, Agreement]:
+    """The `Agreement` of each of these comparisons that has labels in force. One query."""
     counts: dict[int, dict[str, int]] = {}
     rows = (
         Label.objects.filter(comparison__in=[c.pk for c in comparisons], superseded_by__isnull=True)
@@ -396,9 +407,13 @@ def comparison_agreement(*, comparisons: Sequence[Comparison]) -> dict[int, tupl
         counts.setdefault(comparison_id, {})[choice] = n
     agreement = {}
     for comparison_id, by_choice in counts.items():
-        # Ties between answers go to the one listed first in Label.Choice.
-        top = max(Label.Choice.values, key=lambda value: by_choice.get(value, 0))
-        agreement[comparison_id] = (top, by_choice[top], sum(by_choice.values()))
+        most = max(by_choice.values())
+        leaders = [choice for choice, n in by_choice.items() if n == most]
+        agreement[comparison_id] = Agreement(
+            choice=leaders[0] if len(leaders) == 1 else "",
+            agreeing=most,
+            labels=sum(by_choice.values()),
+        )
     return agreement
 
 

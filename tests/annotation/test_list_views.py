@@ -138,6 +138,9 @@ def test_comparison_rows_show_sources_labels_agreement_and_status(
     assert ">gold<" in gold
     assert "1 of 1 chose <strong>tie</strong>" in gold
     assert "open" in gold
+    _label(data.haiku, data.other, "a")
+    html = _client(designer).get(f"/projects/{project.slug}/comparisons/?search=haiku")
+    assert "split, 1 each of 2" in html.content.decode()
 
 
 def test_label_filters_give_exact_rows(project: Project, viewer: User, data: Data) -> None:

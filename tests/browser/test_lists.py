@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from playwright.sync_api import expect
 
 from apps.accounts.models import Role
 from apps.annotation.models import Comparison
@@ -54,15 +55,15 @@ def test_a_designer_filters_the_labels_and_shares_the_address(page) -> None:  # 
 
     page.select_option("#id_annotator", label="bo")
     page.wait_for_url(f"**/labels/?*annotator={bo.pk}*")
-    page.wait_for_function("document.querySelectorAll('tr[data-label]').length === 2")
+    expect(page.locator("tr[data-label]")).to_have_count(2)
     assert set(page.locator("tr[data-label] td:nth-child(3)").all_inner_texts()) == {"bo"}
 
     page.fill("#id_search", "haiku")
     page.wait_for_url("**search=haiku*")
-    page.wait_for_function("document.querySelectorAll('tr[data-label]').length === 0")
+    expect(page.locator("tr[data-label]")).to_have_count(0)
     assert "No label matches these filters." in page.locator("#results").inner_text()
     page.fill("#id_search", "capital")
-    page.wait_for_function("document.querySelectorAll('tr[data-label]').length === 1")
+    expect(page.locator("tr[data-label]")).to_have_count(1)
     page.screenshot(path=str(_output_dir() / "labels-filtered.png"), full_page=True)
 
     # The address holds the filters: opened afresh, it shows the same rows and form.
@@ -78,7 +79,7 @@ def test_a_designer_filters_the_labels_and_shares_the_address(page) -> None:  # 
     assert page.locator("tr[data-comparison]").count() == 4
     page.select_option("#id_needs_labels", label="Complete")
     page.wait_for_url("**needs_labels=false*")
-    page.wait_for_function("document.querySelectorAll('tr[data-comparison]').length === 2")
+    expect(page.locator("tr[data-comparison]")).to_have_count(2)
     page.screenshot(path=str(_output_dir() / "comparisons-complete.png"), full_page=True)
     assert "&lt;script&gt;" in page.content() or "<script>alert" not in page.content()
     page.locator("tr[data-comparison]").first.get_by_role("link").first.click()
@@ -102,9 +103,9 @@ def test_an_annotator_sees_only_their_own_labels(page) -> None:  # type: ignore[
     page.wait_for_url("**/labels/")
     assert page.locator("tr[data-label]").count() == 3
     page.select_option("#id_choice", label="A is better")
-    page.wait_for_function("document.querySelectorAll('tr[data-label]').length === 0")
+    expect(page.locator("tr[data-label]")).to_have_count(0)
     page.select_option("#id_choice", label="Tie")
-    page.wait_for_function("document.querySelectorAll('tr[data-label]').length === 3")
+    expect(page.locator("tr[data-label]")).to_have_count(3)
     page.screenshot(path=str(_output_dir() / "labels-own.png"), full_page=True)
     text = page.content()
     assert "gpt-4o" not in text
