@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
@@ -24,11 +25,20 @@ from apps.core.htmx import HtmxHttpRequest
 PAGE_SIZE = 50
 
 
-def _render(request: HtmxHttpRequest, template: str, context: dict[str, Any]) -> HttpResponse:
-    """The table alone for htmx (filters, pages), the whole page otherwise."""
+def _render(
+    request: HtmxHttpRequest, name: str, context: dict[str, Any], *, noun: str, empty: str
+) -> HttpResponse:
+    """The page (`annotation/<name>_list.html`), or for htmx (filters, pages) its results
+    alone, with the table `annotation/partials/<name>_rows.html`."""
+    context.update(
+        list_url=reverse(f"annotation:{name}_list", args=[context["project"].slug]),
+        table_template=f"annotation/partials/{name}_rows.html",
+        noun=noun,
+        empty=empty,
+    )
     if request.htmx and not request.htmx.history_restore_request:
-        return render(request, f"{template}#results", context)
-    return render(request, template, context)
+        return render(request, "components/list_results.html", context)
+    return render(request, f"annotation/{name}_list.html", context)
 
 
 @require_GET
@@ -60,7 +70,7 @@ def comparison_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         rows=rows,
         is_filtered=form.is_filtered(),
     )
-    return _render(request, "annotation/comparison_list.html", context)
+    return _render(request, "comparison", context, noun="comparison", empty="No comparisons yet.")
 
 
 def _models(comparison: Any) -> list[str]:
@@ -117,7 +127,7 @@ def label_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         sees_others=sees_others,
         is_filtered=form.is_filtered(),
     )
-    return _render(request, "annotation/label_list.html", context)
+    return _render(request, "label", context, noun="label", empty="No labels yet.")
 
 
 def _strength(scale: list[str], strength: int | None) -> str:
