@@ -20,6 +20,7 @@ from apps.accounts.permissions import Capability, role_can
 from apps.accounts.selectors import membership_list, project_for_user, project_page_context
 from apps.annotation import selectors
 from apps.annotation.forms import ComparisonFilterForm, LabelFilterForm
+from apps.annotation.models import Comparison, Label
 from apps.core.htmx import HtmxHttpRequest
 
 PAGE_SIZE = 50
@@ -73,7 +74,8 @@ def comparison_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     return _render(request, "comparison", context, noun="comparison", empty="No comparisons yet.")
 
 
-def _models(comparison: Any) -> list[str]:
+def _models(comparison: Comparison) -> list[str]:
+    """The responses' sources: a pair's a and b, or a ranking's responses by id."""
     if comparison.response_a_id is not None:
         return [comparison.response_a.model, comparison.response_b.model]
     return [response.model for response in comparison.ranked_responses.all()]
@@ -136,8 +138,12 @@ def _strength(scale: list[str], strength: int | None) -> str:
     return scale[strength] if 0 <= strength < len(scale) else str(strength)
 
 
-def _side(label: Any) -> str:
-    """Where the response the label preferred was shown ('left' or 'right'), if known."""
-    if label.choice not in ("a", "b") or label.shown_order not in ("ab", "ba"):
+def _side(label: Label) -> str:
+    """Where the response the label preferred was shown ('left' or 'right'), if known:
+    `shown_order` names the left response first."""
+    if label.choice not in (Label.Choice.A, Label.Choice.B) or label.shown_order not in (
+        "ab",
+        "ba",
+    ):
         return ""
-    return "left" if (label.choice == "a") == (label.shown_order == "ab") else "right"
+    return "left" if label.choice == label.shown_order[0] else "right"

@@ -291,3 +291,21 @@ def test_lists_are_paginated(project: Project, designer: User, annotator: User) 
     # The previous page keeps the filters and order.
     assert f'href="/projects/{project.slug}/comparisons/?sort=oldest&amp;page=1"' in html
     assert len(_labels(client, project, "page=2")) == 10
+
+
+def test_a_ranking_item_lists_its_sources_and_is_found_by_any_of_them(
+    project: Project, designer: User, data: Data
+) -> None:
+    item = PromptFactory(project=project, input="Rank these summaries")
+    responses = [ResponseFactory(prompt=item, text=f"Summary {m}", model=m)
+                 for m in ("phi-3", "gemma-2", "llama-3")]  # fmt: skip
+    ranking = comparison_create(project=project, response_ids=[r.pk for r in responses])
+    client = _client(designer)
+    assert _comparisons(client, project, "model=gemma-2") == [ranking.pk]
+    assert _comparisons(client, project, "model=llama-3&sort=oldest") == [
+        data.france.pk, data.haiku.pk, ranking.pk,
+    ]  # fmt: skip
+    html = client.get(f"/projects/{project.slug}/comparisons/?search=summaries").content.decode()
+    row = re.sub(r"\s+", " ", html).split(f'data-comparison="{ranking.pk}"')[1].split("</tr>")[0]
+    assert ">ranking<" in row
+    assert re.findall(r'badge-model">([^<]+)<', row) == ["phi-3", "gemma-2", "llama-3"]
