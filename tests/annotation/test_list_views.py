@@ -309,3 +309,12 @@ def test_a_ranking_item_lists_its_sources_and_is_found_by_any_of_them(
     row = re.sub(r"\s+", " ", html).split(f'data-comparison="{ranking.pk}"')[1].split("</tr>")[0]
     assert ">ranking<" in row
     assert re.findall(r'badge-model">([^<]+)<', row) == ["phi-3", "gemma-2", "llama-3"]
+
+
+def test_prompts_are_shown_as_text(project: Project, designer: User, annotator: User) -> None:
+    comparison = _pair(project, "<script>alert(1)</script> Hi", ("m1", "m2"))
+    _label(comparison, annotator, "a")
+    for client, path in [(_client(designer), "comparisons"), (_client(annotator), "labels")]:
+        html = client.get(f"/projects/{project.slug}/{path}/").content.decode()
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; Hi" in html
+        assert "<script>alert(1)" not in html

@@ -38,7 +38,7 @@ def test_a_designer_filters_the_labels_and_shares_the_address(page) -> None:  # 
         "What is the capital of France?",
         "Write a haiku about rain",
         "Explain recursion to a child",
-        "<script>alert('x')</script> Summarise this email",
+        '<img src=x onerror="window.__pwned = 1"> Summarise this email',
     ]
     for i, question in enumerate(questions):
         comparison = _pair(project, question, ("llama-3-8b", "gpt-4o"), labels_wanted=2)
@@ -51,6 +51,9 @@ def test_a_designer_filters_the_labels_and_shares_the_address(page) -> None:  # 
     page.goto(f"/projects/{project.slug}/labels/")
     rows = page.locator("tr[data-label]")
     assert rows.count() == 6
+    # Prompts are untrusted text: shown as written, never run.
+    assert page.get_by_text('<img src=x onerror="window.__pwned = 1"> Summarise').count() == 1
+    assert page.evaluate("() => window.__pwned") is None
     assert page.locator("nav.tabs a[aria-current=page]").inner_text() == "Prompts"
 
     page.select_option("#id_annotator", label="bo")
@@ -81,7 +84,6 @@ def test_a_designer_filters_the_labels_and_shares_the_address(page) -> None:  # 
     page.wait_for_url("**needs_labels=false*")
     expect(page.locator("tr[data-comparison]")).to_have_count(2)
     page.screenshot(path=str(_output_dir() / "comparisons-complete.png"), full_page=True)
-    assert "&lt;script&gt;" in page.content() or "<script>alert" not in page.content()
     page.locator("tr[data-comparison]").first.get_by_role("link").first.click()
     page.wait_for_url("**/prompts/*/")
     assert page.locator("h1").count() == 1
