@@ -270,6 +270,8 @@ CASES = [
          ADMINS, {}),
     Case("page prompts", "get", "/projects/matrix/prompts/", DATA),
     Case("page prompt", "get", "/projects/matrix/prompts/{prompt}/", DATA),
+    Case("page comparisons", "get", "/projects/matrix/comparisons/?is_gold=false", DATA),
+    Case("page labels", "get", "/projects/matrix/labels/?current=true", ALL),
     Case("page imports", "get", "/projects/matrix/imports/", DATA),
     Case("page import upload", "post", "/projects/matrix/imports/upload/", IMPORTERS, "upload"),
     Case("page import", "get", "/projects/matrix/imports/{job}/", DATA),

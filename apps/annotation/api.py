@@ -71,8 +71,37 @@ class ComparisonOutputSerializer(serializers.Serializer):
         return sorted(response.pk for response in comparison.ranked_responses.all())
 
 
+class _ListFilterSerializer(serializers.Serializer):
+    """The filters the comparison and label lists share (`selectors.comparison_list`,
+    `selectors.label_list`)."""
+
+    search = serializers.CharField(
+        required=False, default="", max_length=500, help_text="In the prompt's text."
+    )
+    model = serializers.CharField(
+        required=False,
+        default="",
+        max_length=200,
+        help_text="One response is this model's (labels: not for annotators).",
+    )
+    since = serializers.DateTimeField(
+        required=False, allow_null=True, default=None, help_text="Created at or after."
+    )
+    until = serializers.DateTimeField(
+        required=False, allow_null=True, default=None, help_text="Created before."
+    )
+
+
+def _sort_field(sorts: dict[str, tuple[str, tuple[Any, ...]]]) -> serializers.ChoiceField:
+    return serializers.ChoiceField(
+        choices=[(name, label) for name, (label, _) in sorts.items()],
+        required=False,
+        default=next(iter(sorts)),
+    )
+
+
 class ComparisonListApi(GenericAPIView):
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(_ListFilterSerializer):
         prompt = serializers.IntegerField(
             required=False, allow_null=True, default=None, help_text="Only this prompt's."
         )
@@ -83,6 +112,7 @@ class ComparisonListApi(GenericAPIView):
             default=None,
             help_text="true: still wants labels; false: has all it wants.",
         )
+        sort = _sort_field(selectors.COMPARISON_SORTS)
 
     @extend_schema_serializer(component_name="ComparisonInput")
     class InputSerializer(serializers.Serializer):
@@ -584,15 +614,20 @@ class LabelCreateApi(APIView):
 
 
 class LabelListApi(GenericAPIView):
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(_ListFilterSerializer):
         comparison = serializers.IntegerField(required=False, allow_null=True, default=None)
         annotator = serializers.IntegerField(required=False, allow_null=True, default=None)
-        since = serializers.DateTimeField(
-            required=False, allow_null=True, default=None, help_text="Created at or after."
+        choice = serializers.ChoiceField(choices=Label.Choice.choices, required=False, default="")
+        current = serializers.BooleanField(
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="true: labels in force; false: superseded ones.",
         )
-        until = serializers.DateTimeField(
-            required=False, allow_null=True, default=None, help_text="Created before."
+        is_gold = serializers.BooleanField(
+            required=False, allow_null=True, default=None, help_text="Not for annotators."
         )
+        sort = _sort_field(selectors.LABEL_SORTS)
 
     @extend_schema(
         operation_id="label_list",

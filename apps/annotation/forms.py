@@ -9,13 +9,16 @@ fields named `rating:<response id>:<criterion>`; spans as a JSON list.
 from __future__ import annotations
 
 import json
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django import forms
+from django.utils import timezone
 from pydantic import ValidationError
 
 from apps.accounts.settings_schema import format_validation_error
-from apps.annotation.models import Assignment, Comparison
+from apps.annotation import selectors
+from apps.annotation.models import Assignment, Comparison, Label
 from apps.annotation.schema import Judgment
 from apps.core.errors import ApplicationError
 from apps.core.json_limits import json_problem
@@ -158,3 +161,118 @@ class GoldForm(forms.Form):
     gold_choice = forms.ChoiceField(
         choices=[("", "Not gold"), *CHOICES], required=False, label="Known answer"
     )
+
+
+# --- the comparison and label lists --------------------------------------------------------
+
+_ANY = ""
+_YES_NO = {"true": True, "false": False}
+_DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+def _start_of(day: date | None) -> datetime | None:
+    """Midnight at the start of `day`, in the site's time zone."""
+    if day is None:
+        return None
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+class _ListFilterForm(forms.Form):
+    """The query string of a list page, parsed into keyword arguments for its selector (the
+    same ones the API's filters give). Parameters are named as in the API. Invalid parts
+    are ignored, valid ones still filter."""
+
+    sorts: dict[str, tuple[str, tuple[Any, ...]]]
+    default_sort: str  # the page's, first in its menu (the API's may differ)
+    search = forms.CharField(
+        required=False, max_length=500, label="Search prompts", widget=forms.SearchInput
+    )
+    model = forms.ChoiceField(required=False, label="Source")
+    since = forms.DateField(required=False, label="From", widget=_DATE)
+    until = forms.DateField(required=False, label="To", help_text="Inclusive.", widget=_DATE)
+    sort = forms.ChoiceField(required=False, label="Sort")
+
+    def __init__(self, data: Any, *, models: list[str]) -> None:
+        super().__init__(data)
+        self.fields["model"].choices = [(_ANY, "Any source"), *((m, m) for m in models)]
+        names = [self.default_sort, *(name for name in self.sorts if name != self.default_sort)]
+        self.fields["sort"].choices = [(name, self.sorts[name][0]) for name in names]
+
+    def filters(self) -> dict[str, Any]:
+        """Keyword arguments for the list's selector; an invalid field filters nothing."""
+        self.is_valid()
+        data = self.cleaned_data
+        until = data.get("until")
+        return {
+            **{name: data.get(name) for name in self.fields},
+            "search": data.get("search", "").strip(),
+            "model": data.get("model", ""),  # no field for blind roles
+            "since": _start_of(data.get("since")),
+            "until": _start_of(until + timedelta(days=1)) if until else None,
+            "sort": data.get("sort") or self.default_sort,
+        }
+
+    def is_filtered(self) -> bool:
+        """Whether any filter (not the order) narrows the list."""
+        return any(
+            value not in (None, "") for name, value in self.filters().items() if name != "sort"
+        )
+
+
+def _yes_no(label: str, yes: str, no: str) -> forms.TypedChoiceField:
+    return forms.TypedChoiceField(
+        required=False,
+        label=label,
+        choices=[(_ANY, label), ("true", yes), ("false", no)],
+        coerce=_YES_NO.get,
+        empty_value=None,
+    )
+
+
+class ComparisonFilterForm(_ListFilterForm):
+    """Filters of the comparisons page (`selectors.comparison_list`)."""
+
+    sorts = selectors.COMPARISON_SORTS
+    default_sort = "priority"
+    field_order = ["search", "needs_labels", "is_gold", "model", "since", "until", "sort"]
+    needs_labels = _yes_no("Any status", "Open", "Complete")
+    is_gold = _yes_no("Gold or not", "Gold", "Not gold")
+
+
+class LabelFilterForm(_ListFilterForm):
+    """Filters of the labels page (`selectors.label_list`). Roles that see only their own
+    labels get no annotator filter, and blind roles no gold or source filter."""
+
+    sorts = selectors.LABEL_SORTS
+    default_sort = "newest"
+    field_order = ["search", "comparison", "annotator", "choice", "current", "is_gold", "model"]
+    comparison = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label="Comparison",
+        widget=forms.NumberInput(attrs={"placeholder": "Comparison #", "class": "filter-number"}),
+    )
+    annotator = forms.TypedChoiceField(
+        required=False, label="Annotator", coerce=int, empty_value=None
+    )
+    choice = forms.ChoiceField(
+        required=False, label="Choice", choices=[(_ANY, "Any choice"), *Label.Choice.choices]
+    )
+    current = _yes_no("Current or superseded", "Current", "Superseded")
+    is_gold = _yes_no("Gold or not", "Gold", "Not gold")
+
+    def __init__(
+        self,
+        data: Any,
+        *,
+        models: list[str],
+        annotators: list[tuple[int, str]] | None,
+        blind: bool,
+    ) -> None:
+        super().__init__(data, models=models)
+        if annotators is None:
+            del self.fields["annotator"]
+        else:
+            self.fields["annotator"].choices = [(_ANY, "Any annotator"), *annotators]
+        if blind:
+            del self.fields["is_gold"], self.fields["model"]

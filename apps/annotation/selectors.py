@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -18,7 +19,8 @@ from apps.accounts.permissions import Capability, role_can
 from apps.accounts.selectors import project_list_for_user
 from apps.annotation import queue_sql
 from apps.annotation.models import Assignment, Comparison, Label
-from apps.prompts.models import Response
+from apps.core.errors import ApplicationError
+from apps.prompts.models import Prompt, Response
 
 
 def assignment_get(*, project: Project, user: User, pk: int) -> Assignment:
@@ -200,15 +202,61 @@ def label_list_recent(*, user: User, limit: int = 20) -> QuerySet[Label]:
     )
 
 
+# The orders the comparison and label lists offer, by name: the API's `sort` and the pages'
+# sort menu read these. The first is each API list's default.
+COMPARISON_SORTS: dict[str, tuple[str, tuple[Any, ...]]] = {
+    "priority": ("Priority, highest first", ("-priority", "pk")),
+    "newest": ("Newest first", ("-pk",)),
+    "oldest": ("Oldest first", ("pk",)),
+    "most_labels": ("Most labels first", ("-labels_done", "pk")),
+    "fewest_labels": ("Fewest labels first", ("labels_done", "pk")),
+}
+# Time spent is unknown on imported labels: those sort last either way.
+LABEL_SORTS: dict[str, tuple[str, tuple[Any, ...]]] = {
+    "oldest": ("Oldest first", ("pk",)),
+    "newest": ("Newest first", ("-pk",)),
+    "slowest": ("Most time spent first", (F("seconds_spent").desc(nulls_last=True), "-pk")),
+    "fastest": ("Least time spent first", (F("seconds_spent").asc(nulls_last=True), "-pk")),
+}
+
+
+def _order(sorts: dict[str, tuple[str, tuple[Any, ...]]], sort: str) -> tuple[Any, ...]:
+    """The ordering of `sort`, or of the list's default for a name it does not offer."""
+    return sorts[sort][1] if sort in sorts else next(iter(sorts.values()))[1]
+
+
+def _shows_model(
+    rows: QuerySet[Any], project: Project, model: str, prefix: str = ""
+) -> QuerySet[Any]:
+    """Comparisons (or labels, through `prefix`) where one of the responses is `model`'s.
+    The responses are one list that Postgres hashes once, not joins per side."""
+    responses = Response.objects.filter(prompt__project=project, model=model).values("pk")
+    ranked = Comparison.ranked_responses.through.objects.filter(response__in=responses)
+    return rows.filter(
+        Q(**{f"{prefix}response_a__in": responses})
+        | Q(**{f"{prefix}response_b__in": responses})
+        | Q(**{f"{prefix}pk__in": ranked.values("comparison_id")})
+    )
+
+
 def comparison_list(
     *,
     project: Project,
     prompt: int | None = None,
     is_gold: bool | None = None,
     needs_labels: bool | None = None,
+    search: str = "",
+    model: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    sort: str = "priority",
 ) -> QuerySet[Comparison]:
-    """A project's comparisons for the API, with the ids a client needs."""
-    items = Comparison.objects.filter(project=project).prefetch_related("ranked_responses")
+    """A project's comparisons, filtered and in a `COMPARISON_SORTS` order, for the API and
+    the comparisons page (which reads a page of ids here, then `comparison_rows`).
+
+    `search` matches the prompt's text; `model` a response's source; `since`/`until` the
+    time the comparison was made (from, and before)."""
+    items = Comparison.objects.filter(project=project)
     if prompt is not None:
         items = items.filter(prompt_id=prompt)
     if is_gold is not None:
@@ -217,7 +265,16 @@ def comparison_list(
         items = items.filter(is_open=True)
     elif needs_labels is False:
         items = items.filter(is_open=False)
-    return items.order_by("-priority", "pk")
+    if search:
+        items = items.filter(prompt__input__icontains=search)
+    if model:
+        items = _shows_model(items, project, model)
+    if since is not None:
+        items = items.filter(created_at__gte=since)
+    if until is not None:
+        items = items.filter(created_at__lt=until)
+    items = items.prefetch_related("ranked_responses")
+    return items.order_by(*_order(COMPARISON_SORTS, sort))
 
 
 def comparison_get(*, project: Project, user: User, pk: int) -> Comparison | None:
@@ -242,6 +299,11 @@ def comparison_get(*, project: Project, user: User, pk: int) -> Comparison | Non
     )
 
 
+def labels_of_others_visible(*, role: str) -> bool:
+    """Whether this role sees everyone's labels in a project; annotators see only their own."""
+    return role != Role.ANNOTATOR
+
+
 def label_list(
     *,
     project: Project,
@@ -251,11 +313,27 @@ def label_list(
     annotator: int | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    choice: str = "",
+    current: bool | None = None,
+    is_gold: bool | None = None,
+    model: str = "",
+    search: str = "",
+    sort: str = "oldest",
 ) -> QuerySet[Label]:
-    """A project's labels, newest last. Annotators see only their own."""
+    """A project's labels, filtered and in a `LABEL_SORTS` order (oldest first unless
+    asked), for the API and the labels page (which reads a page of ids here, then
+    `label_rows`).
+
+    Annotators see only their own, and judge blind: filtering by gold or by model, which
+    would tell them which items are gold or which model wrote a response, is refused
+    (ApplicationError). `current`: True for labels in force, False for superseded ones."""
     labels = Label.objects.filter(comparison__project=project)
-    if role == Role.ANNOTATOR:
+    if not labels_of_others_visible(role=role):
         labels = labels.filter(annotator=user)
+    if not role_can(role, Capability.VIEW_DATA) and (is_gold is not None or model):
+        raise ApplicationError(
+            "Annotators judge blind: labels cannot be filtered by gold or model."
+        )
     if comparison is not None:
         labels = labels.filter(comparison_id=comparison)
     if annotator is not None:
@@ -264,7 +342,94 @@ def label_list(
         labels = labels.filter(created_at__gte=since)
     if until is not None:
         labels = labels.filter(created_at__lt=until)
-    return labels.order_by("pk")
+    if choice:
+        labels = labels.filter(choice=choice)
+    if current is not None:
+        labels = labels.filter(superseded_by__isnull=current)
+    if is_gold is not None:
+        labels = labels.filter(comparison__is_gold=is_gold)
+    if model:
+        labels = _shows_model(labels, project, model, prefix="comparison__")
+    if search:
+        labels = labels.filter(comparison__prompt__input__icontains=search)
+    return labels.order_by(*_order(LABEL_SORTS, sort))
+
+
+def _in_order(rows: QuerySet[Any], ids: Sequence[int]) -> list[Any]:
+    by_id = {row.pk: row for row in rows.filter(pk__in=ids)}
+    return [by_id[pk] for pk in ids if pk in by_id]
+
+
+# A page reads its ids first (sorting and skipping narrow rows), then the rows it shows with
+# their joins: joined first, Postgres sorted every comparison's prompt and responses.
+def comparison_rows(*, ids: Sequence[int]) -> list[Comparison]:
+    """These comparisons (from `comparison_list`), in this order, with their prompt and
+    the responses' models (texts left out)."""
+    rows = (
+        Comparison.objects.select_related("prompt", "response_a", "response_b")
+        .defer("response_a__text", "response_b__text", "prompt__references")
+        .prefetch_related(
+            Prefetch("ranked_responses", queryset=Response.objects.only("pk", "model"))
+        )
+    )
+    return _in_order(rows, ids)
+
+
+def label_rows(*, ids: Sequence[int]) -> list[Label]:
+    """These labels (from `label_list`), in this order, with what the labels page shows."""
+    rows = Label.objects.select_related(
+        "comparison__prompt", "annotator", "rubric_version__rubric"
+    ).annotate(is_superseded=Exists(Label.objects.filter(supersedes=OuterRef("pk"))))
+    return _in_order(rows, ids)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How a comparison's labels in force (annotators' and imported) agree: the answer most
+    chose (empty when two answers share the most), how many chose it, and of how many."""
+
+    choice: str
+    agreeing: int
+    labels: int
+
+
+def comparison_agreement(*, comparisons: Sequence[Comparison]) -> dict[int, Agreement]:
+    """The `Agreement` of each of these comparisons that has labels in force. One query."""
+    counts: dict[int, dict[str, int]] = {}
+    rows = (
+        Label.objects.filter(comparison__in=[c.pk for c in comparisons], superseded_by__isnull=True)
+        .exclude(choice="")
+        .values_list("comparison_id", "choice")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for comparison_id, choice, n in rows:
+        counts.setdefault(comparison_id, {})[choice] = n
+    agreement = {}
+    for comparison_id, by_choice in counts.items():
+        most = max(by_choice.values())
+        leaders = [choice for choice, n in by_choice.items() if n == most]
+        agreement[comparison_id] = Agreement(
+            choice=leaders[0] if len(leaders) == 1 else "",
+            agreeing=most,
+            labels=sum(by_choice.values()),
+        )
+    return agreement
+
+
+def response_models(*, project: Project, sample: int = 1000) -> list[str]:
+    """The sources of the responses to the project's latest `sample` prompts, sorted (for
+    filters: a project's few models answer most of its prompts)."""
+    latest = Prompt.objects.filter(project=project).order_by("-pk").values("pk")[:sample]
+    return sorted(
+        set(
+            Response.objects.filter(prompt__in=latest)
+            .exclude(model="")
+            .order_by()
+            .values_list("model", flat=True)
+            .distinct()
+        )
+    )
 
 
 # --- label quality ----------------------------------------------------------------------

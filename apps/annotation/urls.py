@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from apps.annotation import quality_views, views
+from apps.annotation import list_views, quality_views, views
 
 app_name = "annotation"
 
@@ -14,6 +14,8 @@ urlpatterns = [
     path("projects/<slug:slug>/annotate/<int:pk>/submit/", views.label_submit, name="label_submit"),
     path("projects/<slug:slug>/annotate/<int:pk>/skip/", views.item_skip, name="item_skip"),
     path("projects/<slug:slug>/annotate/<int:pk>/flag/", views.item_flag, name="item_flag"),
+    path("projects/<slug:slug>/comparisons/", list_views.comparison_list, name="comparison_list"),
+    path("projects/<slug:slug>/labels/", list_views.label_list, name="label_list"),
     path("projects/<slug:slug>/quality/", quality_views.quality, name="quality"),
     path("projects/<slug:slug>/quality/status/", quality_views.quality_status,
          name="quality_status"),
