@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
@@ -213,3 +214,16 @@ def member_remove(request: HtmxHttpRequest, slug: str, membership_id: int) -> Ht
     except ApplicationError as error:
         return _after_member_change(request, slug, error=error.message)
     return _after_member_change(request, slug, notice=f"{username} removed from the project.")
+
+
+@require_POST
+@login_required
+def text_view(request: HtmxHttpRequest) -> HttpResponse:
+    """Switch between raw text and rendered Markdown for model output, then go back."""
+    services.user_set_raw_text(user=request.user, show_raw_text=request.POST.get("raw") == "1")
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        back = reverse("accounts:project_list")
+    return redirect(back)
