@@ -14,11 +14,14 @@ entity, a backslash escape, a line break) carries no offset.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
 import nh3
+from django.core.cache import cache
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
@@ -35,9 +38,16 @@ _ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "code": {"class"}, "th": {"align"
 _MODEL_TAGS = _ALLOWED_TAGS | {"span"}
 _MODEL_ATTRIBUTES = _ALLOWED_ATTRIBUTES | {"code": {"class", "data-o"}, "span": {"data-o"}}
 # Model text is cached per content: the workbench renders the same responses again for
-# every annotator of a comparison. Texts past the size limit are rendered each time.
+# every annotator of a comparison. In this process (texts up to a size), then in the
+# shared cache. Change the version when the rendered HTML changes.
+_RENDER_VERSION = 1
 _CACHE_SIZE = 512
-_CACHE_TEXT_LIMIT = 200_000
+_CACHE_SECONDS = 7 * 24 * 3600
+_PROCESS_CACHE_MAX_CHARS = 50_000
+# Longer texts are shown raw: Markdown renders at about 2 ms per thousand characters.
+MARKDOWN_MAX_CHARS = 100_000
+
+logger = logging.getLogger(__name__)
 
 
 def _clean(html: str, *, tags: set[str], attributes: dict[str, set[str]]) -> SafeString:
@@ -169,20 +179,43 @@ def _render_model_text(text: str) -> SafeString:
     return _clean(html, tags=_MODEL_TAGS, attributes=_MODEL_ATTRIBUTES)
 
 
-_render_model_text_cached = lru_cache(maxsize=_CACHE_SIZE)(_render_model_text)
+@lru_cache(maxsize=_CACHE_SIZE)
+def _render_model_text_in_process(text: str) -> SafeString:
+    return _render_model_text_shared(text)
+
+
+def _render_model_text_shared(text: str) -> SafeString:
+    key = f"model-text:{_RENDER_VERSION}:{hashlib.sha256(text.encode()).hexdigest()}"
+    html = _cache_quietly(lambda: cache.get(key))
+    if isinstance(html, str):
+        return mark_safe(html)  # noqa: S308 - stored below, after sanitising
+    rendered = _render_model_text(text)
+    _cache_quietly(lambda: cache.set(key, str(rendered), timeout=_CACHE_SECONDS))
+    return rendered
+
+
+def _cache_quietly(call: Callable[[], Any]) -> Any:
+    """A cache call that falls back to rendering when the cache is down."""
+    try:
+        return call()
+    except Exception:
+        logger.warning("cache unavailable for rendered model text", exc_info=True)
+        return None
 
 
 def render_model_text(text: str) -> SafeString:
     """Untrusted model output (a response, a prompt) as sanitised Markdown HTML whose
     verbatim text runs carry their offset in `text` (`data-o`, in code points)."""
     text = text or ""
-    if len(text) > _CACHE_TEXT_LIMIT:
-        return _render_model_text(text)
-    return _render_model_text_cached(text)
+    if len(text) > _PROCESS_CACHE_MAX_CHARS:
+        return _render_model_text_shared(text)
+    return _render_model_text_in_process(text)
 
 
 def render_raw_text(text: str) -> SafeString:
     """Untrusted text as it is, escaped, in one run at offset 0. Carriage returns are
     written as `&#13;`: an HTML parser turns a raw CR into LF, and offsets count it."""
-    escaped = escape(text or "").replace("\r", "&#13;")
+    if not text:
+        return mark_safe("")  # an empty element: CSS says "(empty response)"
+    escaped = escape(text).replace("\r", "&#13;")
     return mark_safe(f'<span data-o="0">{escaped}</span>')  # noqa: S308 - escaped just above
