@@ -119,6 +119,15 @@ def test_the_workbench_renders_tables_lists_and_highlighted_code(page) -> None: 
     assert page.locator(f"{ITEM} .wb-prompt em").inner_text() == "models"
     page.screenshot(path=str(_output_dir() / "workbench-rendered.png"), full_page=True)
 
+    # Dark: the code block takes the dark theme's ground and its colours.
+    keyword = page.locator(f"{text} pre code .hljs-keyword").first
+    light = keyword.evaluate("node => getComputedStyle(node).color")
+    page.emulate_media(color_scheme="dark")
+    pre = page.locator(f"{text} pre")
+    assert pre.evaluate("node => getComputedStyle(node).backgroundColor") == "rgb(13, 17, 23)"
+    assert keyword.evaluate("node => getComputedStyle(node).color") != light
+    page.screenshot(path=str(_output_dir() / "workbench-rendered-dark.png"), full_page=True)
+
 
 def test_a_script_payload_in_a_response_does_not_run(page) -> None:  # type: ignore[no-untyped-def]
     project, user = _project("hostile", (HOSTILE, "Plain answer."))
