@@ -167,3 +167,20 @@ def test_model_text_links_open_apart_and_pass_no_referrer():
 def test_raw_text_is_escaped_in_one_run_and_keeps_carriage_returns():
     assert render_raw_text("a <b>\r\nc") == '<span data-o="0">a &lt;b&gt;&#13;\nc</span>'
     assert render_raw_text("") == ""
+
+
+def test_model_text_is_kept_in_the_shared_cache_for_other_processes():
+    import hashlib
+
+    from django.core.cache import cache
+
+    from apps.core import rendering
+
+    text = "Rendered **once**, read by every web process."
+    html = render_model_text(text)
+    key = f"model-text:{rendering._RENDER_VERSION}:{hashlib.sha256(text.encode()).hexdigest()}"
+
+    assert cache.get(key) == str(html)
+    cache.set(key, "<p>from the shared cache</p>")
+    rendering._render_model_text_in_process.cache_clear()  # as in another process
+    assert render_model_text(text) == "<p>from the shared cache</p>"

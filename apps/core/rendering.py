@@ -7,7 +7,7 @@ markdown-it-py with raw HTML disabled, then nh3 (Ammonia) with an allow-list.
 Model text (prompts and responses) is rendered with offsets: every run of its text
 that is a verbatim piece of the raw text sits in an element with `data-o`, the piece's
 start in the raw text counted in code points (as Python counts). Span marking
-(static/js/markdown.js) maps a selection in the rendered page back to raw offsets with
+(static/js/model-text.js) maps a selection in the rendered page back to raw offsets with
 them, and marks stored spans on the rendered text. Text that is not verbatim (an
 entity, a backslash escape, a line break) carries no offset.
 """
@@ -18,8 +18,10 @@ import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+import markdown_it
 import nh3
 from django.core.cache import cache
 from django.utils.html import escape
@@ -39,8 +41,10 @@ _MODEL_TAGS = _ALLOWED_TAGS | {"span"}
 _MODEL_ATTRIBUTES = _ALLOWED_ATTRIBUTES | {"code": {"class", "data-o"}, "span": {"data-o"}}
 # Model text is cached per content: the workbench renders the same responses again for
 # every annotator of a comparison. In this process (texts up to a size), then in the
-# shared cache. Change the version when the rendered HTML changes.
-_RENDER_VERSION = 1
+# shared cache, under a key that changes with this module and the libraries' versions.
+_RENDER_VERSION = hashlib.sha256(
+    Path(__file__).read_bytes() + f"{markdown_it.__version__} {nh3.__version__}".encode()
+).hexdigest()[:16]
 _CACHE_SIZE = 512
 _CACHE_SECONDS = 7 * 24 * 3600
 _PROCESS_CACHE_MAX_CHARS = 50_000
