@@ -97,6 +97,11 @@ class ProjectSettingsForm(forms.Form):
     rationale_required = forms.BooleanField(
         required=False, help_text="Annotators must write a short rationale."
     )
+    show_reference_to_annotators = forms.BooleanField(
+        required=False,
+        label="Show reference answers to annotators",
+        help_text=AnnotationSettings.model_fields["show_reference_to_annotators"].description or "",
+    )
     rate_criteria = forms.BooleanField(
         required=False, help_text="Annotators rate each rubric criterion."
     )

@@ -15,6 +15,11 @@ from apps.core.models import TimeStampedModel
 class User(AbstractUser):
     """A person who signs in: annotator, designer, admin or viewer, per project."""
 
+    show_raw_text = models.BooleanField(
+        default=False,
+        help_text="Show model output as raw text instead of rendered Markdown.",
+    )
+
     def __str__(self) -> str:
         return self.username
 

@@ -316,3 +316,10 @@ def token_issue(*, user: User, rotate: bool = False) -> Token:
             transaction.on_commit(lambda key=key: token_forget(key))  # type: ignore[misc]
     token, _ = Token.objects.get_or_create(user=user)
     return token
+
+
+def user_set_raw_text(*, user: User, show_raw_text: bool) -> User:
+    """Remember whether this person reads model output as raw text or rendered Markdown."""
+    user.show_raw_text = show_raw_text
+    user.save(update_fields=["show_raw_text"])
+    return user

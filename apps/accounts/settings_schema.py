@@ -56,6 +56,10 @@ class AnnotationSettings(BaseModel):
     gold_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     lease_minutes: int = Field(default=10, ge=1, le=24 * 60)
     rationale_required: bool = False
+    show_reference_to_annotators: bool = Field(
+        default=False,
+        description="Annotators see the prompt's reference answers, in a panel they open.",
+    )
     ranking_size: int = Field(default=4, ge=3, le=10)
     undo_minutes: int = Field(default=5, ge=0, le=60, description="How long a label can be undone.")
     consensus: ConsensusRule = Field(

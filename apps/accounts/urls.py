@@ -61,6 +61,7 @@ urlpatterns = [
         views.invitation_accept,
         name="invitation_accept",
     ),
+    path("accounts/text-view/", views.text_view, name="text_view"),
     path("projects/", views.project_list, name="project_list"),
     path("projects/new/", views.project_create, name="project_create"),
     path("projects/<slug:slug>/", views.project_detail, name="project_detail"),

@@ -10,6 +10,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.formats import date_format
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.timezone import localtime
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -332,3 +333,16 @@ def token_rotate(request: HtmxHttpRequest) -> HttpResponse:
         "New API token created; the old one no longer works." if rotate else "API token created.",
     )
     return redirect("accounts:account")
+
+
+@require_POST
+@login_required
+def text_view(request: HtmxHttpRequest) -> HttpResponse:
+    """Switch between raw text and rendered Markdown for model output, then go back."""
+    services.user_set_raw_text(user=request.user, show_raw_text=request.POST.get("raw") == "1")
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        back = reverse("accounts:project_list")
+    return redirect(back)

@@ -7,6 +7,7 @@ are; review decisions and gold answers are written through `review`'s services.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -272,16 +273,36 @@ def _label_views(project: Project, comparison: Comparison) -> list[LabelView]:
     return views
 
 
+def _span_marks(comparison: Comparison, labels: list[Label]) -> dict[str, str]:
+    """Each response's marked spans, from every label in force, as JSON for
+    static/js/model-text.js: {"a": [{start, end, title}], "b": [...]}."""
+    sides = {comparison.response_a_id: "a", comparison.response_b_id: "b"}
+    marks: dict[str, list[dict[str, object]]] = {"a": [], "b": []}
+    for label in labels:
+        who = label.annotator.username if label.annotator else "Imported"
+        for span in label.spans:
+            side = sides.get(span.get("response"))
+            if side is None:
+                continue
+            title = f"{who}: {span.get('category', '')}" + (
+                f" — {span['note']}" if span.get("note") else ""
+            )
+            marks[side].append({"start": span.get("start"), "end": span.get("end"), "title": title})
+    return {side: json.dumps(spans) for side, spans in marks.items()}
+
+
 def _review_item_page(
     request: HtmxHttpRequest, project: Project, comparison: Comparison, form: ReviewForm,
     status: int = 200,
 ) -> HttpResponse:  # fmt: skip
     queue = review.review_queue(project=project)
+    labels = _label_views(project, comparison)
     context = _page(
         project,
         "review",
         comparison=comparison,
-        labels=_label_views(project, comparison),
+        labels=labels,
+        span_marks=_span_marks(comparison, [view.label for view in labels]),
         decisions=comparison.review_decisions.select_related("reviewer").order_by("-pk"),
         flags=comparison.flags.select_related("user").order_by("pk"),
         form=form,

@@ -57,9 +57,6 @@ class ShownResponse:
 
     response: Response
     position: int
-    # Split at carriage returns, which the template writes back as `&#13;`: an HTML
-    # parser turns a raw CR into LF, and span offsets are counted in the raw text.
-    text_parts: list[str]
     ratings: list[RatingRow]
 
 
@@ -86,6 +83,8 @@ class Item:
     prefill: Prefill
     ranking_value: str
     is_reopened: bool
+    # The prompt's reference answers, when the project lets annotators see them.
+    references: list[str]
 
 
 def _rubric_spec(project: Project) -> RubricSpec | None:
@@ -114,7 +113,6 @@ def _item(project: Project, assignment: Assignment, spec: RubricSpec | None) -> 
         ShownResponse(
             response=response,
             position=position[response.pk],
-            text_parts=response.text.split("\r"),
             ratings=[
                 RatingRow(
                     criterion=criterion,
@@ -139,6 +137,12 @@ def _item(project: Project, assignment: Assignment, spec: RubricSpec | None) -> 
         prefill=prefill,
         ranking_value=",".join(str(r.response.pk) for r in shown),
         is_reopened=earlier is not None,
+        references=[
+            reference if isinstance(reference, str) else json.dumps(reference)
+            for reference in (comparison.prompt.references or [])
+        ]
+        if settings.show_reference_to_annotators
+        else [],
     )
 
 

@@ -13,7 +13,8 @@
 // a message: no key is ever dropped without a sign.
 //
 // Span offsets are counted in code points of the raw response text (as Python counts
-// them); the template keeps carriage returns as &#13; so the DOM text is the raw text.
+// them), whether the response is shown as rendered Markdown or as raw text: model-text.js
+// (window.PalateText) maps a selection to raw offsets and marks spans on the shown text.
 (function () {
   "use strict";
 
@@ -30,7 +31,7 @@
   var queued = null; // the item on screen whose submit waits for the pending one
   var selecting = null; // {item, text}: choosing a span with the keyboard
   var clock = new WeakMap(); // item node → {spent: ms, since: ms or null}
-  var rawText = new WeakMap(); // [data-text] node → the response text as first rendered
+  var modelText = window.PalateText;
 
   // ---------------------------------------------------------------- helpers
 
@@ -143,22 +144,6 @@
 
   // ---------------------------------------------------------------- spans
 
-  // UTF-16 index ↔ code point index in `text`.
-  function toCodePoints(text, index) {
-    return Array.from(text.slice(0, index)).length;
-  }
-
-  function toUnits(text, points) {
-    var units = 0;
-    var seen = 0;
-    for (var ch of text) {
-      if (seen === points) break;
-      units += ch.length;
-      seen += 1;
-    }
-    return units;
-  }
-
   function spansOf(item) {
     var input = item.querySelector("[data-spans]");
     try {
@@ -187,52 +172,25 @@
   function renderSpans(item) {
     var spans = spansOf(item);
     item.querySelectorAll("[data-text]").forEach(function (el) {
-      var raw = rawText.get(el);
       var responseId = el.closest("[data-response]").dataset.response;
       var mine = [];
       spans.forEach(function (span, index) {
         if (String(span.response) === responseId) {
-          mine.push({ start: toUnits(raw, span.start), end: toUnits(raw, span.end), index: index, span: span });
+          mine.push({
+            start: span.start,
+            end: span.end,
+            index: index,
+            title: span.category + (span.note ? ": " + span.note : ""),
+          });
         }
       });
-      var cuts = [0, raw.length];
-      mine.forEach(function (s) {
-        cuts.push(s.start, s.end);
-      });
-      cuts = Array.from(new Set(cuts)).sort(function (x, y) {
-        return x - y;
-      });
-      var fragment = document.createDocumentFragment();
-      for (var i = 0; i + 1 < cuts.length; i += 1) {
-        var from = cuts[i];
-        var to = cuts[i + 1];
-        var piece = raw.slice(from, to);
-        var covering = mine.filter(function (s) {
-          return s.start <= from && to <= s.end;
-        });
-        if (covering.length === 0) {
-          fragment.appendChild(document.createTextNode(piece));
-        } else {
-          var mark = document.createElement("mark");
-          mark.className = "wb-mark";
-          mark.dataset.span = covering[0].index;
-          mark.title = covering
-            .map(function (s) {
-              return s.span.category + (s.span.note ? ": " + s.span.note : "");
-            })
-            .join("; ");
-          mark.textContent = piece;
-          fragment.appendChild(mark);
-        }
-      }
-      el.replaceChildren(fragment);
+      modelText.mark(el, mine);
     });
     var list = item.querySelector("[data-span-list]");
     list.replaceChildren();
     spans.forEach(function (span, index) {
       var el = textNodeOf(item, span.response);
-      var raw = el ? rawText.get(el) : "";
-      var quote = raw.slice(toUnits(raw, span.start), toUnits(raw, span.end));
+      var quote = el ? modelText.quoteOf(el, index) : "";
       var li = document.createElement("li");
       var where = document.createElement("span");
       where.className = "muted small";
@@ -274,28 +232,10 @@
     var anchor = selection.anchorNode;
     var el = anchor && (anchor.nodeType === 1 ? anchor : anchor.parentNode).closest("[data-text]");
     if (!el || !item.contains(el)) return null;
-    var whole = document.createRange();
-    whole.selectNodeContents(el);
-    var part = range.cloneRange();
-    if (part.compareBoundaryPoints(Range.START_TO_START, whole) < 0) {
-      part.setStart(whole.startContainer, whole.startOffset);
-    }
-    if (part.compareBoundaryPoints(Range.END_TO_END, whole) > 0) {
-      part.setEnd(whole.endContainer, whole.endOffset);
-    }
-    var before = document.createRange();
-    before.setStart(whole.startContainer, whole.startOffset);
-    before.setEnd(part.startContainer, part.startOffset);
-    var raw = rawText.get(el);
-    var start = before.toString().length;
-    var end = start + part.toString().length;
-    if (end <= start) return null;
-    return {
-      response: parseInt(el.closest("[data-response]").dataset.response, 10),
-      start: toCodePoints(raw, start),
-      end: toCodePoints(raw, end),
-      quote: raw.slice(start, end),
-    };
+    var span = modelText.offsetsOf(el, range);
+    if (!span) return null;
+    span.response = parseInt(el.closest("[data-response]").dataset.response, 10);
+    return span;
   }
 
   function startSelecting(item, text) {
@@ -533,9 +473,7 @@
     showHint("");
     if (!item.dataset.ready && item.dataset.assignment) {
       item.dataset.ready = "1";
-      item.querySelectorAll("[data-text]").forEach(function (el) {
-        rawText.set(el, el.textContent);
-      });
+      modelText.highlight(item);
       renderSpans(item);
       syncStrength(item);
       item.addEventListener("change", function (event) {

@@ -256,7 +256,51 @@ def test_it_saves_settings_for_an_admin(client, admin_user, project):  # type: i
         "consensus": "dawid_skene",
         "gold_pause_below": 0.7,
         "gold_min_items": 4,
+        "show_reference_to_annotators": False,
     }
+
+
+def test_it_lets_an_admin_show_reference_answers_to_annotators(client, admin_user, project):  # type: ignore[no-untyped-def]
+    client.force_login(admin_user)
+
+    response = client.post(
+        reverse("accounts:project_settings", args=[project.slug]),
+        settings_data(show_reference_to_annotators="on"),
+    )
+
+    assert response.status_code == 302
+    project.refresh_from_db()
+    assert project.annotation_settings["show_reference_to_annotators"] is True
+    assert AnnotationSettings().show_reference_to_annotators is False
+
+
+def test_it_switches_model_text_to_raw_and_back_for_this_user_only(client, annotator, designer):  # type: ignore[no-untyped-def]
+    client.force_login(annotator)
+
+    response = client.post(
+        reverse("accounts:text_view"), {"raw": "1", "next": "/projects/x/annotate/?a=1"}
+    )
+
+    assert (response.status_code, response.url) == (302, "/projects/x/annotate/?a=1")
+    annotator.refresh_from_db()
+    designer.refresh_from_db()
+    assert (annotator.show_raw_text, designer.show_raw_text) == (True, False)
+
+    response = client.post(reverse("accounts:text_view"), {"raw": "0", "next": "/projects/"})
+
+    annotator.refresh_from_db()
+    assert (response.url, annotator.show_raw_text) == ("/projects/", False)
+
+
+def test_the_text_view_switch_never_redirects_off_site(client, annotator):  # type: ignore[no-untyped-def]
+    client.force_login(annotator)
+
+    response = client.post(
+        reverse("accounts:text_view"), {"raw": "1", "next": "https://evil.example/"}
+    )
+
+    assert (response.status_code, response.url) == (302, "/projects/")
+    assert client.get(reverse("accounts:text_view")).status_code == 405
 
 
 def test_it_shows_settings_errors_next_to_fields_and_saves_nothing(client, admin_user, project):  # type: ignore[no-untyped-def]

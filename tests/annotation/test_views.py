@@ -464,9 +464,26 @@ def test_it_keeps_carriage_returns_so_offsets_match_the_raw_text(
     _configure(project)
     _pair(project, texts=("line one\r\nline two", "plain"))
 
+    annotator.show_raw_text = True
+    annotator.save(update_fields=["show_raw_text"])
+
     html = _client(annotator).get(f"/projects/{project.slug}/annotate/").content.decode()
 
-    assert "line one&#13;\nline two" in html
+    assert '<span data-o="0">line one&#13;\nline two</span>' in html
+
+
+def test_rendered_text_carries_the_raw_offsets_of_each_line(
+    project: Project, annotator: User
+) -> None:
+    _configure(project)
+    _pair(project, texts=("line one\r\nline **two**", "plain"))
+
+    html = _client(annotator).get(f"/projects/{project.slug}/annotate/").content.decode()
+
+    assert (
+        '<p><span data-o="0">line one</span>\n'
+        '<span data-o="10">line </span><strong><span data-o="17">two</span></strong></p>'
+    ) in html
 
 
 def test_a_form_post_without_javascript_redirects_back(project: Project, annotator: User) -> None:

@@ -481,7 +481,10 @@ def test_a_span_selected_with_the_mouse_is_counted_in_raw_characters(page) -> No
     # What a mouse drag over "three" in Response 1 leaves behind: a DOM selection.
     page.evaluate(
         """() => {
-            const node = document.querySelector("[data-response] [data-text]").firstChild;
+            const root = document.querySelector("[data-response] [data-text]");
+            const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+            let node = walker.nextNode();
+            while (!node.data.includes("three")) node = walker.nextNode();
             const start = node.data.indexOf("three");
             window.getSelection().setBaseAndExtent(node, start, node, start + 5);
         }"""

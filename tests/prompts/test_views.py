@@ -163,9 +163,18 @@ def test_it_shows_a_prompt_with_its_responses(client, viewer, project):  # type:
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert '<div class="text">What is 2+2?</div>' in html
-    assert '<div class="text reference">4</div>' in html
-    assert '<div class="text response-text">It is 4.</div>' in html
+    assert (
+        '<div class="prose model-text" data-format="markdown">'
+        '<p><span data-o="0">What is 2+2?</span></p>\n</div>'
+    ) in html
+    assert (
+        '<div class="prose model-text reference" data-format="markdown">'
+        '<p><span data-o="0">4</span></p>\n</div>'
+    ) in html
+    assert (
+        '<div class="prose model-text response-text" data-format="markdown">'
+        '<p><span data-o="0">It is 4.</span></p>\n</div>'
+    ) in html
     assert '<span class="badge badge-model">qwen2.5-7b</span>' in html
     assert "<dt>temperature</dt><dd>0.7</dd>" in html
     assert "<dt>latency_ms</dt><dd>120</dd>" in html
@@ -188,7 +197,7 @@ def test_it_renders_a_chat_transcript_as_turns(client, viewer, project):  # type
 
     assert '<li class="turn turn-system">' in html
     assert '<span class="badge badge-turn">system</span>' in html
-    assert '<div class="text">Be brief.</div>' in html
+    assert '<p><span data-o="0">Be brief.</span></p>' in html
     assert '<li class="turn turn-user">' in html
 
 
@@ -201,7 +210,10 @@ def test_it_escapes_untrusted_model_output(client, viewer, project):  # type: ig
         reverse("prompts:prompt_detail", args=[project.slug, prompt.pk])
     ).content.decode()
 
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;\n&lt;img src=x onerror=alert(1)&gt;" in html
+    assert (
+        '<p><span data-o="0">&lt;script&gt;alert(1)&lt;/script&gt;</span>\n'
+        '<span data-o="26">&lt;img src=x onerror=alert(1)&gt;</span></p>'
+    ) in html
     assert "Prompt &lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert SCRIPT not in html
     assert IMAGE not in html

@@ -120,6 +120,28 @@ def test_the_panels_show_the_numbers_and_escape_model_output(project, designer, 
     assert "Recompute" not in html
 
 
+def test_the_worst_pairs_show_responses_as_rendered_markdown(project, designer, viewer) -> None:  # type: ignore[no-untyped-def]
+    world = build(project, designer)
+    Response.objects.filter(pk=world.responses[2].pk).update(
+        text="**Sure** [x](javascript:alert(1))\n\n```python\nx = 1\n```"
+    )
+    inspect_now(world.version, designer)
+
+    html = (
+        client_for(viewer)
+        .get(f"/projects/{project.slug}/inspector/versions/{world.version.pk}/")
+        .content.decode()
+    )
+
+    assert (
+        '<div class="prose model-text response-text" data-format="markdown">'
+        '<p><strong><span data-o="2">Sure</span></strong>'
+        '<span data-o="8"> [x](javascript:alert(1))</span></p>\n'
+        '<pre><code class="language-python" data-o="45">x = 1\n</code></pre>\n</div>'
+    ) in html
+    assert "model-text.js" in html
+
+
 def test_a_designer_accepts_fitted_weights_and_a_viewer_cannot(project, designer, viewer) -> None:  # type: ignore[no-untyped-def]
     world = build(project, designer)
     done = inspect_now(world.version, designer)

@@ -9,7 +9,12 @@ from django.utils.html import escape, format_html, json_script
 from django.utils.safestring import SafeString
 
 from apps.core.humanize import relative_time
-from apps.core.rendering import render_markdown
+from apps.core.rendering import (
+    MARKDOWN_MAX_CHARS,
+    render_markdown,
+    render_model_text,
+    render_raw_text,
+)
 
 register = template.Library()
 
@@ -18,6 +23,27 @@ register = template.Library()
 def markdown_filter(text: str) -> SafeString:
     """Untrusted Markdown → sanitised HTML (see apps.core.rendering)."""
     return render_markdown(text)
+
+
+@register.simple_tag(takes_context=True)
+def model_text(
+    context: template.Context, text: str, *, classes: str = "", selectable: bool = False
+) -> SafeString:
+    """Untrusted model output (a response, a prompt) in a `<div>`: rendered Markdown, or the
+    raw text for people who chose it (User.show_raw_text) and for very long texts. Either way
+    its text runs carry raw-text offsets (see apps.core.rendering); `selectable` marks the
+    div for span marking (`data-text`)."""
+    request = context.get("request")
+    raw = bool(request and getattr(request.user, "show_raw_text", False))
+    raw = raw or len(text or "") > MARKDOWN_MAX_CHARS
+    return format_html(
+        '<div class="{}{}" data-format="{}"{}>{}</div>',
+        "text" if raw else "prose model-text",
+        f" {classes}" if classes else "",
+        "raw" if raw else "markdown",
+        SafeString(" data-text") if selectable else "",
+        render_raw_text(text) if raw else render_model_text(text),
+    )
 
 
 @register.filter(name="ago")
