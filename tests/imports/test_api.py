@@ -68,6 +68,8 @@ def _summary_json(job: ImportJob) -> dict[str, Any]:
         "responses_created": job.responses_created,
         "comparisons_created": job.comparisons_created,
         "labels_created": job.labels_created,
+        "skip_invalid": job.skip_invalid,
+        "rows_skipped": job.rows_skipped,
         "error_count": job.error_count,
         "created_at": iso(job.created_at),
         "started_at": iso(job.started_at) if job.started_at else None,
@@ -76,7 +78,12 @@ def _summary_json(job: ImportJob) -> dict[str, Any]:
 
 
 def _job_json(job: ImportJob, progress: dict[str, Any]) -> dict[str, Any]:
-    return {**_summary_json(job), "errors": job.errors, "progress": progress}
+    return {
+        **_summary_json(job),
+        "errors": job.errors,
+        "skipped_report": f"/api/v1/imports/{job.pk}/skipped/" if job.skipped_report else None,
+        "progress": progress,
+    }
 
 
 def test_it_accepts_an_upload_and_answers_202_with_the_queued_job(
