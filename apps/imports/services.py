@@ -248,8 +248,8 @@ class _Counts:
     comparisons: int = 0
     labels: int = 0
     gold: int = 0
-    skipped: int = 0  # invalid rows left out (skip_invalid only)
-    errors: list[RowError] = field(default_factory=list)  # the first of the skipped rows'
+    invalid_rows: int = 0  # left out with skip_invalid; otherwise they fail the file
+    errors: list[RowError] = field(default_factory=list)  # the first MAX_REPORTED_ERRORS
     error_count: int = 0
 
 
@@ -322,7 +322,7 @@ def _finish(
     job.responses_created = counts.responses
     job.comparisons_created = counts.comparisons
     job.labels_created = counts.labels
-    job.rows_skipped = counts.skipped
+    job.rows_skipped = counts.invalid_rows
     job.errors = [str(error) for error in errors]
     job.error_count = len(errors) if error_count is None else error_count
     job.finished_at = timezone.now()
@@ -372,7 +372,7 @@ def _import_rows(
             ):
                 result = [contradiction]
             if isinstance(result, list):
-                counts.skipped += 1
+                counts.invalid_rows += 1
                 counts.error_count += len(result)
                 counts.errors.extend(result[: MAX_REPORTED_ERRORS - len(counts.errors)])
                 if report is not None:
@@ -388,7 +388,7 @@ def _import_rows(
             reporter.report(rows=counts.rows, fraction=reader.fraction(), phase="reading")
         if counts.rows == 0:
             raise _Rejected([RowError(0, "", "the file has no rows")], 1, 0)
-        if counts.error_count and (report is None or counts.skipped == counts.rows):
+        if counts.error_count and (report is None or counts.invalid_rows == counts.rows):
             raise _Rejected(counts.errors, counts.error_count, counts.rows)
         writer.write(batch)
         reporter.report(rows=counts.rows, fraction=1.0, phase="writing", force=True)
@@ -400,7 +400,7 @@ def _import_rows(
             )
         if counts.labels or counts.gold:
             agreement_request(project_id=job.project_id)
-        if report is not None and counts.skipped:
+        if report is not None and counts.invalid_rows:
             # Stored before the commit: if storing fails, nothing is imported.
             report.seek(0)
             stem = os.path.splitext(job.original_name)[0]
