@@ -214,7 +214,9 @@ class ImportSkippedApi(APIView):
         report = import_skipped_report(job=_import_for(request, import_id))
         if report is None:
             raise Http404("This import skipped no rows.")
-        return FileResponse(report.file, as_attachment=True, filename=report.name)
+        return FileResponse(
+            report.file, as_attachment=True, filename=report.name, content_type=report.content_type
+        )
 
 
 @extend_schema_serializer(component_name="ResponseRow")

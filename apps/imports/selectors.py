@@ -36,6 +36,7 @@ def import_progress(*, job: ImportJob) -> ImportProgress:
 class SkippedReport:
     file: IO[bytes]
     name: str  # to download it as
+    content_type: str = "application/jsonl"
 
 
 def import_skipped_report(*, job: ImportJob) -> SkippedReport | None:

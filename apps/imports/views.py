@@ -99,4 +99,6 @@ def import_skipped(request: HtmxHttpRequest, slug: str, pk: int) -> FileResponse
     report = selectors.import_skipped_report(job=_job_or_404(project, pk))
     if report is None:
         raise Http404("This import skipped no rows.")
-    return FileResponse(report.file, as_attachment=True, filename=report.name)
+    return FileResponse(
+        report.file, as_attachment=True, filename=report.name, content_type=report.content_type
+    )

@@ -339,6 +339,7 @@ def test_skip_invalid_imports_the_valid_rows_and_serves_the_report(
     assert (detail.json()["rows_skipped"], detail.json()["labels_created"]) == (2, 4)
     assert detail.json()["errors"] == HH_ERRORS
     assert report.status_code == 200
+    assert report["Content-Type"] == "application/jsonl"
     assert report["Content-Disposition"] == (
         f'attachment; filename="{project.slug}-import-{job.pk}-skipped.jsonl"'
     )

@@ -270,6 +270,7 @@ def test_a_partial_import_shows_what_it_skipped_with_the_report(client, designer
     assert "alert-success" not in html
     assert '<span class="small warning-text">2 rows skipped</span>' in listing.content.decode()
     assert download.status_code == 200
+    assert download["Content-Type"] == "application/jsonl"
     assert download["Content-Disposition"] == (
         f'attachment; filename="{project.slug}-import-{job.pk}-skipped.jsonl"'
     )
