@@ -96,6 +96,10 @@ class ImportJobOutputSerializer(ImportJobSummarySerializer):
     skipped_report = serializers.SerializerMethodField(
         help_text="Where to download the report of skipped rows (JSON Lines), or null."
     )
+    rows_reported = serializers.IntegerField(
+        help_text="How many of the skipped rows the report lists: all of them, or the first "
+        "IMPORT_SKIPPED_REPORT_MAX_ROWS."
+    )
     progress = serializers.SerializerMethodField()
 
     def get_skipped_report(self, job: ImportJob) -> str | None:

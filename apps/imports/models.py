@@ -40,6 +40,9 @@ class ImportJob(WorkerJobMixin, TimeStampedModel):
         default=False, help_text="Import the valid rows and report the invalid ones."
     )
     rows_skipped = models.PositiveIntegerField(default=0)
+    rows_reported = models.PositiveIntegerField(
+        default=0, help_text="Skipped rows listed in the report (IMPORT_SKIPPED_REPORT_MAX_ROWS)."
+    )
     # JSON Lines, one skipped row a line: {"row", "errors": [{"field", "reason"}], "data"}.
     skipped_report = models.FileField(
         upload_to="imports/skipped/%Y/%m/", max_length=300, blank=True

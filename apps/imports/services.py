@@ -44,7 +44,7 @@ MAX_REPORTED_ERRORS = 50
 # A skipped row's entry in the report lists at most this many of its errors (and how many
 # more), so that a row of thousands of broken items cannot make its entry much bigger than
 # the row itself.
-MAX_ERRORS_PER_SKIPPED_ROW = 100
+MAX_ERRORS_PER_SKIPPED_ROW = 20
 STOPS_THE_FILE = (
     "skip-invalid leaves out a row only when the rows after it can still be read; the "
     "problem above stops the file (or breaks its last row, as a file cut short would), "
@@ -249,6 +249,7 @@ class _Counts:
     labels: int = 0
     gold: int = 0
     invalid_rows: int = 0  # left out with skip_invalid; otherwise they fail the file
+    rows_reported: int = 0  # of the invalid rows, those written to the report
     errors: list[RowError] = field(default_factory=list)  # the first MAX_REPORTED_ERRORS
     error_count: int = 0
 
@@ -323,13 +324,15 @@ def _finish(
     job.comparisons_created = counts.comparisons
     job.labels_created = counts.labels
     job.rows_skipped = counts.invalid_rows
+    job.rows_reported = counts.rows_reported
     job.errors = [str(error) for error in errors]
     job.error_count = len(errors) if error_count is None else error_count
     job.finished_at = timezone.now()
     job.save(
         update_fields=[
             "status", "rows_total", "prompts_created", "responses_created",
-            "comparisons_created", "labels_created", "rows_skipped", "skipped_report",
+            "comparisons_created", "labels_created", "rows_skipped", "rows_reported",
+            "skipped_report",
             "errors", "error_count", "finished_at", "updated_at",
         ]
     )  # fmt: skip
@@ -354,6 +357,7 @@ def _import_rows(
     writer = _Writer(job.project_id, import_id=job.pk)
     counts = writer.counts
     gold_answers: dict[tuple[str, str, str], tuple[str, int]] = {}
+    report_limit = settings.IMPORT_SKIPPED_REPORT_MAX_ROWS
     batch: list[Record] = []
     with transaction.atomic():
         # One import per project at a time: concurrent ones would race on the hashes.
@@ -375,9 +379,10 @@ def _import_rows(
                 counts.invalid_rows += 1
                 counts.error_count += len(result)
                 counts.errors.extend(result[: MAX_REPORTED_ERRORS - len(counts.errors)])
-                if report is not None:
+                if report is not None and counts.rows_reported < report_limit:
                     data = None if isinstance(item, RowError) else item
                     report.write(_report_line(number, result, data))
+                    counts.rows_reported += 1
             elif report is not None or not counts.error_count:
                 # Without skipping, after the first bad row only validate the rest.
                 batch.append(result)

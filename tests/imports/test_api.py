@@ -83,6 +83,7 @@ def _job_json(job: ImportJob, progress: dict[str, Any]) -> dict[str, Any]:
         **_summary_json(job),
         "errors": job.errors,
         "skipped_report": f"/api/v1/imports/{job.pk}/skipped/" if job.skipped_report else None,
+        "rows_reported": job.rows_reported,
         "progress": progress,
     }
 

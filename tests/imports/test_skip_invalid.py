@@ -66,7 +66,7 @@ def test_an_hh_file_with_invalid_rows_imports_the_rest_and_reports_them(project:
     job = run(project, "hh-test.jsonl", jsonl_bytes(HH_ROWS), skip_invalid=True)
 
     assert job.status == ImportJob.Status.SUCCEEDED
-    assert (job.rows_total, job.rows_skipped, job.rows_imported) == (6, 2, 4)
+    assert (job.rows_total, job.rows_skipped, job.rows_imported, job.rows_reported) == (6, 2, 4, 2)
     assert (job.prompts_created, job.responses_created) == (4, 8)
     assert (job.comparisons_created, job.labels_created) == (4, 4)
     assert (job.errors, job.error_count) == (HH_ERRORS, 2)
@@ -271,20 +271,25 @@ def test_a_gold_row_that_contradicts_an_earlier_one_is_skipped(project: Any) -> 
 
 
 def test_a_row_with_many_errors_lists_the_first_in_the_report(project: Any) -> None:
-    broken = {"prompt": "Q?", "responses": [{}] * (MAX_ERRORS_PER_SKIPPED_ROW + 5)}
+    broken = {"prompt": "Q?", "responses": [{}] * (MAX_ERRORS_PER_SKIPPED_ROW + 40)}
     good = {"prompt": "R?", "responses": [{"text": "a"}, {"text": "b"}]}
 
     job = run(project, "many.jsonl", jsonl_bytes([broken, good]), skip_invalid=True)
 
     (entry,) = report_of(job)
-    assert len(entry["errors"]) == MAX_ERRORS_PER_SKIPPED_ROW
-    assert entry["errors"][-1] == {
-        "field": f"responses.{MAX_ERRORS_PER_SKIPPED_ROW - 1}.text",
-        "reason": "Field required",
-    }
-    assert (entry["more_errors"], entry["data"]) == (5, broken)
-    assert (job.rows_skipped, job.error_count, len(job.errors)) == (
-        1,
-        MAX_ERRORS_PER_SKIPPED_ROW + 5,
-        50,
-    )
+    assert len(entry["errors"]) == MAX_ERRORS_PER_SKIPPED_ROW == 20
+    assert entry["errors"][-1] == {"field": "responses.19.text", "reason": "Field required"}
+    assert (entry["more_errors"], entry["data"]) == (40, broken)
+    assert (job.rows_skipped, job.error_count, len(job.errors)) == (1, 60, 50)
+
+
+def test_the_report_lists_at_most_the_configured_number_of_rows(
+    project: Any, settings: Any
+) -> None:
+    settings.IMPORT_SKIPPED_REPORT_MAX_ROWS = 1
+
+    job = run(project, "hh-test.jsonl", jsonl_bytes(HH_ROWS), skip_invalid=True)
+
+    assert (job.status, job.rows_skipped, job.rows_reported) == ("succeeded", 2, 1)
+    assert report_of(job) == HH_REPORT[:1]
+    assert (job.errors, job.labels_created) == (HH_ERRORS, 4)

@@ -289,3 +289,28 @@ def test_the_report_page_answers_404_without_skipped_rows_or_membership(  # type
     none = client.get(reverse("imports:import_skipped", args=[project.slug, clean.pk]))
 
     assert (foreign.status_code, none.status_code) == (404, 404)
+
+
+def test_the_page_says_when_the_report_lists_only_the_first_skipped_rows(client, viewer, project):  # type: ignore[no-untyped-def]
+    job = ImportJobFactory(
+        project=project,
+        status="succeeded",
+        skip_invalid=True,
+        rows_total=300_000,
+        rows_skipped=150_000,
+        rows_reported=100_000,
+        skipped_report="imports/skipped/2026/12/big-skipped.jsonl",
+        errors=["row 3, field rejected: Field required"],
+        error_count=150_000,
+    )
+    client.force_login(viewer)
+
+    html = client.get(
+        reverse("imports:import_detail", args=[project.slug, job.pk])
+    ).content.decode()
+
+    assert (
+        "Imported 150000 rows, skipped 150000 invalid rows (150000 errors, the first 1 shown)."
+        in html
+    )
+    assert "to fix and import again; it lists the first 100000)." in html
