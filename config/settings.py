@@ -321,6 +321,9 @@ IMPORT_MAX_PARQUET_UNPACKED_BYTES = env_int(
 # Failed imports' uploaded files are deleted this many hours after they failed (the job,
 # with its errors, stays); a worker does it whenever it runs an import or starts.
 IMPORT_FAILED_RETENTION_HOURS = env_int("IMPORT_FAILED_RETENTION_HOURS", 168)
+# An import that skips invalid rows lists at most this many in its report (the rest are
+# counted): each entry holds the row and its errors, and tiny rows have long errors.
+IMPORT_SKIPPED_REPORT_MAX_ROWS = env_int("IMPORT_SKIPPED_REPORT_MAX_ROWS", 100_000)
 # Labels arriving within this many seconds share one agreement recompute.
 AGREEMENT_DEBOUNCE_SECONDS = env_int("AGREEMENT_DEBOUNCE_SECONDS", 10)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import io
+import json
+import os
 import subprocess
 import sys
 
@@ -9,11 +11,12 @@ from django.core.management import CommandError, call_command
 from rest_framework.authtoken.models import Token
 
 from apps.accounts.models import Membership, Project, Role, User
+from apps.annotation.models import Label
 from apps.imports.models import ImportJob
 from apps.prompts.models import Prompt, Response
 from apps.rubrics.models import Rubric
-from tests.factories import UserFactory
-from tests.imports.files import PROMPT_ROWS, jsonl_bytes
+from tests.factories import ProjectFactory, UserFactory
+from tests.imports.files import HH_ERRORS, HH_REPORT, HH_ROWS, PROMPT_ROWS, jsonl_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -55,6 +58,92 @@ def test_it_exits_with_the_row_errors_and_imports_nothing(project, tmp_path):
 
     assert "row 3, field responses.0.text: Field required" in err.getvalue()
     assert not Prompt.objects.filter(project=project).exists()
+
+
+def test_skip_invalid_imports_the_valid_rows_and_exits_with_3(project, tmp_path, settings):  # type: ignore[no-untyped-def]
+    settings.MEDIA_ROOT = tmp_path / "media"
+    path = tmp_path / "hh-test.jsonl"
+    path.write_bytes(jsonl_bytes(HH_ROWS))
+    report = tmp_path / "skipped.jsonl"
+    out, err = io.StringIO(), io.StringIO()
+
+    with pytest.raises(CommandError) as raised:
+        call_command(
+            "import_data", project.slug, str(path), "--skip-invalid", "--skipped-report",
+            str(report), stdout=out, stderr=err,
+        )  # fmt: skip
+
+    job = ImportJob.objects.get()
+    assert raised.value.returncode == 3
+    assert str(raised.value) == (
+        f"Import {job.pk} skipped 2 invalid row(s) and imported the other 4; "
+        f"the skipped rows, with their errors: {report}."
+    )
+    assert out.getvalue() == (
+        f"Imported hh-test.jsonl into {project.slug}: 4 of 6 rows (2 skipped), 4 new prompts, "
+        "8 new responses, 4 new comparisons, 4 new labels.\n"
+    )
+    assert [line for line in err.getvalue().splitlines() if line.startswith("  row")] == [
+        f"  {error}" for error in HH_ERRORS
+    ]
+    assert [json.loads(line) for line in report.read_text().splitlines()] == HH_REPORT
+    assert (job.status, job.rows_skipped, job.labels_created) == ("succeeded", 2, 4)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_import_data_exits_0_3_or_1_for_a_clean_partial_or_failed_import(tmp_path):  # type: ignore[no-untyped-def]
+    from django.db import connection
+
+    project = ProjectFactory(slug="exit-codes")
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@"
+        f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or '5432'}/{db['NAME']}",
+        "MEDIA_ROOT": str(tmp_path / "media"),
+    }
+    files = {"clean.jsonl": HH_ROWS[:2], "hh-test.jsonl": HH_ROWS, "bad.jsonl": [HH_ROWS[2]]}
+    for name, rows in files.items():
+        (tmp_path / name).write_bytes(jsonl_bytes(rows))
+
+    def import_data(name: str, *flags: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "manage.py", "import_data", project.slug, str(tmp_path / name)]
+        return subprocess.run([*command, *flags], capture_output=True, text=True, env=env)
+
+    clean = import_data("clean.jsonl", "--skip-invalid")
+    partial = import_data("hh-test.jsonl", "--skip-invalid")
+    failed = import_data("bad.jsonl", "--skip-invalid")
+
+    partial_job = ImportJob.objects.get(original_name="hh-test.jsonl")
+    failed_job = ImportJob.objects.get(original_name="bad.jsonl")
+    assert [clean.returncode, partial.returncode, failed.returncode] == [0, 3, 1]
+    assert clean.stdout.startswith("Imported clean.jsonl into exit-codes: 2 rows, ")
+    assert partial.stdout.startswith(
+        "Imported hh-test.jsonl into exit-codes: 4 of 6 rows (2 skipped), "
+    )
+    assert partial.stderr.endswith(
+        f"CommandError: Import {partial_job.pk} skipped 2 invalid row(s) and imported the other "
+        f"4; the skipped rows, with their errors: GET /api/v1/imports/{partial_job.pk}/skipped/ "
+        "or the import's page.\n"
+    )
+    assert failed.stderr.endswith(
+        f"CommandError: Import {failed_job.pk} failed with 1 error(s); nothing was imported.\n"
+    )
+    assert (
+        Label.objects.filter(comparison__project=project).count() == 4 + 2 - 2
+    )  # pairs 1, 2 twice
+
+
+def test_a_skipped_rows_report_needs_skip_invalid(project, tmp_path):  # type: ignore[no-untyped-def]
+    path = tmp_path / "hh-test.jsonl"
+    path.write_bytes(jsonl_bytes(HH_ROWS))
+
+    with pytest.raises(CommandError, match="--skipped-report goes with --skip-invalid."):
+        call_command(
+            "import_data", project.slug, str(path), "--skipped-report", str(tmp_path / "r")
+        )
+
+    assert not ImportJob.objects.exists()
 
 
 def test_it_refuses_an_unknown_project(tmp_path):

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import Http404
+from django.http import FileResponse, Http404
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiResponse,
     PolymorphicProxySerializer,
@@ -34,7 +35,7 @@ from apps.accounts.selectors import project_for_user
 from apps.core.api_permissions import error_responses
 from apps.core.parsers import JSONParser, MultiPartParser
 from apps.imports.models import ImportJob
-from apps.imports.selectors import import_get, import_list, import_progress
+from apps.imports.selectors import import_get, import_list, import_progress, import_skipped_report
 from apps.imports.services import (
     API_MAX_ROWS,
     PromptInUse,
@@ -72,6 +73,13 @@ class ImportJobSummarySerializer(serializers.Serializer):
     responses_created = serializers.IntegerField()
     comparisons_created = serializers.IntegerField()
     labels_created = serializers.IntegerField()
+    skip_invalid = serializers.BooleanField(
+        help_text="Whether invalid rows are skipped (and reported) rather than failing the file."
+    )
+    rows_skipped = serializers.IntegerField(
+        help_text="Invalid rows left out; `rows_total - rows_skipped` rows were imported. "
+        "A `succeeded` import with skipped rows is partial: see `skipped_report`."
+    )
     error_count = serializers.IntegerField()
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
@@ -82,9 +90,22 @@ class ImportJobSummarySerializer(serializers.Serializer):
 class ImportJobOutputSerializer(ImportJobSummarySerializer):
     errors = serializers.ListField(
         child=serializers.CharField(),
-        help_text="Up to 50 problems as `row N, field F: reason`; `error_count` has them all.",
+        help_text="Up to 50 problems as `row N, field F: reason`; `error_count` has them all. "
+        "With skipped rows, the first problems of those rows.",
+    )
+    skipped_report = serializers.SerializerMethodField(
+        help_text="Where to download the report of skipped rows (JSON Lines), or null."
+    )
+    rows_reported = serializers.IntegerField(
+        help_text="How many of the skipped rows the report lists: all of them, or the first "
+        "IMPORT_SKIPPED_REPORT_MAX_ROWS."
     )
     progress = serializers.SerializerMethodField()
+
+    def get_skipped_report(self, job: ImportJob) -> str | None:
+        if not job.skipped_report:
+            return None
+        return reverse("api:import_skipped", kwargs={"import_id": job.pk})
 
     @extend_schema_field(ProgressOutputSerializer)
     def get_progress(self, job: ImportJob) -> dict[str, Any]:
@@ -99,6 +120,17 @@ class ImportListApi(GenericAPIView):
         # Empty files reach the service, which refuses them with its own message.
         file = serializers.FileField(
             allow_empty_file=True, help_text="A .jsonl, .csv or .parquet file."
+        )
+        skip_invalid = serializers.BooleanField(
+            required=False,
+            default=False,
+            help_text=(
+                "Import the valid rows and skip the invalid ones, keeping a report of them"
+                " (`skipped_report`). Off by default: a file with any invalid row imports"
+                " nothing. A problem after which the rows cannot be told apart (an unreadable"
+                " file, a quote never closed, a row past the size limit, a broken last row)"
+                " still fails the whole file."
+            ),
         )
 
     @extend_schema(
@@ -119,8 +151,8 @@ class ImportListApi(GenericAPIView):
         tags=["imports"],
         summary="Upload a file to import (admin, designer)",
         description=(
-            "The file is stored and queued; a worker reads it later, all or nothing."
-            " Follow the job at `Location` (`imports/{id}/`)."
+            "The file is stored and queued; a worker reads it later, all or nothing unless"
+            " `skip_invalid` is set. Follow the job at `Location` (`imports/{id}/`)."
         ),
         request={"multipart/form-data": InputSerializer},
         responses={202: ImportJobOutputSerializer, **error_responses(400, 401, 403, 404)},
@@ -131,13 +163,27 @@ class ImportListApi(GenericAPIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         job = import_create(
-            project=project, created_by=user, upload=serializer.validated_data["file"]
+            project=project,
+            created_by=user,
+            upload=serializer.validated_data["file"],
+            skip_invalid=serializer.validated_data["skip_invalid"],
         )
         return Response(
             ImportJobOutputSerializer(job).data,
             status=status.HTTP_202_ACCEPTED,
             headers={"Location": reverse("api:import_detail", kwargs={"import_id": job.pk})},
         )
+
+
+def _import_for(request: Request, import_id: int) -> ImportJob:
+    project_id = ImportJob.objects.filter(pk=import_id).values_list("project_id", flat=True).first()
+    if project_id is None:
+        raise Http404("No such import.")
+    project = project_for_user(user=request.user, capability=Capability.VIEW_DATA, pk=project_id)
+    job = import_get(project=project, pk=import_id)
+    if job is None:  # deleted in between
+        raise Http404("No such import.")
+    return job
 
 
 class ImportDetailApi(APIView):
@@ -148,18 +194,33 @@ class ImportDetailApi(APIView):
         responses={200: ImportJobOutputSerializer, **error_responses(401, 403, 404)},
     )
     def get(self, request: Request, import_id: int) -> Response:
-        project_id = (
-            ImportJob.objects.filter(pk=import_id).values_list("project_id", flat=True).first()
+        return Response(ImportJobOutputSerializer(_import_for(request, import_id)).data)
+
+
+class ImportSkippedApi(APIView):
+    @extend_schema(
+        operation_id="import_skipped_report",
+        tags=["imports"],
+        summary="The rows an import skipped, as JSON Lines (admin, designer, viewer)",
+        description=(
+            "One line per skipped row: `{row, errors: [{field, reason}], data}`, where"
+            " `data` is the row as read, in the import's JSON shape (null when the row could"
+            " not be decoded), ready to fix and import again. 404 when no row was skipped."
+        ),
+        responses={
+            (200, "application/jsonl"): OpenApiResponse(
+                response=OpenApiTypes.BINARY, description="The report, as an attachment."
+            ),
+            **error_responses(401, 403, 404),
+        },
+    )
+    def get(self, request: Request, import_id: int) -> FileResponse:
+        report = import_skipped_report(job=_import_for(request, import_id))
+        if report is None:
+            raise Http404("This import skipped no rows.")
+        return FileResponse(
+            report.file, as_attachment=True, filename=report.name, content_type=report.content_type
         )
-        if project_id is None:
-            raise Http404("No such import.")
-        project = project_for_user(
-            user=request.user, capability=Capability.VIEW_DATA, pk=project_id
-        )
-        job = import_get(project=project, pk=import_id)
-        if job is None:  # deleted in between
-            raise Http404("No such import.")
-        return Response(ImportJobOutputSerializer(job).data)
 
 
 @extend_schema_serializer(component_name="ResponseRow")

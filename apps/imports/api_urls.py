@@ -15,4 +15,5 @@ urlpatterns = [
     path("prompts/<int:prompt_id>/", api.PromptItemApi.as_view(), name="prompt_detail"),
     path("projects/<int:project_id>/imports/", api.ImportListApi.as_view(), name="import_list"),
     path("imports/<int:import_id>/", api.ImportDetailApi.as_view(), name="import_detail"),
+    path("imports/<int:import_id>/skipped/", api.ImportSkippedApi.as_view(), name="import_skipped"),
 ]

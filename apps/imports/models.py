@@ -9,8 +9,10 @@ from apps.core.models import JobStatus, TimeStampedModel, WorkerJobMixin
 class ImportJob(WorkerJobMixin, TimeStampedModel):
     """One uploaded file being turned into prompts, responses, comparisons and labels.
 
-    All-or-nothing: the rows are written in one transaction, so a job that is not
-    `succeeded` left no data behind.
+    All-or-nothing by default: the rows are written in one transaction, so a job that is
+    not `succeeded` left no data behind. With `skip_invalid`, invalid rows are left out
+    instead (`rows_skipped`) and listed, each with its errors and data, in
+    `skipped_report`; a problem that stops the file still fails the whole job.
     """
 
     Status = JobStatus
@@ -34,6 +36,17 @@ class ImportJob(WorkerJobMixin, TimeStampedModel):
     responses_created = models.PositiveIntegerField(default=0)
     comparisons_created = models.PositiveIntegerField(default=0)
     labels_created = models.PositiveIntegerField(default=0)
+    skip_invalid = models.BooleanField(
+        default=False, help_text="Import the valid rows and report the invalid ones."
+    )
+    rows_skipped = models.PositiveIntegerField(default=0)
+    rows_reported = models.PositiveIntegerField(
+        default=0, help_text="Skipped rows listed in the report (IMPORT_SKIPPED_REPORT_MAX_ROWS)."
+    )
+    # JSON Lines, one skipped row a line: {"row", "errors": [{"field", "reason"}], "data"}.
+    skipped_report = models.FileField(
+        upload_to="imports/skipped/%Y/%m/", max_length=300, blank=True
+    )
     errors = models.JSONField(default=list, blank=True)
     error_count = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -41,6 +54,11 @@ class ImportJob(WorkerJobMixin, TimeStampedModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+
+    @property
+    def rows_imported(self) -> int:
+        """Rows read and not skipped (their prompts may have been there already)."""
+        return self.rows_total - self.rows_skipped
 
     def __str__(self) -> str:
         return f"Import {self.pk} of {self.original_name}"

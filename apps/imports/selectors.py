@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import IO
+
 from django.db.models import QuerySet
 
 from apps.accounts.models import Project
@@ -27,3 +30,18 @@ def import_progress(*, job: ImportJob) -> ImportProgress:
     if live is None:
         return ImportProgress(rows_processed=0, fraction=0.0, phase=str(job.status))
     return live
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedReport:
+    file: IO[bytes]
+    name: str  # to download it as
+    content_type: str = "application/jsonl"
+
+
+def import_skipped_report(*, job: ImportJob) -> SkippedReport | None:
+    """The job's report of skipped rows (JSON Lines), opened; None when it skipped none."""
+    if not job.skipped_report:
+        return None
+    name = f"{job.project.slug}-import-{job.pk}-skipped.jsonl"
+    return SkippedReport(file=job.skipped_report.open("rb"), name=name)

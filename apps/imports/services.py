@@ -1,11 +1,15 @@
-"""Imports: a file in, prompts, responses, comparisons and labels out — all or nothing."""
+"""Imports: a file in, prompts, responses, comparisons and labels out — all or nothing,
+or, when the user asks for it, the valid rows with a report of the skipped ones."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import IO, Any
 
@@ -37,6 +41,15 @@ from apps.prompts.models import Prompt, Response
 logger = logging.getLogger(__name__)
 
 MAX_REPORTED_ERRORS = 50
+# A skipped row's entry in the report lists at most this many of its errors (and how many
+# more), so that a row of thousands of broken items cannot make its entry much bigger than
+# the row itself.
+MAX_ERRORS_PER_SKIPPED_ROW = 20
+STOPS_THE_FILE = (
+    "skip-invalid leaves out a row only when the rows after it can still be read; the "
+    "problem above stops the file (or breaks its last row, as a file cut short would), "
+    "so nothing was imported"
+)
 BATCH_ROWS = 2000
 _FORMATS = {
     ".jsonl": ImportJob.Format.JSONL,
@@ -68,11 +81,13 @@ def import_create(
     name: str | None = None,
     enforce_size_limit: bool = True,
     enqueue: bool = True,
+    skip_invalid: bool = False,
 ) -> ImportJob:
     """Store an uploaded file as an import job and queue it for a worker.
 
     Refuses, writing nothing, a file of an unknown type, an empty one, or one over
-    IMPORT_MAX_UPLOAD_BYTES. The rows are read later by `import_run`.
+    IMPORT_MAX_UPLOAD_BYTES. The rows are read later by `import_run`; with `skip_invalid`
+    it imports the valid rows and reports the invalid ones instead of refusing the file.
     """
     original_name = os.path.basename(name or upload.name or "upload")[:255]
     file_format = import_format_for(original_name)
@@ -91,6 +106,7 @@ def import_create(
         original_name=original_name,
         file_format=file_format,
         size_bytes=size,
+        skip_invalid=skip_invalid,
     )
     job.file.save(original_name, upload, save=False)
     job.save()
@@ -232,6 +248,10 @@ class _Counts:
     comparisons: int = 0
     labels: int = 0
     gold: int = 0
+    invalid_rows: int = 0  # left out with skip_invalid; otherwise they fail the file
+    rows_reported: int = 0  # of the invalid rows, those written to the report
+    errors: list[RowError] = field(default_factory=list)  # the first MAX_REPORTED_ERRORS
+    error_count: int = 0
 
 
 class _Rejected(Exception):
@@ -246,7 +266,10 @@ def import_run(*, job_id: int) -> ImportJob | None:
 
     Idempotent: only a queued job is claimed (compare-and-set to running), and content
     hashes make re-importing the same rows add nothing. A file with any bad row writes
-    nothing; the job then lists up to 50 errors as `row N, field F: reason`.
+    nothing; the job then lists up to 50 errors as `row N, field F: reason`. With the job's
+    `skip_invalid`, bad rows are left out and written, with their errors and data, to the
+    job's `skipped_report`; a problem after which the reader cannot find the next row (or
+    a file with no valid row) still fails the job, writing nothing.
     """
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
         status=ImportJob.Status.RUNNING, started_at=timezone.now()
@@ -263,14 +286,23 @@ def import_run(*, job_id: int) -> ImportJob | None:
                 error_count=rejected.error_count)  # fmt: skip
     except (OSError, DatabaseError) as exc:
         logger.exception("import %s failed", job.pk)
+        _discard_report(job)
         _finish(job, reporter, failed=True, errors=[RowError(0, "", f"could not import: {exc}")])
     except Exception:
         # A bug, not bad data: leave a failed job rather than one that looks busy forever.
+        _discard_report(job)
         _finish(job, reporter, failed=True, errors=[RowError(0, "", "internal error; see logs")])
         raise
     else:
-        _finish(job, reporter, failed=False, rows=counts.rows, counts=counts)
+        _finish(job, reporter, failed=False, rows=counts.rows, counts=counts,
+                errors=counts.errors, error_count=counts.error_count)  # fmt: skip
     return job
+
+
+def _discard_report(job: ImportJob) -> None:
+    """Delete a skipped-rows report stored before the import's transaction failed."""
+    if job.skipped_report:
+        job.skipped_report.delete(save=False)
 
 
 def _finish(
@@ -291,67 +323,147 @@ def _finish(
     job.responses_created = counts.responses
     job.comparisons_created = counts.comparisons
     job.labels_created = counts.labels
+    job.rows_skipped = counts.invalid_rows
+    job.rows_reported = counts.rows_reported
     job.errors = [str(error) for error in errors]
     job.error_count = len(errors) if error_count is None else error_count
     job.finished_at = timezone.now()
     job.save(
         update_fields=[
             "status", "rows_total", "prompts_created", "responses_created",
-            "comparisons_created", "labels_created", "errors", "error_count",
-            "finished_at", "updated_at",
+            "comparisons_created", "labels_created", "rows_skipped", "rows_reported",
+            "skipped_report",
+            "errors", "error_count", "finished_at", "updated_at",
         ]
     )  # fmt: skip
     reporter.report(rows=rows, fraction=None if failed else 1.0, phase=job.status, force=True)
 
 
 def _import_file(job: ImportJob, reporter: ProgressReporter) -> _Counts:
-    with job.file.open("rb") as handle:
-        return _import_rows(job, handle, reporter)
+    # The report of skipped rows is written to a temporary file as the rows go by, so
+    # that a file of many bad rows costs disk, not memory; it is stored with the job.
+    with job.file.open("rb") as handle, tempfile.TemporaryFile() as report:
+        return _import_rows(job, handle, reporter, report if job.skip_invalid else None)
 
 
-def _import_rows(job: ImportJob, handle: IO[bytes], reporter: ProgressReporter) -> _Counts:
+def _import_rows(
+    job: ImportJob, handle: IO[bytes], reporter: ProgressReporter, report: IO[bytes] | None
+) -> _Counts:
     limits = ReadLimits(
         max_line_bytes=settings.IMPORT_MAX_LINE_BYTES,
         max_parquet_bytes=settings.IMPORT_MAX_PARQUET_UNPACKED_BYTES,
     )
     reader = open_reader(job.file_format, handle, job.size_bytes, limits)
     writer = _Writer(job.project_id, import_id=job.pk)
-    errors: list[RowError] = []
-    error_count = 0
+    counts = writer.counts
+    gold_answers: dict[tuple[str, str, str], tuple[str, int]] = {}
+    report_limit = settings.IMPORT_SKIPPED_REPORT_MAX_ROWS
     batch: list[Record] = []
     with transaction.atomic():
         # One import per project at a time: concurrent ones would race on the hashes.
         Project.objects.select_for_update().filter(pk=job.project_id).exists()
-        for number, item in reader.rows():
-            writer.counts.rows += 1
-            result = item if isinstance(item, RowError) else parse_row(number, item)
-            if isinstance(result, RowError):
-                result = [result]
+        for (number, item), more in _with_lookahead(reader.rows()):
+            counts.rows += 1
+            if isinstance(item, RowError):  # the reader could not decode the row
+                if report is not None and (item.row == 0 or not more):
+                    stop = [item, RowError(0, "", STOPS_THE_FILE), *counts.errors]
+                    raise _Rejected(stop[:MAX_REPORTED_ERRORS], counts.error_count + 1, counts.rows)
+                result: Record | list[RowError] = [item]
+            else:
+                result = parse_row(number, item)
+            if isinstance(result, PairRecord) and (
+                contradiction := _gold_contradiction(gold_answers, result)
+            ):
+                result = [contradiction]
             if isinstance(result, list):
-                error_count += len(result)
-                errors.extend(result[: MAX_REPORTED_ERRORS - len(errors)])
-            elif not error_count:  # after the first bad row, only validate the rest
+                counts.invalid_rows += 1
+                counts.error_count += len(result)
+                counts.errors.extend(result[: MAX_REPORTED_ERRORS - len(counts.errors)])
+                if report is not None and counts.rows_reported < report_limit:
+                    data = None if isinstance(item, RowError) else item
+                    report.write(_report_line(number, result, data))
+                    counts.rows_reported += 1
+            elif report is not None or not counts.error_count:
+                # Without skipping, after the first bad row only validate the rest.
                 batch.append(result)
                 if len(batch) >= BATCH_ROWS:
                     writer.write(batch)
                     batch = []
                     reset_queries()  # with DEBUG on, Django would keep every query
-            reporter.report(rows=writer.counts.rows, fraction=reader.fraction(), phase="reading")
-        if writer.counts.rows == 0 and not error_count:
-            errors, error_count = [RowError(0, "", "the file has no rows")], 1
-        if error_count:
-            raise _Rejected(errors, error_count, writer.counts.rows)
+            reporter.report(rows=counts.rows, fraction=reader.fraction(), phase="reading")
+        if counts.rows == 0:
+            raise _Rejected([RowError(0, "", "the file has no rows")], 1, 0)
+        if counts.error_count and (report is None or counts.invalid_rows == counts.rows):
+            raise _Rejected(counts.errors, counts.error_count, counts.rows)
         writer.write(batch)
-        reporter.report(rows=writer.counts.rows, fraction=1.0, phase="writing", force=True)
+        reporter.report(rows=counts.rows, fraction=1.0, phase="writing", force=True)
         # Responses that arrived with their prompt get the comparisons the project asks for;
         # imported pairs come with their own.
         if writer.prompts_with_responses:
-            writer.counts.comparisons += comparisons_generate(
+            counts.comparisons += comparisons_generate(
                 project=job.project, prompt_ids=writer.prompts_with_responses
             )
-        if writer.counts.labels or writer.counts.gold:
+        if counts.labels or counts.gold:
             agreement_request(project_id=job.project_id)
-    return writer.counts
+        if report is not None and counts.invalid_rows:
+            # Stored before the commit: if storing fails, nothing is imported.
+            report.seek(0)
+            stem = os.path.splitext(job.original_name)[0]
+            job.skipped_report.save(f"{stem}-skipped.jsonl", File(report), save=False)
+    return counts
+
+
+def _with_lookahead(
+    rows: Iterable[tuple[int, Any]],
+) -> Iterator[tuple[tuple[int, Any], bool]]:
+    """Each row with whether the reader found another after it. A reader stops at a
+    problem that leaves it unable to find the next row, so an undecodable row with
+    nothing after it stops the file."""
+    iterator = iter(rows)
+    current = next(iterator, None)
+    while current is not None:
+        following = next(iterator, None)
+        yield current, following is not None
+        current = following
+
+
+def _gold_contradiction(
+    answers: dict[tuple[str, str, str], tuple[str, int]], pair: PairRecord
+) -> RowError | None:
+    """A gold pair that an earlier row of the file has the other way round (checked by
+    content, so before anything is written)."""
+    if not pair.is_gold:
+        return None
+    chosen, rejected = pair.chosen.content_hash, pair.rejected.content_hash
+    key = (pair.prompt.content_hash, min(chosen, rejected), max(chosen, rejected))
+    earlier_chosen, earlier_row = answers.setdefault(key, (chosen, pair.row))
+    if earlier_chosen == chosen:
+        return None
+    reason = f"row {earlier_row} has this gold pair with chosen and rejected swapped"
+    return RowError(pair.row, "gold", reason)
+
+
+def _report_line(number: int, errors: list[RowError], data: Any) -> bytes:
+    """One skipped row as a line of JSON: its number, its errors and the row as read (in
+    the import's JSON shape, ready to fix and import again; null when it could not be
+    decoded)."""
+    entry: dict[str, Any] = {
+        "row": number,
+        "errors": [
+            {"field": error.field, "reason": error.reason}
+            for error in errors[:MAX_ERRORS_PER_SKIPPED_ROW]
+        ],
+    }
+    if len(errors) > MAX_ERRORS_PER_SKIPPED_ROW:
+        entry["more_errors"] = len(errors) - MAX_ERRORS_PER_SKIPPED_ROW
+    try:
+        line = json.dumps({**entry, "data": data}, ensure_ascii=False, default=str)
+    except RecursionError:  # nested past what JSON encoding can follow
+        line = json.dumps({**entry, "data": None}, ensure_ascii=False)
+    try:
+        return line.encode() + b"\n"
+    except UnicodeEncodeError:  # a lone surrogate: escape it, as JSON allows
+        return json.dumps(json.loads(line)).encode() + b"\n"
 
 
 class _Writer:
@@ -362,8 +474,6 @@ class _Writer:
         self.import_id = import_id
         self.counts = _Counts()
         self.prompts_with_responses: set[int] = set()
-        # (response a, response b) -> (gold answer, row), to refuse contradicting rows.
-        self.gold_answers: dict[tuple[int, int], tuple[str, int]] = {}
 
     def write(self, records: list[Record]) -> None:
         if not records:
@@ -467,12 +577,8 @@ class _Writer:
             if not pair.is_gold:
                 continue
             key_pair = (min(chosen, rejected), max(chosen, rejected))
-            answer = Label.Choice.A if chosen == key_pair[0] else Label.Choice.B
-            earlier = self.gold_answers.setdefault(key_pair, (answer, pair.row))
-            if earlier[0] != answer:
-                reason = f"row {earlier[1]} has this gold pair with chosen and rejected swapped"
-                raise _Rejected([RowError(pair.row, "gold", reason)], 1, self.counts.rows)
-            gold[key_pair] = answer
+            # The file's rows agree on it: `_gold_contradiction` refused any that did not.
+            gold[key_pair] = Label.Choice.A if chosen == key_pair[0] else Label.Choice.B
         wanted_pairs = {(min(c, r), max(c, r)): prompt_id for _, prompt_id, c, r, _ in resolved}
         comparison_ids = {
             (a, b): pk

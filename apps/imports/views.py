@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
@@ -59,7 +59,10 @@ def import_upload(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     if form.is_valid():
         try:
             job = services.import_create(
-                project=project, created_by=request.user, upload=form.cleaned_data["file"]
+                project=project,
+                created_by=request.user,
+                upload=form.cleaned_data["file"],
+                skip_invalid=form.cleaned_data["skip_invalid"],
             )
         except ApplicationError as error:
             form.add_error("file", error.message)
@@ -86,3 +89,16 @@ def import_progress(request: HtmxHttpRequest, slug: str, pk: int) -> HttpRespons
     if job.is_finished:
         return HttpResponseStopPolling(html)
     return HttpResponse(html)
+
+
+@require_GET
+@login_required
+def import_skipped(request: HtmxHttpRequest, slug: str, pk: int) -> FileResponse:
+    """The import's report of skipped rows (JSON Lines), as an attachment."""
+    project = project_for_user(user=request.user, capability=Capability.VIEW_DATA, slug=slug)
+    report = selectors.import_skipped_report(job=_job_or_404(project, pk))
+    if report is None:
+        raise Http404("This import skipped no rows.")
+    return FileResponse(
+        report.file, as_attachment=True, filename=report.name, content_type=report.content_type
+    )

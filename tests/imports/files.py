@@ -66,6 +66,39 @@ PAIR_ROWS: list[dict[str, Any]] = [
 ]
 
 
+def hh(human: str, answer: str) -> str:
+    return f"\n\nHuman: {human}\n\nAssistant: {answer}".rstrip(" ")
+
+
+# Anthropic HH-RLHF's shape: two transcripts per row, nothing else; the third pair ends
+# with an empty answer (data, as in the published test file); rows 3 and 5 are broken.
+HH_ROWS: list[Any] = [
+    {"chosen": hh("Hi", "Hello! How can I help?"), "rejected": hh("Hi", "What.")},
+    {"chosen": hh("Capital of Peru?", "Lima."), "rejected": hh("Capital of Peru?", "Cusco.")},
+    {"chosen": hh("Tell me a secret", "No.")},
+    {"chosen": hh("Say nothing", "Okay."), "rejected": hh("Say nothing", "")},
+    {"chosen": 42, "rejected": hh("Count to one", "One.")},
+    {"chosen": hh("2+2?", "4"), "rejected": hh("2+2?", "5")},
+]
+HH_REPORT = [
+    {"row": 3, "errors": [{"field": "rejected", "reason": "Field required"}], "data": HH_ROWS[2]},
+    {
+        "row": 5,
+        "errors": [
+            {
+                "field": "chosen",
+                "reason": "must be a non-empty string or a list of {role, content} messages",
+            }
+        ],
+        "data": HH_ROWS[4],
+    },
+]
+HH_ERRORS = [
+    "row 3, field rejected: Field required",
+    "row 5, field chosen: must be a non-empty string or a list of {role, content} messages",
+]
+
+
 def jsonl_bytes(rows: list[Any]) -> bytes:
     return "".join(json.dumps(row) + "\n" for row in rows).encode()
 

@@ -17,6 +17,7 @@ from apps.imports.services import import_run
 from apps.prompts.models import Prompt
 from tests.api import FORBIDDEN, NOT_FOUND, iso, token_client
 from tests.factories import ProjectFactory
+from tests.imports.files import HH_ERRORS, HH_REPORT, HH_ROWS, jsonl_bytes
 
 ROWS = [
     {
@@ -68,6 +69,8 @@ def _summary_json(job: ImportJob) -> dict[str, Any]:
         "responses_created": job.responses_created,
         "comparisons_created": job.comparisons_created,
         "labels_created": job.labels_created,
+        "skip_invalid": job.skip_invalid,
+        "rows_skipped": job.rows_skipped,
         "error_count": job.error_count,
         "created_at": iso(job.created_at),
         "started_at": iso(job.started_at) if job.started_at else None,
@@ -76,7 +79,13 @@ def _summary_json(job: ImportJob) -> dict[str, Any]:
 
 
 def _job_json(job: ImportJob, progress: dict[str, Any]) -> dict[str, Any]:
-    return {**_summary_json(job), "errors": job.errors, "progress": progress}
+    return {
+        **_summary_json(job),
+        "errors": job.errors,
+        "skipped_report": f"/api/v1/imports/{job.pk}/skipped/" if job.skipped_report else None,
+        "rows_reported": job.rows_reported,
+        "progress": progress,
+    }
 
 
 def test_it_accepts_an_upload_and_answers_202_with_the_queued_job(
@@ -296,3 +305,93 @@ def test_it_answers_401_for_imports_without_credentials(
 
     assert [a.status_code for a in answers] == [401, 401, 401]
     assert list(ImportJob.objects.all()) == [job]
+
+
+HH_WITH_BAD_ROWS = jsonl_bytes(HH_ROWS)
+
+
+def _skipped_import(project: Project, client: APIClient) -> ImportJob:
+    created = client.post(
+        f"/api/v1/projects/{project.pk}/imports/",
+        {"file": _upload("hh-test.jsonl", HH_WITH_BAD_ROWS), "skip_invalid": "true"},
+        format="multipart",
+    )
+    assert created.status_code == 202
+    assert created.json()["skip_invalid"] is True
+    import_run(job_id=created.json()["id"])  # what the worker does
+    return ImportJob.objects.get(pk=created.json()["id"])
+
+
+def test_skip_invalid_imports_the_valid_rows_and_serves_the_report(
+    project: Project, designer: User
+) -> None:
+    client = token_client(designer)
+    job = _skipped_import(project, client)
+
+    detail = client.get(f"/api/v1/imports/{job.pk}/")
+    report = client.get(f"/api/v1/imports/{job.pk}/skipped/")
+
+    assert detail.status_code == 200
+    assert detail.json() == _job_json(
+        job, {"rows_processed": 6, "fraction": 1.0, "phase": "succeeded"}
+    )
+    assert detail.json()["skipped_report"] == f"/api/v1/imports/{job.pk}/skipped/"
+    assert (detail.json()["status"], detail.json()["rows_total"]) == ("succeeded", 6)
+    assert (detail.json()["rows_skipped"], detail.json()["labels_created"]) == (2, 4)
+    assert detail.json()["errors"] == HH_ERRORS
+    assert report.status_code == 200
+    assert report["Content-Type"] == "application/jsonl"
+    assert report["Content-Disposition"] == (
+        f'attachment; filename="{project.slug}-import-{job.pk}-skipped.jsonl"'
+    )
+    lines = b"".join(report.streaming_content).decode().splitlines()
+    assert [json.loads(line) for line in lines] == HH_REPORT
+
+
+def test_without_skip_invalid_the_api_imports_nothing_and_has_no_report(
+    project: Project, designer: User
+) -> None:
+    client = token_client(designer)
+    created = client.post(
+        f"/api/v1/projects/{project.pk}/imports/",
+        {"file": _upload("hh-test.jsonl", HH_WITH_BAD_ROWS)},
+        format="multipart",
+    ).json()
+    import_run(job_id=created["id"])
+
+    detail = client.get(f"/api/v1/imports/{created['id']}/").json()
+    report = client.get(f"/api/v1/imports/{created['id']}/skipped/")
+
+    assert created["skip_invalid"] is False
+    assert (detail["status"], detail["rows_skipped"], detail["skipped_report"]) == (
+        "failed",
+        0,
+        None,
+    )
+    assert detail["errors"] == HH_ERRORS
+    assert (report.status_code, report.json()) == (404, NOT_FOUND)
+    assert not Prompt.objects.filter(project=project).exists()
+
+
+def test_the_skipped_report_is_for_members_who_may_read_imports(
+    project: Project, designer: User, viewer: User, annotator: User, outsider: User
+) -> None:
+    job = _skipped_import(project, token_client(designer))
+    url = f"/api/v1/imports/{job.pk}/skipped/"
+
+    answers = [token_client(user).get(url) for user in (viewer, annotator, outsider)]
+
+    assert [answer.status_code for answer in answers] == [200, 403, 404]
+    assert (answers[1].json(), answers[2].json()) == (FORBIDDEN, NOT_FOUND)
+
+
+def test_the_schema_describes_skip_invalid_and_the_report(api_client: APIClient) -> None:
+    schema = api_client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+
+    create = schema["components"]["schemas"]["ImportCreateRequest"]["properties"]
+    report = schema["paths"]["/api/v1/imports/{import_id}/skipped/"]["get"]
+    job = schema["components"]["schemas"]["ImportJob"]["properties"]
+    assert (create["skip_invalid"]["type"], create["skip_invalid"]["default"]) == ("boolean", False)
+    assert report["operationId"] == "import_skipped_report"
+    assert list(report["responses"]["200"]["content"]) == ["application/jsonl"]
+    assert {"skip_invalid", "rows_skipped", "skipped_report"} <= set(job)

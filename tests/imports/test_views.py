@@ -8,6 +8,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from apps.imports.models import ImportJob
+from apps.imports.services import import_run
+from tests.imports.files import HH_REPORT, HH_ROWS, jsonl_bytes
 from tests.page_factories import ImportJobFactory
 
 pytestmark = pytest.mark.django_db
@@ -220,3 +222,95 @@ def test_it_says_when_no_worker_has_picked_a_job_up(client, viewer, project):  #
 
     assert "No worker has picked this import up yet" not in fresh_page.content.decode()
     assert "No worker has picked this import up yet" in stuck_page.content.decode()
+
+
+def test_the_upload_form_offers_to_skip_invalid_rows(client, designer, project):  # type: ignore[no-untyped-def]
+    client.force_login(designer)
+
+    html = client.get(list_url(project)).content.decode()
+
+    assert '<input type="checkbox" name="skip_invalid"' in html
+    assert "Skip invalid rows" in html
+    assert "Left unticked, a file with any invalid row imports nothing." in html
+
+
+@pytest.mark.parametrize(("ticked", "skip_invalid"), [({"skip_invalid": "on"}, True), ({}, False)])
+def test_the_checkbox_sets_skip_invalid_on_the_job(client, designer, project, ticked, skip_invalid):  # type: ignore[no-untyped-def]
+    client.force_login(designer)
+
+    response = client.post(upload_url(project), {"file": jsonl_file(), **ticked})
+
+    assert response.status_code == 302
+    assert ImportJob.objects.get().skip_invalid is skip_invalid
+
+
+def _partial_import(client, designer, project) -> ImportJob:  # type: ignore[no-untyped-def]
+    client.force_login(designer)
+    upload = SimpleUploadedFile("hh-test.jsonl", jsonl_bytes(HH_ROWS))
+    client.post(upload_url(project), {"file": upload, "skip_invalid": "on"})
+    job = ImportJob.objects.get()
+    import_run(job_id=job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def test_a_partial_import_shows_what_it_skipped_with_the_report(client, designer, project):  # type: ignore[no-untyped-def]
+    job = _partial_import(client, designer, project)
+    report_url = reverse("imports:import_skipped", args=[project.slug, job.pk])
+
+    page = client.get(reverse("imports:import_detail", args=[project.slug, job.pk]))
+    listing = client.get(list_url(project))
+    download = client.get(report_url)
+
+    html = page.content.decode()
+    assert '<span class="warning-text">2 invalid rows skipped</span>' in html
+    assert "Imported 4 rows, skipped 2 invalid rows (2 errors)." in html
+    assert f'<a href="{report_url}" download>Download the skipped rows</a>' in html
+    assert '<li class="mono">row 3, field rejected: Field required</li>' in html
+    assert "alert-success" not in html
+    assert '<span class="small warning-text">2 rows skipped</span>' in listing.content.decode()
+    assert download.status_code == 200
+    assert download["Content-Type"] == "application/jsonl"
+    assert download["Content-Disposition"] == (
+        f'attachment; filename="{project.slug}-import-{job.pk}-skipped.jsonl"'
+    )
+    lines = b"".join(download.streaming_content).decode().splitlines()
+    assert [json.loads(line) for line in lines] == HH_REPORT
+
+
+def test_the_report_page_answers_404_without_skipped_rows_or_membership(  # type: ignore[no-untyped-def]
+    client, designer, outsider, project
+):
+    job = _partial_import(client, designer, project)
+    clean = ImportJobFactory(project=project, status="succeeded")
+    client.force_login(outsider)
+    foreign = client.get(reverse("imports:import_skipped", args=[project.slug, job.pk]))
+    client.force_login(designer)
+    none = client.get(reverse("imports:import_skipped", args=[project.slug, clean.pk]))
+
+    assert (foreign.status_code, none.status_code) == (404, 404)
+
+
+def test_the_page_says_when_the_report_lists_only_the_first_skipped_rows(client, viewer, project):  # type: ignore[no-untyped-def]
+    job = ImportJobFactory(
+        project=project,
+        status="succeeded",
+        skip_invalid=True,
+        rows_total=300_000,
+        rows_skipped=150_000,
+        rows_reported=100_000,
+        skipped_report="imports/skipped/2026/12/big-skipped.jsonl",
+        errors=["row 3, field rejected: Field required"],
+        error_count=150_000,
+    )
+    client.force_login(viewer)
+
+    html = client.get(
+        reverse("imports:import_detail", args=[project.slug, job.pk])
+    ).content.decode()
+
+    assert (
+        "Imported 150000 rows, skipped 150000 invalid rows (150000 errors, the first 1 shown)."
+        in html
+    )
+    assert "to fix and import again; it lists the first 100000)." in html
