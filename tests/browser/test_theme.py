@@ -189,6 +189,10 @@ def test_pages_follow_the_colour_scheme_with_readable_text(world, pages):  # typ
         "exports": f"/projects/{slug}/exports/",
         "members": f"/projects/{other}/members/",
         "settings": f"/projects/{other}/settings/",
+        "comparisons": f"/projects/{slug}/comparisons/",
+        "labels": f"/projects/{slug}/labels/",
+        "account": "/accounts/account/",
+        "password-change": "/accounts/password/change/",
     }
     seen: dict[str, dict[str, Any]] = {}
     for scheme in SCHEMES:
