@@ -61,7 +61,7 @@ def manage(var: Path, *args: str, **extra: str) -> str:
 
 def test_it_labels_and_exports_the_demo_with_a_metadata_filter_on_sqlite(tmp_path):
     manage(tmp_path, "migrate", "--noinput")
-    manage(tmp_path, "load_demo")
+    manage(tmp_path, "load_demo", "--fresh-only")
     labelled = json.loads(manage(tmp_path, "shell", "-c", LABEL_AND_LIST).splitlines()[-1])
     coding = {int(c) for c, kind in labelled.items() if kind == "coding"}
     assert coding, labelled
