@@ -77,7 +77,7 @@ class Persona:
 PERSONAS = (
     Persona("maria", labels=65, skill=0.93, seconds=55, writes_rationale=0.6, marks_spans=True),
     Persona("tom", labels=60, skill=0.9, seconds=48, writes_rationale=0.3, marks_spans=True),
-    Persona("lena", labels=50, skill=0.85, length_bias=0.6, seconds=42),
+    Persona("lena", labels=50, skill=0.85, length_bias=0.75, seconds=42),
     Persona("sam", labels=45, skill=0.85, brevity_bias=0.5, seconds=35),
     Persona("raj", labels=40, skill=0.6, left_bias=0.35, seconds=6, writes_rationale=0.0),
 )

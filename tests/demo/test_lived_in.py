@@ -26,10 +26,10 @@ TAB_CONTENT = {
     "": [r"Labels \d{3}", r"Comparisons \d+"],
     "prompts/": ["How do I reverse a string in Python?"],
     "imports/": [r"prompts-every-2\.jsonl .* Succeeded .* 37 prompts"],
-    "annotate/": [r"15 done today · \d+ left"],
+    "annotate/": [r"\d+ done today · [1-9]\d* left"],
     "quality/": [r"on \d{3} labels from 6 annotators", "Cohen's κ between annotators"],
     "rubrics/": ["Helpful, honest, harmless"],
-    "rewards/": ["Helpful, concise, no filler v2 Gate: an answer with filler phrases"],
+    "rewards/": [r"Helpful, concise, no filler .* v2 Gate: an answer with filler phrases"],
     "inspector/": [r"v2 Gate: .* Succeeded"],
     "reward-models/": [r"Run \d+ · mlp Active MLP on all-MiniLM-L6-v2"],
     "exports/": [r"trl-preference JSON Lines Succeeded \d+ train \(\d+ rows"],
@@ -120,8 +120,8 @@ def test_the_lived_in_project_loads_once_from_finished_jobs_and_every_tab_has_co
     assert sum(export.row_counts.values()) > 50
     # Real disagreement, with causes the quality pages can find.
     assert review_queue(project=project).exists()
-    assert longer_share(project, "lena") > longer_share(project, "maria") + 0.1
-    assert longer_share(project, "sam") < longer_share(project, "maria") - 0.1
+    shares = {name: longer_share(project, name) for name in ("lena", "maria", "sam")}
+    assert shares["lena"] > shares["maria"] + 0.05 > shares["sam"] + 0.2, shares
     assert User.objects.get(username="maria").check_password("lived-in-pass")
     text = out.getvalue()
     assert "Log in as admin, designer, annotator with the password 'lived-in-pass'" in text
