@@ -205,3 +205,17 @@ def test_runlocal_answers_the_score_endpoint_while_a_long_job_holds_the_other_wo
                 process.kill()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_it_loads_the_lived_in_demo_on_sqlite_once(tmp_path):
+    manage(tmp_path, "migrate", "--noinput")
+
+    first = manage(tmp_path, "load_demo")
+    again = manage(tmp_path, "load_demo")
+
+    ready = [line for line in first.splitlines() if "a project in use' is ready" in line]
+    assert len(ready) == 1, first
+    assert " labels, reward model 'Run 1 · mlp' promoted, " in ready[0]
+    assert "'Helpful, concise, no filler' v2 scored and inspected" in ready[0]
+    assert ready[0] in again.splitlines()
