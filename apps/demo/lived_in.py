@@ -110,17 +110,18 @@ def lived_in_fill(*, project: Project, users: dict[str, User]) -> LivedIn:
     """Label, review, train, score, inspect and export in the project; each step once."""
     designer = users["designer"]
     if not Label.objects.filter(comparison__project=project).exists():
-        _labels_make(project, users)
-        _reviews_make(project, users["admin"])
+        with transaction.atomic():  # all the judgments and reviews, or none
+            _labels_make(project, users)
+            _reviews_make(project, users["admin"])
         agreement_refresh(project_id=project.pk)
     model = _model_trained(project, designer)
-    versions = _reward_function(project, designer, model)
-    for version in versions:
-        run = _score_run(version, designer)
-    inspection = _inspection(version, designer)
+    first, gated = _reward_function(project, designer, model)
+    _score_run(first, designer)
+    run = _score_run(gated, designer)
+    inspection = _inspection(gated, designer)
     export = _export(project, designer)
     labels = Label.objects.filter(comparison__project=project).count()
-    return LivedIn(project, labels, model, version, run, inspection, export)
+    return LivedIn(project, labels, model, gated, run, inspection, export)
 
 
 # --- labels -------------------------------------------------------------------------------
@@ -141,7 +142,6 @@ def _shown(project: Project) -> dict[int, _Shown]:
     }
 
 
-@transaction.atomic
 def _labels_make(project: Project, users: dict[str, User]) -> None:
     """Mark gold items, then let every persona work through the queue in turns."""
     shown = _shown(project)
@@ -163,7 +163,11 @@ def _labels_make(project: Project, users: dict[str, User]) -> None:
             count = done[persona.username]
             rng = random.Random(f"{persona.username}:{assignment.comparison_id}")
             if persona.username == "sam" and count == 7:
-                assignment_skip(assignment=assignment, user=user, reason="I can't judge this code.")
+                assignment_skip(
+                    assignment=assignment,
+                    user=user,
+                    reason="Not sure of the facts here; leaving it to someone who is.",
+                )
                 done[persona.username] += 1
                 continue
             judgment = _judge(persona, assignment.comparison, assignment.display_order, shown,
@@ -357,7 +361,7 @@ def _spec(model: RewardModel, *, gated: bool) -> dict[str, Any]:
 
 def _reward_function(
     project: Project, user: User, model: RewardModel
-) -> list[RewardFunctionVersion]:
+) -> tuple[RewardFunctionVersion, RewardFunctionVersion]:
     """The reward function's two versions: a weighted sum, then the same with a gate."""
     function = RewardFunction.objects.filter(project=project, name=REWARD_FUNCTION).first()
     if function is None:
@@ -377,7 +381,7 @@ def _reward_function(
                 message="Gate: an answer with filler phrases never scores above zero.",
             )  # fmt: skip
         )
-    return versions
+    return versions[0], versions[1]
 
 
 def _score_run(version: RewardFunctionVersion, user: User) -> ScoreRun:
