@@ -22,7 +22,7 @@ TEST_ENV := DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_UR
 .PHONY: help install browser check services test demo worker bench clean
 
 help:
-	@echo "make demo     install, load the demo project, run web + workers on http://$(HOST):$(PORT)"
+	@echo "make demo     install, load the demo projects, run web + workers on http://$(HOST):$(PORT)"
 	@echo "make test     install, lint, and run the whole suite on Postgres and Redis"
 	@echo "make install  create $(VENV) with torch ($(TORCH_SPEC)) and the [$(EXTRAS)] extras"
 	@echo "make check    ruff, ruff format --check, makemigrations --check"

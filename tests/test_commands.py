@@ -159,9 +159,9 @@ def test_it_refuses_an_unknown_project(tmp_path):
 def test_it_loads_the_demo_and_is_safe_to_run_twice(settings):
     settings.DEMO_PASSWORD = "demo-pass-123"
 
-    call_command("load_demo", stdout=io.StringIO())
+    call_command("load_demo", "--fresh-only", stdout=io.StringIO())
     counts = (Prompt.objects.count(), Response.objects.count(), ImportJob.objects.count())
-    call_command("load_demo", stdout=io.StringIO())
+    call_command("load_demo", "--fresh-only", stdout=io.StringIO())
 
     project = Project.objects.get(slug="demo")
     assert counts == (Prompt.objects.count(), Response.objects.count(), ImportJob.objects.count())

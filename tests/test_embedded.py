@@ -61,7 +61,7 @@ def manage(var: Path, *args: str, **extra: str) -> str:
 
 def test_it_labels_and_exports_the_demo_with_a_metadata_filter_on_sqlite(tmp_path):
     manage(tmp_path, "migrate", "--noinput")
-    manage(tmp_path, "load_demo")
+    manage(tmp_path, "load_demo", "--fresh-only")
     labelled = json.loads(manage(tmp_path, "shell", "-c", LABEL_AND_LIST).splitlines()[-1])
     coding = {int(c) for c, kind in labelled.items() if kind == "coding"}
     assert coding, labelled
@@ -205,3 +205,17 @@ def test_runlocal_answers_the_score_endpoint_while_a_long_job_holds_the_other_wo
                 process.kill()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_it_loads_the_lived_in_demo_on_sqlite_once(tmp_path):
+    manage(tmp_path, "migrate", "--noinput")
+
+    first = manage(tmp_path, "load_demo")
+    again = manage(tmp_path, "load_demo")
+
+    ready = [line for line in first.splitlines() if "a project in use' is ready" in line]
+    assert len(ready) == 1, first
+    assert " labels, reward model 'Run 1 · mlp' promoted, " in ready[0]
+    assert "'Helpful, concise, no filler' v2 scored and inspected" in ready[0]
+    assert ready[0] in again.splitlines()

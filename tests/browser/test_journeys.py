@@ -27,7 +27,7 @@ DEMO_PASSWORD = "browser-demo-pass"
 
 def test_it_imports_a_file_into_the_demo_project(page, celery_worker_process, settings, tmp_path):  # type: ignore[no-untyped-def]
     settings.DEMO_PASSWORD = DEMO_PASSWORD
-    call_command("load_demo", stdout=io.StringIO())
+    call_command("load_demo", "--fresh-only", stdout=io.StringIO())
     upload = tmp_path / "fresh.jsonl"
     upload.write_text(
         json.dumps(
