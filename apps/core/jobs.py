@@ -11,7 +11,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from apps.core.models import TimeStampedModel
+from apps.core.models import JobStatus, TimeStampedModel
 
 # How long a queued job may wait before its page says no worker seems to be running.
 WORKER_GRACE = timedelta(seconds=30)
@@ -20,15 +20,6 @@ WORKER_GRACE = timedelta(seconds=30)
 QUEUE_UNREACHABLE = "The job queue could not be reached; nothing was done. Start it again."
 
 ERROR_MAX_CHARS = 2000
-
-
-class JobStatus(models.TextChoices):
-    """Where a worker job stands."""
-
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
 
 
 class Job(TimeStampedModel):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from kombu.exceptions import OperationalError
 
@@ -11,18 +9,12 @@ from apps.core.jobs import QUEUE_UNREACHABLE
 from apps.exports.models import Export
 from apps.imports.models import ImportJob
 from config.celery import app
+from tests.web_server import free_port
 from workers.tasks.exports import run_export
 
 
 def _export(project) -> Export:  # type: ignore[no-untyped-def]
     return Export.objects.create(project=project, format="labels-raw", file_format="jsonl")
-
-
-def _closed_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.django_db
@@ -140,7 +132,7 @@ def test_a_job_whose_queue_cannot_be_reached_is_failed_not_left_queued(
     project, django_capture_on_commit_callbacks
 ):  # type: ignore[no-untyped-def]
     export = _export(project)
-    unreachable = app.connection_for_write(f"redis://127.0.0.1:{_closed_port()}/0")
+    unreachable = app.connection_for_write(f"redis://127.0.0.1:{free_port()}/0")
 
     with pytest.raises(OperationalError), django_capture_on_commit_callbacks(execute=True):
         export.enqueue_after_commit(
@@ -158,7 +150,7 @@ def test_a_job_whose_queue_cannot_be_reached_is_failed_not_left_queued(
 @pytest.mark.django_db
 def test_nothing_is_sent_before_the_job_is_committed(project, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
     export = _export(project)
-    unreachable = app.connection_for_write(f"redis://127.0.0.1:{_closed_port()}/0")
+    unreachable = app.connection_for_write(f"redis://127.0.0.1:{free_port()}/0")
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         export.enqueue_after_commit(run_export, producer=unreachable.Producer(), export_id=1)

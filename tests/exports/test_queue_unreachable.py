@@ -3,19 +3,14 @@ failed with a message that says so, never left queued with nothing to run it."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-
 import pytest
-from django.db import connection
 
 from apps.core.api import QUEUE_UNAVAILABLE
 from apps.core.jobs import QUEUE_UNREACHABLE
 from apps.exports.models import Export
 from tests.conftest import wait_for
-from tests.rewards.test_scoring_unavailable import ROOT, _free_port, _post
+from tests.rewards.test_scoring_unavailable import _post
+from tests.web_server import free_port, web_server
 
 
 @pytest.mark.django_db(transaction=True)
@@ -23,29 +18,9 @@ def test_an_export_queued_while_the_queue_is_down_answers_503_and_is_failed(proj
     from apps.accounts.services import token_issue
 
     token = token_issue(user=designer).key
-    db = connection.settings_dict
-    web_port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@"
-        f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "CELERY_BROKER_URL": f"redis://127.0.0.1:{_free_port()}/0",  # nothing listens there
-        "DEBUG": "false",
-        "SECRET_KEY": "queue-unreachable-test-secret-key",
-        "WEB_BIND": f"127.0.0.1:{web_port}",
-        "WEB_WORKERS": "1",
-        "WEB_THREADS": "1",
-        "WEB_ACCESS_LOG": "false",
-    }
-    server = subprocess.Popen(
-        [sys.executable, "deploy/web.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    try:
-        answer = wait_for(lambda: _export_or_none(web_port, project.pk, token), timeout=60)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+    # Nothing listens on the broker's port.
+    with web_server(CELERY_BROKER_URL=f"redis://127.0.0.1:{free_port()}/0") as port:
+        answer = wait_for(lambda: _export_or_none(port, project.pk, token), timeout=60)
 
     queue_down = {"error": {"code": "queue_unavailable", "message": QUEUE_UNAVAILABLE,
                             "details": {}}}  # fmt: skip
@@ -57,9 +32,8 @@ def test_an_export_queued_while_the_queue_is_down_answers_503_and_is_failed(proj
 
 def _export_or_none(port: int, project_id: int, token: str) -> tuple[int, dict] | None:
     """The answer to queuing a raw-labels export, or None while the server is starting."""
+    path = f"/api/v1/projects/{project_id}/exports/"
     try:
-        return _post(
-            port, f"/api/v1/projects/{project_id}/exports/", token, {"format": "labels-raw"}
-        )
+        return _post(port, path, token, {"format": "labels-raw"})
     except OSError:
         return None
