@@ -7,7 +7,6 @@ import json
 import os
 import runpy
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import wait_for
+from tests.web_server import ROOT, free_port, web_server
+
 web = runpy.run_path(str(ROOT / "deploy" / "web.py"))
 server_options, ConfigError = web["server_options"], web["ConfigError"]
 
@@ -77,12 +78,6 @@ def test_a_wrong_setting_stops_the_server_before_it_starts() -> None:
     assert "palate web: WEB_THREADS must be a whole number of at least 1" in result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _request(port: int, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
@@ -94,7 +89,7 @@ def _request(port: int, method: str, path: str, body: bytes = b"") -> tuple[int,
 
 
 def test_the_server_serves_the_app_in_production_settings_and_stops_on_sigterm() -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DEBUG": "false",
@@ -167,6 +162,13 @@ def _get(port: int, path: str, token: str) -> tuple[int, bytes]:
         conn.close()
 
 
+def _get_or_none(port: int, path: str, token: str) -> tuple[int, bytes] | None:
+    try:
+        return _get(port, path, token)
+    except OSError:
+        return None
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_connection_the_database_dropped_is_replaced_before_the_next_request_uses_it(
     admin_user, project
@@ -178,33 +180,9 @@ def test_a_connection_the_database_dropped_is_replaced_before_the_next_request_u
     from apps.accounts.services import token_issue
 
     token = token_issue(user=admin_user).key
-    db = connection.settings_dict
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@"
-        f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "DEBUG": "false",
-        "SECRET_KEY": "web-server-test-secret-key",
-        "WEB_BIND": f"127.0.0.1:{port}",
-        "WEB_WORKERS": "1",
-        "WEB_THREADS": "1",  # one thread: one persistent connection, reused by each request
-        "WEB_ACCESS_LOG": "false",
-    }
-    server = subprocess.Popen(
-        [sys.executable, "deploy/web.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                before = _get(port, "/api/v1/projects/", token)
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.2)
+    # One thread: one persistent connection, reused by each request.
+    with web_server() as port:
+        before = wait_for(lambda: _get_or_none(port, "/api/v1/projects/", token), timeout=60)
         with connection.cursor() as cursor:  # the server's connections to this test database
             cursor.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
@@ -213,9 +191,6 @@ def test_a_connection_the_database_dropped_is_replaced_before_the_next_request_u
             (terminated,) = cursor.fetchone()
 
         after = _get(port, "/api/v1/projects/", token)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
 
     assert before[0] == 200
     assert json.loads(before[1])["count"] == 1

@@ -6,7 +6,7 @@ from typing import Any
 
 from apps.core.charts import ACCENT as VALUE
 from apps.core.charts import ACCENT_SOFT as SOFT
-from apps.core.charts import CELL_BORDER, cell_values, interval_dataset
+from apps.core.charts import CELL_BORDER, cell_values, diverging_colour, interval_dataset
 from apps.core.charts import MUTED as TEAM
 
 MAX_GROUPS = 30
@@ -54,15 +54,6 @@ def interval_bars(rows: list[tuple[str, dict[str, Any]]], *, horizontal: bool = 
     }
 
 
-def _kappa_colour(value: float | None) -> str:
-    """Blue for agreement, red below chance, grey where κ is undefined."""
-    if value is None:
-        return "rgba(148, 163, 184, 0.4)"
-    if value >= 0:
-        return f"rgba(79, 70, 229, {0.15 + 0.85 * min(value, 1.0):.3f})"
-    return f"rgba(220, 38, 38, {0.15 + 0.85 * min(-value, 1.0):.3f})"
-
-
 def kappa_heatmap(figures: dict[str, Any]) -> dict | None:
     """Cohen's κ for every pair of annotators as a matrix (chartjs-chart-matrix)."""
     pairs = figures.get("kappa", []) if figures else []
@@ -75,12 +66,12 @@ def kappa_heatmap(figures: dict[str, Any]) -> dict | None:
 
     people = sorted({name(pk) for pair in pairs for pk in pair["annotators"]})
     cells: list[dict[str, Any]] = [{"x": person, "y": person, "v": 1.0} for person in people]
-    colours = [_kappa_colour(1.0) for _ in people]
+    colours = [diverging_colour(1.0) for _ in people]
     for pair in pairs:
         first, second = (name(pk) for pk in pair["annotators"])
         for x, y in ((first, second), (second, first)):
             cells.append({"x": x, "y": y, "v": pair["value"]})
-            colours.append(_kappa_colour(pair["value"]))
+            colours.append(diverging_colour(pair["value"]))
     return {
         "type": "matrix",
         "data": {

@@ -22,6 +22,20 @@ CELL_BORDER = "var(--surface)"
 
 INTERVAL_LEVEL = "95% CI"
 
+# A heat map's cells are translucent fills that charts.js reads back as numbers (to pick a
+# readable ink), so they are rgb() values: --chart-info, --chart-error and --chart-muted
+# of the light scheme.
+_POSITIVE, _NEGATIVE, _UNDEFINED = "36, 94, 158", "180, 35, 24", "154, 147, 166"
+
+
+def diverging_colour(value: float | None) -> str:
+    """A heat-map cell's fill for a value in [-1, 1]: blue above 0, red below, stronger the
+    further from 0; grey where the value is undefined."""
+    if value is None:
+        return f"rgba({_UNDEFINED}, 0.4)"
+    alpha = 0.15 + 0.85 * min(abs(value), 1.0)
+    return f"rgba({_POSITIVE if value >= 0 else _NEGATIVE}, {alpha:.3f})"
+
 
 def interval_dataset(
     *,

@@ -1,17 +1,10 @@
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any, ClassVar
-
 from django.db import models
-from django.utils import timezone
-
-# How long a queued job may wait before its page says no worker seems to be running.
-WORKER_GRACE = timedelta(seconds=30)
 
 
 class JobStatus(models.TextChoices):
-    """Where a worker job stands; imports, score runs and exports share it."""
+    """Where a worker job stands (apps.core.jobs.Job); the API schema names it StatusEnum."""
 
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
@@ -27,23 +20,3 @@ class TimeStampedModel(models.Model):
 
     class Meta:
         abstract = True
-
-
-class WorkerJobMixin:
-    """What every job row (imports, score runs, inspections, exports, training runs) says
-    of itself: finished or not, and whether it has waited too long for a worker.
-
-    The model provides `status` and `created_at`; FINISHED lists its final statuses."""
-
-    FINISHED: ClassVar[tuple[Any, ...]] = (JobStatus.SUCCEEDED, JobStatus.FAILED)
-    status: Any
-    created_at: Any
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in self.FINISHED
-
-    @property
-    def is_waiting_for_worker(self) -> bool:
-        """Queued for longer than a worker normally takes to pick a job up."""
-        return self.status == JobStatus.QUEUED and timezone.now() - self.created_at > WORKER_GRACE

@@ -5,11 +5,11 @@ from typing import Any
 from django.db import models
 
 from apps.accounts.models import Project, User
-from apps.core.models import JobStatus, TimeStampedModel, WorkerJobMixin
+from apps.core.jobs import Job
 from apps.exports.options import ExportOptions
 
 
-class Export(WorkerJobMixin, TimeStampedModel):
+class Export(Job):
     """A frozen snapshot of a project's labels as dataset files, written by a worker.
 
     The files are written under temporary names and only published once all are
@@ -17,7 +17,7 @@ class Export(WorkerJobMixin, TimeStampedModel):
     `files` lists them as `{"split", "path", "rows", "sha256", "size_bytes"}`.
     """
 
-    Status = JobStatus
+    PROGRESS = ("items_done", "items_total")
 
     class Format(models.TextChoices):
         TRL_PREFERENCE = "trl-preference", "TRL preference pairs"
@@ -37,7 +37,6 @@ class Export(WorkerJobMixin, TimeStampedModel):
     format = models.CharField(max_length=32, choices=Format.choices)
     file_format = models.CharField(max_length=16, choices=FileFormat.choices)
     options = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     items_total = models.PositiveIntegerField(
         default=0, help_text="Items (comparisons or responses) to go through."
     )
@@ -46,12 +45,9 @@ class Export(WorkerJobMixin, TimeStampedModel):
     files = models.JSONField(default=list, blank=True)
     card_path = models.CharField(max_length=300, blank=True)
     card = models.TextField(blank=True, help_text="The data card (README.md) as written.")
-    error = models.TextField(blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(Job.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"Export {self.pk} ({self.format}, {self.file_format})"
@@ -59,14 +55,6 @@ class Export(WorkerJobMixin, TimeStampedModel):
     @property
     def parsed_options(self) -> ExportOptions:
         return ExportOptions.model_validate(self.options)
-
-    @property
-    def fraction(self) -> float | None:
-        if self.status == self.Status.SUCCEEDED:
-            return 1.0
-        if not self.items_total:
-            return None if self.status == self.Status.FAILED else 0.0
-        return min(self.items_done / self.items_total, 1.0)
 
     @property
     def rows_total(self) -> int:

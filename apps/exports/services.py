@@ -147,7 +147,7 @@ def export_create(
     if enqueue:
         from workers.tasks.exports import run_export
 
-        transaction.on_commit(lambda: run_export.delay(export_id=export.pk))
+        export.enqueue_after_commit(run_export, export_id=export.pk)
     return export
 
 
@@ -172,9 +172,7 @@ def export_run(*, export_id: int) -> Export | None:
     Idempotent: only a queued export is claimed (compare-and-set to running). A failure
     leaves the export failed, with its error, and no file in storage.
     """
-    claimed = Export.objects.filter(pk=export_id, status=Export.Status.QUEUED).update(
-        status=Export.Status.RUNNING, started_at=timezone.now()
-    )
+    claimed = Export.claim(export_id)
     export = Export.objects.select_related("project").filter(pk=export_id).first()
     if export is None or not claimed:
         logger.info("export %s: not queued any more, nothing to do", export_id)
@@ -196,35 +194,23 @@ def export_run(*, export_id: int) -> Export | None:
         )
     except Exception as exc:
         if not _is_expected(exc):
-            _fail(export, "internal error; see the worker's log")
+            export.fail("internal error; see the worker's log")
             raise
         logger.warning("export %s failed: %s", export.pk, exc)
         message = (
             exc.message if isinstance(exc, ApplicationError) else f"{type(exc).__name__}: {exc}"
         )
-        _fail(export, message)
+        export.fail(message)
     else:
-        export.status = Export.Status.SUCCEEDED
-        export.row_counts = result.row_counts
-        export.files = result.files
-        export.card = result.card
-        export.card_path = result.card_path
-        export.items_done = export.items_total = result.items
-        export.finished_at = timezone.now()
-        export.save(
-            update_fields=[
-                "status", "row_counts", "files", "card", "card_path", "items_done",
-                "items_total", "finished_at", "updated_at",
-            ]
-        )  # fmt: skip
+        export.finish(
+            row_counts=result.row_counts,
+            files=result.files,
+            card=result.card,
+            card_path=result.card_path,
+            items_done=result.items,
+            items_total=result.items,
+        )
     return export
-
-
-def _fail(export: Export, message: str) -> None:
-    export.status = Export.Status.FAILED
-    export.error = message[:2000]
-    export.finished_at = timezone.now()
-    export.save(update_fields=["status", "error", "finished_at", "updated_at"])
 
 
 @dataclass(frozen=True)

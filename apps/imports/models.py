@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 
 from apps.accounts.models import Project, User
-from apps.core.models import JobStatus, TimeStampedModel, WorkerJobMixin
+from apps.core.jobs import Job
 
 
-class ImportJob(WorkerJobMixin, TimeStampedModel):
+class ImportJob(Job):
     """One uploaded file being turned into prompts, responses, comparisons and labels.
 
     All-or-nothing by default: the rows are written in one transaction, so a job that is
@@ -14,8 +16,6 @@ class ImportJob(WorkerJobMixin, TimeStampedModel):
     instead (`rows_skipped`) and listed, each with its errors and data, in
     `skipped_report`; a problem that stops the file still fails the whole job.
     """
-
-    Status = JobStatus
 
     class Format(models.TextChoices):
         JSONL = "jsonl", "JSON Lines"
@@ -30,7 +30,6 @@ class ImportJob(WorkerJobMixin, TimeStampedModel):
     original_name = models.CharField(max_length=255)
     file_format = models.CharField(max_length=16, choices=Format.choices)
     size_bytes = models.BigIntegerField(default=0)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     rows_total = models.PositiveIntegerField(default=0)
     prompts_created = models.PositiveIntegerField(default=0)
     responses_created = models.PositiveIntegerField(default=0)
@@ -47,13 +46,16 @@ class ImportJob(WorkerJobMixin, TimeStampedModel):
     skipped_report = models.FileField(
         upload_to="imports/skipped/%Y/%m/", max_length=300, blank=True
     )
+    # The errors, as `row N, field F: reason` (at most 50; error_count says how many).
+    error = None
     errors = models.JSONField(default=list, blank=True)
     error_count = models.PositiveIntegerField(default=0)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(Job.Meta):
+        pass
+
+    def error_fields(self, message: str) -> dict[str, Any]:
+        return {"errors": [message], "error_count": 1}
 
     @property
     def rows_imported(self) -> int:

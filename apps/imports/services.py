@@ -114,7 +114,7 @@ def import_create(
     if enqueue:
         from workers.tasks.imports import run_import
 
-        transaction.on_commit(lambda: run_import.delay(job_id=job.pk))
+        job.enqueue_after_commit(run_import, job_id=job.pk)
     return job
 
 
@@ -271,9 +271,7 @@ def import_run(*, job_id: int) -> ImportJob | None:
     job's `skipped_report`; a problem after which the reader cannot find the next row (or
     a file with no valid row) still fails the job, writing nothing.
     """
-    claimed = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
-        status=ImportJob.Status.RUNNING, started_at=timezone.now()
-    )
+    claimed = ImportJob.claim(job_id)
     job = ImportJob.objects.select_related("project").filter(pk=job_id).first()
     if job is None or not claimed:
         logger.info("import %s: not queued any more, nothing to do", job_id)
@@ -317,25 +315,19 @@ def _finish(
 ) -> None:
     counts = counts or _Counts()
     errors = errors or []
-    job.status = ImportJob.Status.FAILED if failed else ImportJob.Status.SUCCEEDED
-    job.rows_total = rows
-    job.prompts_created = counts.prompts
-    job.responses_created = counts.responses
-    job.comparisons_created = counts.comparisons
-    job.labels_created = counts.labels
-    job.rows_skipped = counts.invalid_rows
-    job.rows_reported = counts.rows_reported
-    job.errors = [str(error) for error in errors]
-    job.error_count = len(errors) if error_count is None else error_count
-    job.finished_at = timezone.now()
-    job.save(
-        update_fields=[
-            "status", "rows_total", "prompts_created", "responses_created",
-            "comparisons_created", "labels_created", "rows_skipped", "rows_reported",
-            "skipped_report",
-            "errors", "error_count", "finished_at", "updated_at",
-        ]
-    )  # fmt: skip
+    job.end(
+        ImportJob.Status.FAILED if failed else ImportJob.Status.SUCCEEDED,
+        rows_total=rows,
+        prompts_created=counts.prompts,
+        responses_created=counts.responses,
+        comparisons_created=counts.comparisons,
+        labels_created=counts.labels,
+        rows_skipped=counts.invalid_rows,
+        rows_reported=counts.rows_reported,
+        skipped_report=job.skipped_report,
+        errors=[str(error) for error in errors],
+        error_count=len(errors) if error_count is None else error_count,
+    )
     reporter.report(rows=rows, fraction=None if failed else 1.0, phase=job.status, force=True)
 
 

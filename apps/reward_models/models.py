@@ -10,7 +10,8 @@ from django.db import models
 from django.db.models import Q
 
 from apps.accounts.models import Project, User
-from apps.core.models import TimeStampedModel, WorkerJobMixin
+from apps.core.jobs import Job
+from apps.core.models import TimeStampedModel
 
 # A running run whose worker has not reported for this long is taken for dead (see
 # apps.reward_models.services.training_runs_fail_stale).
@@ -58,7 +59,7 @@ class RewardModel(TimeStampedModel):
         return float(value) if isinstance(value, int | float) else None
 
 
-class TrainingRun(WorkerJobMixin, TimeStampedModel):
+class TrainingRun(Job):
     """One training of a reward model on a frozen snapshot of the project's labels.
 
     The snapshot (`snapshot`) is taken when the run is created: the items with their
@@ -111,17 +112,14 @@ class TrainingRun(WorkerJobMixin, TimeStampedModel):
         help_text="Per decided validation pair, each model's r_chosen − r_rejected: "
         '{"model": [[comparison, chosen, rejected, margin], ...], "baseline": [...]}.',
     )
-    error = models.TextField(blank=True)
     cancel_requested = models.BooleanField(default=False)
     worker = models.CharField(max_length=200, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     reward_model = models.OneToOneField(
         RewardModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="training_run"
     )
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
+    class Meta(Job.Meta):
         constraints = [
             models.CheckConstraint(
                 condition=~Q(status="succeeded") | Q(reward_model__isnull=False),
@@ -129,7 +127,6 @@ class TrainingRun(WorkerJobMixin, TimeStampedModel):
             ),
         ]
         indexes = [models.Index(fields=["project", "status"], name="training_run_by_status")]
-        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"Training run {self.pk} ({self.status})"

@@ -245,7 +245,7 @@ def training_run_create(
     if enqueue:
         from workers.tasks.reward_models import train_reward_model
 
-        transaction.on_commit(lambda: train_reward_model.delay(run_id=run.pk))
+        run.enqueue_after_commit(train_reward_model, run_id=run.pk)
     return run
 
 
@@ -256,10 +256,7 @@ def training_run_cancel(*, run: TrainingRun) -> TrainingRun:
     if run.is_finished:
         raise ApplicationError(f"Run {run.pk} has already finished ({run.status}).")
     if run.status == TrainingRun.Status.QUEUED:
-        run.status = TrainingRun.Status.CANCELLED
-        run.finished_at = timezone.now()
-        run.error = "Cancelled before a worker started it."
-        run.save(update_fields=["status", "finished_at", "error", "updated_at"])
+        run.end(TrainingRun.Status.CANCELLED, error="Cancelled before a worker started it.")
     else:
         run.cancel_requested = True
         run.save(update_fields=["cancel_requested", "updated_at"])
@@ -273,14 +270,7 @@ def training_run_claim(*, run_id: int, worker: str = "") -> TrainingRun | None:
     whose worker is gone (no heartbeat) fails it.
     """
     now = timezone.now()
-    claimed = TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.QUEUED).update(
-        status=TrainingRun.Status.RUNNING,
-        started_at=now,
-        heartbeat_at=now,
-        worker=worker[:200],
-        stage="starting",
-        updated_at=now,
-    )
+    claimed = TrainingRun.claim(run_id, heartbeat_at=now, worker=worker[:200], stage="starting")
     run = TrainingRun.objects.select_related("project", "baseline_model").filter(pk=run_id).first()
     if run is None:
         logger.warning("training run %s vanished before it ran", run_id)
@@ -291,14 +281,6 @@ def training_run_claim(*, run_id: int, worker: str = "") -> TrainingRun | None:
         logger.info("training run %s is %s; not training it again", run_id, run.status)
         return None
     return run
-
-
-def _finish(run: TrainingRun, status: str, **fields: Any) -> None:
-    """End a running run (and only a running one) with `status`."""
-    now = timezone.now()
-    TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.RUNNING).update(
-        status=status, finished_at=now, updated_at=now, **fields
-    )
 
 
 _EXPECTED_ERRORS = (ApplicationError, ValueError, ScoringError, OSError, DatabaseError)
@@ -341,17 +323,21 @@ def training_run_execute(*, run: TrainingRun, train: Train) -> TrainingRun:
     except TrainingCancelled:
         reporter.log("cancelled")
         reporter.flush()
-        _finish(run, TrainingRun.Status.CANCELLED, error="Cancelled while training.")
+        TrainingRun.end_running(
+            run.pk, TrainingRun.Status.CANCELLED, error="Cancelled while training."
+        )
     except _EXPECTED_ERRORS as exc:
         message = exc.message if isinstance(exc, ApplicationError) else str(exc)
         logger.warning("training run %s failed: %s", run.pk, message)
         reporter.log(f"failed: {message}")
         reporter.flush()
-        _finish(run, TrainingRun.Status.FAILED, error=message[:2000])
+        TrainingRun.end_running(run.pk, TrainingRun.Status.FAILED, error=message[:2000])
     except BaseException:
         reporter.log("failed: internal error")
         reporter.flush()
-        _finish(run, TrainingRun.Status.FAILED, error="internal error; see the worker's log")
+        TrainingRun.end_running(
+            run.pk, TrainingRun.Status.FAILED, error="internal error; see the worker's log"
+        )
         raise
     run.refresh_from_db()
     return run

@@ -8,7 +8,8 @@ from django.db import models
 from django.utils import timezone
 
 from apps.accounts.models import Project, User
-from apps.core.models import JobStatus, TimeStampedModel, WorkerJobMixin
+from apps.core.jobs import Job
+from apps.core.models import TimeStampedModel
 from apps.prompts.models import Response
 from workers.rewards.fitting import FittedTransforms
 from workers.rewards.spec import RewardSpec
@@ -101,10 +102,10 @@ class Score(models.Model):
         return f"{self.version} on response {self.response_id}: {self.total}"
 
 
-class ScoreRun(WorkerJobMixin, TimeStampedModel):
+class ScoreRun(Job):
     """A job: score every response of the project with one version, batch by batch."""
 
-    Status = JobStatus
+    PROGRESS = ("responses_scored", "responses_total")
 
     version = models.ForeignKey(
         RewardFunctionVersion, on_delete=models.CASCADE, related_name="score_runs"
@@ -113,29 +114,17 @@ class ScoreRun(WorkerJobMixin, TimeStampedModel):
     created_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     responses_total = models.PositiveIntegerField(default=0)
     responses_scored = models.PositiveIntegerField(default=0)
     fitted_here = models.BooleanField(
         default=False, help_text="This run fitted the version's transform statistics."
     )
-    error = models.TextField(blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(Job.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"Score run {self.pk} of {self.version_id}"
-
-    @property
-    def fraction(self) -> float | None:
-        if self.status == self.Status.SUCCEEDED:
-            return 1.0
-        if not self.responses_total:
-            return None if self.status == self.Status.FAILED else 0.0
-        return self.responses_scored / self.responses_total
 
 
 class Embedding(models.Model):
@@ -156,15 +145,13 @@ class Embedding(models.Model):
         return f"{self.backbone}:{self.text_hash[:12]}"
 
 
-class Inspection(WorkerJobMixin, TimeStampedModel):
+class Inspection(Job):
     """A job and its stored result: how one version agrees with the project's human labels,
     what drives it, and how it can be gamed (see apps.rewards.inspection).
 
     `result` is written once, when the job succeeds; a recompute is a new row, and the
     pages show the newest finished one with when it was computed.
     """
-
-    Status = JobStatus
 
     version = models.ForeignKey(
         RewardFunctionVersion, on_delete=models.CASCADE, related_name="inspections"
@@ -173,7 +160,6 @@ class Inspection(WorkerJobMixin, TimeStampedModel):
     created_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     stage = models.CharField(max_length=100, blank=True, help_text="What the job is doing now.")
     progress = models.FloatField(default=0.0, help_text="0 to 1.")
     result = models.JSONField(null=True, blank=True)
@@ -183,12 +169,8 @@ class Inspection(WorkerJobMixin, TimeStampedModel):
         help_text="Components whose weight the fit may flip; every other weight keeps the "
         "sign the designer gave it.",
     )
-    error = models.TextField(blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(Job.Meta):
         indexes = [
             models.Index(fields=["version", "-created_at"], name="inspection_by_version"),
         ]

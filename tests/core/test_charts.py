@@ -68,3 +68,22 @@ def test_the_inspectors_accuracies_carry_their_intervals_and_pair_counts():
     assert ablation["errorBars"]["bounds"] == [[0.4, 1.0], [0.0, 0.375], [0.4, 1.0]]
     assert ablation["errorBars"]["counts"] == [7, 7, 7]
     assert charts["correlation"]["options"]["plugins"]["cellValues"]["display"] is True
+
+
+def test_both_heat_maps_colour_their_cells_from_the_one_palette():
+    figures = {"kappa": [{"annotators": [1, 2], "value": -0.5}],
+               "annotator_names": {"1": "ann", "2": "bob"}}  # fmt: skip
+    matrix = {"names": ["a", "b"], "matrix": [[1.0, None], [None, 1.0]]}
+    correlation = inspection_charts.correlation(matrix)
+
+    kappa = quality_charts.kappa_heatmap(figures)
+
+    assert kappa is not None
+    assert kappa["data"]["datasets"][0]["backgroundColor"] == [
+        "rgba(36, 94, 158, 1.000)", "rgba(36, 94, 158, 1.000)",
+        "rgba(180, 35, 24, 0.575)", "rgba(180, 35, 24, 0.575)",
+    ]  # fmt: skip
+    assert correlation["data"]["datasets"][0]["backgroundColor"] == [
+        "rgba(36, 94, 158, 1.000)", "rgba(154, 147, 166, 0.4)",
+        "rgba(154, 147, 166, 0.4)", "rgba(36, 94, 158, 1.000)",
+    ]  # fmt: skip

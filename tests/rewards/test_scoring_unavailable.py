@@ -6,15 +6,11 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -26,8 +22,8 @@ from apps.rewards.services import score_run_create
 from tests.api import token_client
 from tests.conftest import wait_for
 from tests.rewards.factories import TEXT_SPEC, responses_for, version_of
+from tests.web_server import free_port, web_server
 
-ROOT = Path(__file__).resolve().parents[2]
 ITEMS = [{"prompt": "Capital of France?", "response": "Paris [1] it is"}]
 # TEXT_SPEC: cites 1 (weight 2) and words 0 (4 words, within 1 of the target 3).
 ANSWER = {"results": [{"reward": 2.0, "components": {"cites": 1.0, "words": 0.0}}]}
@@ -113,12 +109,6 @@ def test_a_worker_held_by_a_long_job_answers_503_and_scores_again_once_free(
     assert free.json() == ANSWER
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _redis(port: int) -> subprocess.Popen:
     server = subprocess.Popen(
         ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly",
@@ -150,48 +140,31 @@ def test_with_the_job_queue_down_the_score_endpoint_answers_503_and_recovers_wit
 
     version = version_of(project, TEXT_SPEC)
     token = token_issue(user=designer).key
-    db = connection.settings_dict
-    broker_port, web_port = _free_port(), _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@"
-        f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "CELERY_BROKER_URL": f"redis://127.0.0.1:{broker_port}/0",
-        "SCORE_TIMEOUT_SECONDS": "1",
-        "DEBUG": "false",
-        "SECRET_KEY": "scoring-unavailable-test-secret-key",
-        "WEB_BIND": f"127.0.0.1:{web_port}",
-        "WEB_WORKERS": "1",
-        "WEB_THREADS": "1",
-        "WEB_ACCESS_LOG": "false",
-    }
+    broker_port = free_port()
     path = f"/api/v1/reward-function-versions/{version.pk}/score/"
-    server = subprocess.Popen(
-        [sys.executable, "deploy/web.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
     broker = None
-    try:
-        # The server starts while Redis is down: its first request meets the result store's
-        # reconnects running out, a RuntimeError inside Celery.
-        started = time.monotonic()
-        never_up = wait_for(lambda: _answer_or_none(web_port, path, token), timeout=60)
-        never_up_seconds = time.monotonic() - started
-        broker = _redis(broker_port)
-        up = _post(web_port, path, token, {"items": ITEMS})
-        broker.kill()
-        broker.wait()
-        started = time.monotonic()
-        down = _post(web_port, path, token, {"items": ITEMS})  # kombu's OperationalError
-        down_seconds = time.monotonic() - started
-        broker = _redis(broker_port)
-        back = _post(web_port, path, token, {"items": ITEMS})
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-        if broker is not None:
+    with web_server(
+        CELERY_BROKER_URL=f"redis://127.0.0.1:{broker_port}/0", SCORE_TIMEOUT_SECONDS="1"
+    ) as web_port:
+        try:
+            # The server starts while Redis is down: its first request meets the result
+            # store's reconnects running out, a RuntimeError inside Celery.
+            started = time.monotonic()
+            never_up = wait_for(lambda: _answer_or_none(web_port, path, token), timeout=60)
+            never_up_seconds = time.monotonic() - started
+            broker = _redis(broker_port)
+            up = _post(web_port, path, token, {"items": ITEMS})
             broker.kill()
             broker.wait()
+            started = time.monotonic()
+            down = _post(web_port, path, token, {"items": ITEMS})  # kombu's OperationalError
+            down_seconds = time.monotonic() - started
+            broker = _redis(broker_port)
+            back = _post(web_port, path, token, {"items": ITEMS})
+        finally:
+            if broker is not None:
+                broker.kill()
+                broker.wait()
 
     # No worker consumes this broker: with Redis up, the request waits its second and
     # answers that no worker came; with Redis down, it says the queue is unreachable.

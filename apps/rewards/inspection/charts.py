@@ -12,6 +12,7 @@ from apps.core.charts import (
     INFO_SOFT,
     MUTED,
     cell_values,
+    diverging_colour,
     interval_dataset,
 )
 
@@ -50,13 +51,6 @@ def histogram(data: dict[str, Any], *, label: str, colour: str = ACCENT) -> dict
     )
 
 
-def _heat(value: float | None) -> str:
-    if value is None:
-        return "rgba(203, 198, 213, 0.6)"
-    alpha = 0.15 + 0.85 * min(abs(value), 1.0)
-    return f"rgba(36, 94, 158, {alpha:.3f})" if value >= 0 else f"rgba(180, 35, 24, {alpha:.3f})"
-
-
 def correlation(data: dict[str, Any]) -> dict[str, Any]:
     """A heat map of Pearson's r between components (blue positive, red negative)."""
     names = data["names"]
@@ -70,7 +64,7 @@ def correlation(data: dict[str, Any]) -> dict[str, Any]:
         "data": {"datasets": [{
             "label": "Pearson r",
             "data": cells,
-            "backgroundColor": [_heat(c["v"]) for c in cells],
+            "backgroundColor": [diverging_colour(c["v"]) for c in cells],
             "borderColor": CELL_BORDER,
             "borderWidth": 1,
         }]},

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import DatabaseError, transaction
-from django.utils import timezone
 
 from apps.accounts.models import Project, User
 from apps.annotation import quality
@@ -99,7 +98,7 @@ def inspection_create(
     if enqueue:
         from workers.tasks.inspection import inspect_reward
 
-        transaction.on_commit(lambda: inspect_reward.delay(inspection_id=inspection.pk))
+        inspection.enqueue_after_commit(inspect_reward, inspection_id=inspection.pk)
     return inspection
 
 
@@ -114,11 +113,7 @@ def _listed(names: Collection[str]) -> str:
 
 def inspection_claim(*, inspection_id: int) -> Inspection | None:
     """Move a queued inspection to running (compare-and-set); None if gone or not queued."""
-    now = timezone.now()
-    claimed = Inspection.objects.filter(pk=inspection_id, status=Inspection.Status.QUEUED).update(
-        status=Inspection.Status.RUNNING, started_at=now, updated_at=now, stage="Starting"
-    )
-    if not claimed:
+    if not Inspection.claim(inspection_id, stage="Starting"):
         logger.info("inspection %s: not queued any more, nothing to do", inspection_id)
         return None
     return Inspection.objects.select_related("version__function", "project").get(pk=inspection_id)
@@ -126,17 +121,12 @@ def inspection_claim(*, inspection_id: int) -> Inspection | None:
 
 def inspection_fail(*, inspection: Inspection, error: str) -> Inspection:
     """Mark an inspection failed with a message a person can act on."""
-    inspection.status = Inspection.Status.FAILED
-    inspection.error = error[:2000]
-    inspection.finished_at = timezone.now()
-    inspection.save(update_fields=["status", "error", "finished_at", "updated_at"])
+    inspection.fail(error)
     return inspection
 
 
 def _progress(inspection: Inspection, stage: str, fraction: float) -> None:
-    Inspection.objects.filter(pk=inspection.pk).update(
-        stage=stage, progress=round(fraction, 4), updated_at=timezone.now()
-    )
+    inspection.progress_set(stage=stage, progress=round(fraction, 4))
 
 
 # --- reading the project ----------------------------------------------------------------
@@ -426,14 +416,8 @@ def inspection_execute(*, inspection: Inspection, compute: ComputeRaw) -> Inspec
         logger.exception("inspection %s failed", inspection.pk)
         return inspection_fail(inspection=inspection, error=f"could not read the project: {exc}")
     # Only a run still in force stores its result: one replaced as stale stays failed.
-    now = timezone.now()
-    Inspection.objects.filter(pk=inspection.pk, status=Inspection.Status.RUNNING).update(
-        result=result,
-        status=Inspection.Status.SUCCEEDED,
-        stage="Done",
-        progress=1.0,
-        finished_at=now,
-        updated_at=now,
+    Inspection.end_running(
+        inspection.pk, Inspection.Status.SUCCEEDED, result=result, stage="Done", progress=1.0
     )
     inspection.refresh_from_db()
     return inspection

@@ -64,17 +64,13 @@ def score_run_create(
     if enqueue:
         from workers.tasks.rewards import score_responses
 
-        transaction.on_commit(lambda: score_responses.delay(run_id=run.pk))
+        run.enqueue_after_commit(score_responses, run_id=run.pk)
     return run
 
 
 def score_run_claim(*, run_id: int) -> ScoreRun | None:
     """Move a queued run to running (compare-and-set); None if it is gone or not queued."""
-    now = timezone.now()
-    claimed = ScoreRun.objects.filter(pk=run_id, status=ScoreRun.Status.QUEUED).update(
-        status=ScoreRun.Status.RUNNING, started_at=now, updated_at=now
-    )
-    if not claimed:
+    if not ScoreRun.claim(run_id):
         logger.info("score run %s: not queued any more, nothing to do", run_id)
         return None
     return ScoreRun.objects.select_related("version__function").get(pk=run_id)
@@ -82,10 +78,7 @@ def score_run_claim(*, run_id: int) -> ScoreRun | None:
 
 def score_run_fail(*, run: ScoreRun, error: str) -> ScoreRun:
     """Mark a run failed with a message a person can act on."""
-    run.status = ScoreRun.Status.FAILED
-    run.error = error[:2000]
-    run.finished_at = timezone.now()
-    run.save(update_fields=["status", "error", "finished_at", "updated_at"])
+    run.fail(error)
     return run
 
 
@@ -260,7 +253,5 @@ def score_run_execute(
         logger.exception("score run %s failed", run.pk)
         return score_run_fail(run=run, error=f"could not save scores: {exc}")
     run.refresh_from_db(fields=["responses_total", "responses_scored"])
-    run.status = ScoreRun.Status.SUCCEEDED
-    run.finished_at = timezone.now()
-    run.save(update_fields=["status", "fitted_here", "finished_at", "updated_at"])
+    run.finish(fitted_here=run.fitted_here)
     return run
