@@ -495,8 +495,8 @@ def _leased_to_caller(request: Request, comparison_id: int) -> Assignment:
 
 @extend_schema_serializer(component_name="Label")
 class LabelOutputSerializer(serializers.Serializer):
-    """A label: the API columns of `columns.LABEL_COLUMNS`, in their order."""
-
+    # A label: the API columns of `columns.LABEL_COLUMNS`, in their order (a docstring
+    # would be the schema's description).
     def get_fields(self) -> dict[str, serializers.Field]:
         return {name: column.serializer_field() for name, column in columns.api_columns()}
 
