@@ -15,7 +15,7 @@ strength_label) are the format's: `exports.formats.LabelsRaw`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -48,7 +48,7 @@ class LabelColumn:
     export_type: ColumnType = TEXT
     to_export: Callable[[Any], Any] | None = None
     sql: str = ""
-    sql_to_json: Callable[[bytes], bytes] | None = field(default=None)
+    sql_to_json: Callable[[bytes], bytes] | None = None
 
     def serializer_field(self) -> serializers.Field:
         source = {} if self.field == self.api else {"source": self.field}
