@@ -87,18 +87,20 @@ def timestamp(value: Any) -> str:
 _PADDING = {22: b"", **{length: b"0" * (29 - length) for length in range(24, 30)}}
 
 
-def copy_timestamp(value: bytes) -> bytes:
+def copy_timestamp(value: bytes, quote: bytes = b"") -> bytes:
     """`timestamp` of Postgres' text in UTC, on bytes for the usual cases: a four-digit
     year, `YYYY-MM-DD HH:MM:SS[.fraction]+00`, the fraction's trailing zeros dropped
-    (written back, as isoformat() writes six digits or none)."""
+    (written back, as isoformat() writes six digits or none); between `quote`s."""
     padding = _PADDING.get(len(value))
     if padding is not None and value[-3:] == b"+00" and value[10:11] == b" ":
-        return value[:10] + b"T" + value[11:-3] + padding + b"+00:00"
-    return timestamp(value.decode()).encode()
+        return quote + value[:10] + b"T" + value[11:-3] + padding + b"+00:00" + quote
+    return quote + timestamp(value.decode()).encode() + quote
 
 
 def ranking_values(value: Any) -> list[int]:
     """A label's ranking column (JSON text or value) as written: response ids, best first."""
+    if value == "[]" or value == "{}":  # most labels: no need to decode
+        return []
     ranking = json_value(value, [])
     return [int(pk) for pk in ranking] if ranking else []
 
@@ -106,6 +108,8 @@ def ranking_values(value: Any) -> list[int]:
 def rating_values(value: Any) -> list[dict[str, Any]]:
     """A label's ratings column as written: one entry per response and criterion, by
     response id then criterion name."""
+    if value == "[]" or value == "{}":  # most labels: no need to decode
+        return []
     ratings = json_value(value, {})
     if not ratings:
         return []
@@ -118,6 +122,8 @@ def rating_values(value: Any) -> list[dict[str, Any]]:
 
 def span_values(value: Any) -> list[dict[str, Any]]:
     """A label's spans column as written, each with all five keys."""
+    if value == "[]" or value == "{}":  # most labels: no need to decode
+        return []
     spans = json_value(value, [])
     if not spans:
         return []
@@ -146,10 +152,6 @@ def json_text_sql(column: str, values: list[str]) -> str:
 
 def _optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda value: None if value is None else convert(value)
-
-
-def _or_null(raw: bytes) -> bytes:
-    return raw or b"null"
 
 
 def _json_sql(column: str, empty: str) -> str:
@@ -191,7 +193,7 @@ LABEL_COLUMNS: tuple[LabelColumn, ...] = (
     ),
     LabelColumn(
         "strength", "strength", _INT_OR_NULL, _optional(int), "strength", INT,
-        sql="coalesce(l.strength::text, '')", sql_to_json=_or_null,
+        sql="coalesce(l.strength::text, 'null')",
     ),
     LabelColumn(
         "ranking", "ranking", _list_of(serializers.IntegerField),
@@ -227,13 +229,13 @@ LABEL_COLUMNS: tuple[LabelColumn, ...] = (
     ),
     LabelColumn(
         "rubric_version_id", "rubric_version", _INT_OR_NULL, export="rubric_version_id",
-        export_type=INT, sql="coalesce(l.rubric_version_id::text, '')", sql_to_json=_or_null,
+        export_type=INT, sql="coalesce(l.rubric_version_id::text, 'null')",
     ),
     LabelColumn("supersedes_id", "supersedes", _INT_OR_NULL),
     LabelColumn(
         "created_at", "created_at", serializers.DateTimeField, _datetime.to_representation,
         "created_at", TEXT, timestamp, "l.created_at::text",
-        lambda raw: b'"' + copy_timestamp(raw) + b'"',
+        partial(copy_timestamp, quote=b'"'),
     ),
 )  # fmt: skip
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
+from operator import itemgetter
 from typing import Any, TypeVar
 
 import orjson
@@ -493,14 +494,20 @@ class LabelsRaw:
         def pseudonym(annotator_id: int | None) -> str | None:
             return None if annotator_id is None else scope.pseudonym(annotator_id)
 
-        # A label's own columns after the comparison's: (name, its field's place in a row,
-        # how its value is written; None: as it is).
-        plan: list[tuple[str, int, Callable[[Any], Any] | None]] = [
-            ("annotator", len(fields) - 1, None) if names else ("annotator", ANNOTATOR, pseudonym)
-        ]
+        # A label's own columns after the comparison's: their names, the fields they are
+        # read from, in order, and the ones written otherwise than read, with how.
+        owned = ["annotator"]
+        if names:
+            picked, writes = [len(fields) - 1], []
+        else:
+            picked, writes = [ANNOTATOR], [("annotator", pseudonym)]
         for name, column in own_columns():
+            owned.append(name)
+            picked.append(fields.index(column.field))
             write = strength_label if name == STRENGTH_LABEL else column.to_export
-            plan.append((name, fields.index(column.field), write))
+            if write is not None:
+                writes.append((name, write))
+        pick = itemgetter(*picked)
         dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
         for group in reader.groups():
             comparison = group.comparison
@@ -522,10 +529,9 @@ class LabelsRaw:
             middle = dumps(shared)[1:-1] if lines else b""
             for label in group.labels:
                 stats.count_label(label[ANNOTATOR], label[RUBRIC])
-                own = {
-                    name: label[at] if write is None else write(label[at])
-                    for name, at, write in plan
-                }
+                own = dict(zip(owned, pick(label), strict=True))
+                for name, write in writes:
+                    own[name] = write(own[name])
                 if lines:
                     # `{"label_id":N,` + shared + `,` + own without its `{`: the bytes of
                     # dumps() of the whole row, as orjson writes a dict key by key.

@@ -24,6 +24,7 @@ import contextlib
 import queue
 import threading
 from collections.abc import Iterator
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -421,26 +422,30 @@ def _labels_raw(scope: Scope) -> Iterator[tuple[str, bytes, int]]:
     scale = scope.scale
 
     def strength_label(raw: bytes) -> bytes:
-        return dumps(scale[int(raw)]) if raw and int(raw) < len(scale) else b"null"
+        return dumps(scale[int(raw)]) if raw != b"null" and int(raw) < len(scale) else b"null"
+
+    strength_labels = _Encoded(strength_label)
 
     names = not options.pseudonymise_annotators
     _, at = _label_fields(raw=True, names=names)
     vote_at = _vote_at(at)
-    # A label's own columns after the comparison's: the line's template, and each one's
-    # field and how its text is written as JSON (None: it is JSON already).
+    # A label's own columns after the comparison's: the line's template, the fields they
+    # are written from, in order, and the ones whose text is not JSON yet, with how it
+    # is written.
     if names:
-        plan: list[tuple[int, Any]] = [(at["username"], _username)]
+        picked, writes = [at["username"]], [(0, _username)]
     else:
         pseudonym = _Encoded(lambda raw: dumps(scope.pseudonym(int(raw))) if raw else b"null")
-        plan = [(at["annotator_id"], pseudonym.__getitem__)]
+        picked, writes = [at["annotator_id"]], [(0, pseudonym.__getitem__)]
     line = b'{"label_id":%b,%b,"annotator":%b'
     for name, column in own_columns():
         line += b',"%b":%%b' % name.encode()
-        if name == STRENGTH_LABEL:
-            plan.append((at[column.field], _Encoded(strength_label).__getitem__))
-        else:
-            plan.append((at[column.field], column.sql_to_json))
+        write = strength_labels.__getitem__ if name == STRENGTH_LABEL else column.sql_to_json
+        if write is not None:
+            writes.append((len(picked), write))
+        picked.append(at[column.field])
     line += b"}\n"
+    pick = itemgetter(*picked)
     choices = _Decoded()
     count_label = stats.count_label
     for row in _rows(scope, raw=True):
@@ -461,17 +466,13 @@ def _labels_raw(scope: Scope) -> Iterator[tuple[str, bytes, int]]:
             row[7],
             row[8],
         )
-        lines = b"".join(
-            [
-                line
-                % (
-                    field[0],
-                    shared,
-                    *[field[i] if write is None else write(field[i]) for i, write in plan],
-                )
-                for field in labels
-            ]
-        )
+        out = []
+        for field in labels:
+            values = list(pick(field))
+            for at_value, write in writes:
+                values[at_value] = write(values[at_value])
+            out.append(line % (field[0], shared, *values))
+        lines = b"".join(out)
         yield row[4].decode(), lines, len(labels)
 
 
@@ -496,9 +497,9 @@ def _vote(
         comparison_id,
         int(field[1]) if field[1] else None,
         choices[field[choice]],
-        int(field[strength]) if field[strength] else None,
+        None if field[strength] == b"null" else int(field[strength]),
         field[ranking] or None,
-        int(field[rubric]) if field[rubric] else None,
+        None if field[rubric] == b"null" else int(field[rubric]),
     )
 
 
