@@ -37,7 +37,8 @@ class LabelColumn:
     it is). `export`: the key in labels-raw (None: not exported), `export_type` its type,
     `to_export` the `values()` value as written (None: as it is). `sql`: the column's
     text for COPY, from the label `l`; `sql_to_json` that text as JSON (None: `sql`
-    writes JSON already).
+    writes JSON already), called on a text that is not empty: an empty one is written
+    `sql_empty`.
     """
 
     field: str
@@ -49,6 +50,7 @@ class LabelColumn:
     to_export: Callable[[Any], Any] | None = None
     sql: str = ""
     sql_to_json: Callable[[bytes], bytes] | None = None
+    sql_empty: bytes = b"null"
 
     def serializer_field(self) -> serializers.Field:
         source = {} if self.field == self.api else {"source": self.field}
@@ -160,7 +162,7 @@ def _json_sql(column: str, empty: str) -> str:
 
 
 def _copied_json(convert: Callable[[Any], Any]) -> Callable[[bytes], bytes]:
-    return lambda raw: orjson.dumps(convert(raw)) if raw else b"[]"
+    return lambda raw: orjson.dumps(convert(raw))
 
 
 _datetime = serializers.DateTimeField()
@@ -198,19 +200,19 @@ LABEL_COLUMNS: tuple[LabelColumn, ...] = (
     LabelColumn(
         "ranking", "ranking", _list_of(serializers.IntegerField),
         lambda value: [int(pk) for pk in value], "ranking", list_of(INT), ranking_values,
-        _json_sql("l.ranking", "[]"), _copied_json(ranking_values),
+        _json_sql("l.ranking", "[]"), _copied_json(ranking_values), b"[]",
     ),
     LabelColumn(
         "ratings", "ratings", serializers.DictField,
         lambda value: {str(key): rating for key, rating in value.items()},
         "ratings", list_of(RATING), rating_values,
-        _json_sql("l.ratings", "{}"), _copied_json(rating_values),
+        _json_sql("l.ratings", "{}"), _copied_json(rating_values), b"[]",
     ),
     LabelColumn(
         "spans", "spans", _list_of(serializers.DictField),
         lambda value: [{str(key): part for key, part in span.items()} for span in value],
         "spans", list_of(SPAN), span_values,
-        _json_sql("l.spans", "[]"), _copied_json(span_values),
+        _json_sql("l.spans", "[]"), _copied_json(span_values), b"[]",
     ),
     LabelColumn(
         "rationale", "rationale", to_api=str, export="rationale",
@@ -225,7 +227,7 @@ LABEL_COLUMNS: tuple[LabelColumn, ...] = (
         "seconds_spent", "seconds_spent", partial(serializers.FloatField, allow_null=True),
         _optional(float), "seconds_spent", FLOAT,
         sql="coalesce(l.seconds_spent::text, '')",
-        sql_to_json=lambda raw: orjson.dumps(float(raw)) if raw else b"null",
+        sql_to_json=lambda raw: orjson.dumps(float(raw)),
     ),
     LabelColumn(
         "rubric_version_id", "rubric_version", _INT_OR_NULL, export="rubric_version_id",

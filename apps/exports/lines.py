@@ -86,7 +86,7 @@ def _label_fields(*, raw: bool, names: bool) -> tuple[list[str], dict[str, int]]
     """A label's fields as COPY sends them (\\x1f between) and where each is, by field name:
     its id, annotator id and vote (the fields of `formats.BASE_FIELDS`, as `_vote` reads
     them), then for labels-raw its columns of `columns.LABEL_COLUMNS` and, with `names`,
-    its annotator's username as JSON ("username")."""
+    its annotator's username as JSON ("username", null for none)."""
     sql = ["l.id::text", "coalesce(l.annotator_id::text, '')"]
     at = {"id": 0, "annotator_id": 1}
     wanted = [columns.column(name) for name in BASE_FIELDS[3:]]
@@ -100,7 +100,7 @@ def _label_fields(*, raw: bool, names: bool) -> tuple[list[str], dict[str, int]]
         at["username"] = len(sql)
         sql.append(
             f"coalesce((SELECT to_json(u.username)::text FROM {_table(User)} u "
-            "WHERE u.id = l.annotator_id), '')"
+            "WHERE u.id = l.annotator_id), 'null')"
         )
     return sql, at
 
@@ -430,19 +430,20 @@ def _labels_raw(scope: Scope) -> Iterator[tuple[str, bytes, int]]:
     _, at = _label_fields(raw=True, names=names)
     vote_at = _vote_at(at)
     # A label's own columns after the comparison's: the line's template, the fields they
-    # are written from, in order, and the ones whose text is not JSON yet, with how it
-    # is written.
+    # are written from, in order, and the ones whose text is not JSON yet, with how it is
+    # written when there is one and what is written when it is empty.
     if names:
-        picked, writes = [at["username"]], [(0, _username)]
+        picked, writes = [at["username"]], []
     else:
-        pseudonym = _Encoded(lambda raw: dumps(scope.pseudonym(int(raw))) if raw else b"null")
-        picked, writes = [at["annotator_id"]], [(0, pseudonym.__getitem__)]
+        pseudonym = _Encoded(lambda raw: dumps(scope.pseudonym(int(raw))))
+        picked, writes = [at["annotator_id"]], [(0, pseudonym.__getitem__, b"null")]
     line = b'{"label_id":%b,%b,"annotator":%b'
     for name, column in own_columns():
         line += b',"%b":%%b' % name.encode()
-        write = strength_labels.__getitem__ if name == STRENGTH_LABEL else column.sql_to_json
-        if write is not None:
-            writes.append((len(picked), write))
+        if name == STRENGTH_LABEL:
+            writes.append((len(picked), strength_labels.__getitem__, b"null"))
+        elif column.sql_to_json is not None:
+            writes.append((len(picked), column.sql_to_json, column.sql_empty))
         picked.append(at[column.field])
     line += b"}\n"
     pick = itemgetter(*picked)
@@ -469,15 +470,12 @@ def _labels_raw(scope: Scope) -> Iterator[tuple[str, bytes, int]]:
         out = []
         for field in labels:
             values = list(pick(field))
-            for at_value, write in writes:
-                values[at_value] = write(values[at_value])
+            for at_value, write, empty in writes:
+                raw = values[at_value]
+                values[at_value] = write(raw) if raw else empty
             out.append(line % (field[0], shared, *values))
         lines = b"".join(out)
         yield row[4].decode(), lines, len(labels)
-
-
-def _username(raw: bytes) -> bytes:
-    return raw or b"null"
 
 
 def _vote_at(at: dict[str, int]) -> tuple[int, ...]:
