@@ -488,11 +488,11 @@ class LabelsRaw:
         resolver = self.resolver(scope)
         steps = len(scale)
 
-        def strength_label(strength: int | None) -> str | None:
-            return scale[strength] if strength is not None and strength < steps else None
-
-        def pseudonym(annotator_id: int | None) -> str | None:
-            return None if annotator_id is None else scope.pseudonym(annotator_id)
+        # Met often, each written once (a dictionary's lookup costs less than a call).
+        strength_labels = Memo(lambda strength: scale[strength] if strength < steps else None)
+        strength_labels[None] = None
+        pseudonyms = Memo(scope.pseudonym)
+        pseudonyms[None] = None
 
         # A label's own columns after the comparison's: their names, the fields they are
         # read from, in order, and the ones written otherwise than read, with how.
@@ -500,11 +500,11 @@ class LabelsRaw:
         if names:
             picked, writes = [len(fields) - 1], []
         else:
-            picked, writes = [ANNOTATOR], [("annotator", pseudonym)]
+            picked, writes = [ANNOTATOR], [("annotator", pseudonyms.__getitem__)]
         for name, column in own_columns():
             owned.append(name)
             picked.append(fields.index(column.field))
-            write = strength_label if name == STRENGTH_LABEL else column.to_export
+            write = strength_labels.__getitem__ if name == STRENGTH_LABEL else column.to_export
             if write is not None:
                 writes.append((name, write))
         pick = itemgetter(*picked)
@@ -546,6 +546,18 @@ class LabelsRaw:
 
 
 STRENGTH_LABEL = "strength_label"
+
+
+class Memo(dict[Any, Any]):
+    """Values met often (annotator ids, strengths) and how they are written, each once."""
+
+    def __init__(self, encode: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.encode = encode
+
+    def __missing__(self, raw: Any) -> Any:
+        value = self[raw] = self.encode(raw)
+        return value
 
 
 def own_columns() -> list[tuple[str, LabelColumn]]:

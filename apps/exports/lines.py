@@ -41,6 +41,7 @@ from apps.exports.formats import (
     PAIR,
     STRENGTH_LABEL,
     LabelsRaw,
+    Memo,
     Scope,
     TrlPreference,
     comparison_items,
@@ -387,18 +388,6 @@ class _Decoded(dict[bytes, Any]):
         return value
 
 
-class _Encoded(dict[bytes, bytes]):
-    """Raw fields met often (annotator ids, strengths) and their JSON text, each once."""
-
-    def __init__(self, encode: Any) -> None:
-        super().__init__()
-        self.encode = encode
-
-    def __missing__(self, raw: bytes) -> bytes:
-        value = self[raw] = self.encode(raw)
-        return value
-
-
 def _items(kind: str, ids: bytes, votes: list[tuple[Any, ...]]) -> Any:
     if kind == PAIR:
         a_id, b_id = ids.split(b",")
@@ -424,7 +413,7 @@ def _labels_raw(scope: Scope) -> Iterator[tuple[str, bytes, int]]:
     def strength_label(raw: bytes) -> bytes:
         return dumps(scale[int(raw)]) if raw != b"null" and int(raw) < len(scale) else b"null"
 
-    strength_labels = _Encoded(strength_label)
+    strength_labels = Memo(strength_label)
 
     names = not options.pseudonymise_annotators
     _, at = _label_fields(raw=True, names=names)
@@ -435,7 +424,7 @@ def _labels_raw(scope: Scope) -> Iterator[tuple[str, bytes, int]]:
     if names:
         picked, writes = [at["username"]], []
     else:
-        pseudonym = _Encoded(lambda raw: dumps(scope.pseudonym(int(raw))))
+        pseudonym = Memo(lambda raw: dumps(scope.pseudonym(int(raw))))
         picked, writes = [at["annotator_id"]], [(0, pseudonym.__getitem__, b"null")]
     line = b'{"label_id":%b,%b,"annotator":%b'
     for name, column in own_columns():
