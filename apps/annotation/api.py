@@ -7,7 +7,6 @@ key, so a retried request never makes a second label.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -28,7 +27,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.permissions import Capability, role_can
 from apps.accounts.selectors import project_for_member, project_for_user
-from apps.annotation import queue_sql, selectors, services
+from apps.annotation import columns, queue_sql, selectors, services
 from apps.annotation.models import Assignment, Comparison, Label
 from apps.annotation.schema import Judgment
 from apps.core.api_permissions import error_responses
@@ -496,46 +495,19 @@ def _leased_to_caller(request: Request, comparison_id: int) -> Assignment:
 
 @extend_schema_serializer(component_name="Label")
 class LabelOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    comparison = serializers.IntegerField(source="comparison_id")
-    annotator = serializers.IntegerField(source="annotator_id", allow_null=True)
-    source = serializers.CharField()
-    choice = serializers.CharField(help_text="a, b, tie or both_bad; empty for a ranking.")
-    strength = serializers.IntegerField(allow_null=True)
-    ranking = serializers.ListField(child=serializers.IntegerField())
-    ratings = serializers.DictField()
-    spans = serializers.ListField(child=serializers.DictField())
-    rationale = serializers.CharField()
-    shown_order = serializers.CharField(help_text="'ab' or 'ba': which response was on the left.")
-    seconds_spent = serializers.FloatField(allow_null=True)
-    rubric_version = serializers.IntegerField(source="rubric_version_id", allow_null=True)
-    supersedes = serializers.IntegerField(source="supersedes_id", allow_null=True)
-    created_at = serializers.DateTimeField()
-
-
-def _optional(value: object, convert: Callable[[Any], object]) -> object:
-    return None if value is None else convert(value)
+    # A label: the API columns of `columns.LABEL_COLUMNS`, in their order (a docstring
+    # would be the schema's description).
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {name: column.serializer_field() for name, column in columns.api_columns()}
 
 
 def label_output(label: Label) -> dict[str, object]:
     """`LabelOutputSerializer(label).data`, built directly (every submit answers one)."""
-    return {
-        "id": label.pk,
-        "comparison": label.comparison_id,
-        "annotator": label.annotator_id,
-        "source": str(label.source),
-        "choice": str(label.choice),
-        "strength": _optional(label.strength, int),
-        "ranking": [int(pk) for pk in label.ranking],
-        "ratings": {str(key): value for key, value in label.ratings.items()},
-        "spans": [{str(key): value for key, value in span.items()} for span in label.spans],
-        "rationale": str(label.rationale),
-        "shown_order": str(label.shown_order),
-        "seconds_spent": _optional(label.seconds_spent, float),
-        "rubric_version": label.rubric_version_id,
-        "supersedes": label.supersedes_id,
-        "created_at": _datetime.to_representation(label.created_at),
-    }
+    output: dict[str, object] = {}
+    for name, column in columns.api_columns():
+        value = getattr(label, column.field)
+        output[name] = value if column.to_api is None else column.to_api(value)
+    return output
 
 
 @extend_schema_serializer(component_name="SpanInput")

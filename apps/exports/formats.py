@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from itertools import islice
+from operator import itemgetter
 from typing import Any, TypeVar
 
 import orjson
@@ -23,6 +23,8 @@ from django.db.models import Q
 from django.utils.crypto import salted_hmac
 
 from apps.accounts.models import Project
+from apps.annotation import columns
+from apps.annotation.columns import LabelColumn, json_value
 from apps.core.errors import ApplicationError
 from apps.exports import selectors
 from apps.exports.consensus import (
@@ -144,79 +146,15 @@ Row = tuple[str, dict[str, Any]]
 
 # --- comparisons: trl-preference and labels-raw ------------------------------------------
 
-# Columns read for every label, in this order; labels-raw adds RAW_FIELDS (and a name).
+# Columns read for every label, in this order (a vote and what the data card counts);
+# labels-raw adds its columns of `columns.LABEL_COLUMNS` (and a name).
 BASE_FIELDS = (
     "id", "comparison_id", "annotator_id", "choice", "strength", "ranking", "rubric_version_id",
 )  # fmt: skip
-RAW_FIELDS = (
-    "source", "ratings", "spans", "rationale", "shown_order", "seconds_spent", "created_at",
-)  # fmt: skip
-(ID, COMPARISON, ANNOTATOR, CHOICE, STRENGTH, RANKING, RUBRIC, SOURCE, RATINGS, SPANS, RATIONALE,
- SHOWN, SECONDS, CREATED, USERNAME) = range(15)  # fmt: skip
+ID, COMPARISON, ANNOTATOR, CHOICE, STRENGTH, RANKING, RUBRIC = range(len(BASE_FIELDS))
 # Columns of a comparison (selectors.COMPARISON_FIELDS).
 C_ID, C_KIND, C_GOLD, C_PROMPT_ID, C_INPUT, C_HASH, C_A, C_B, C_A_TEXT, C_B_TEXT = range(10)
 PAIR = "pair"
-
-
-def _json(value: Any, empty: Any) -> Any:
-    """A JSON column as read from the cursor: text (Postgres jsonb, SQLite) or a value."""
-    if isinstance(value, str | bytes):
-        return empty if value in ("{}", "[]") else orjson.loads(value)
-    return empty if value is None else value
-
-
-def timestamp(value: Any) -> str:
-    """An aware datetime's isoformat(): from Postgres' ISO text (with its `+00` offset) or
-    SQLite's naive UTC datetime."""
-    if isinstance(value, str):
-        if value.endswith("+00") and value[10:11] == " ":
-            # Postgres' text in UTC, `YYYY-MM-DD HH:MM:SS[.fraction]+00` with the fraction's
-            # trailing zeros dropped: rewritten as isoformat() would write it, without
-            # building a datetime (a good part of a labels-raw export's time).
-            clock, _, fraction = value[11:-3].partition(".")
-            if fraction:
-                return f"{value[:10]}T{clock}.{fraction:0<6}+00:00"
-            return f"{value[:10]}T{clock}+00:00"
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:  # SQLite keeps UTC without an offset
-        value = value.replace(tzinfo=UTC)
-    return value.isoformat()
-
-
-def ranking_values(value: Any) -> list[int]:
-    """A label's ranking column (JSON text or value) as written: response ids, best first."""
-    ranking = _json(value, [])
-    return [int(pk) for pk in ranking] if ranking else []
-
-
-def rating_values(value: Any) -> list[dict[str, Any]]:
-    """A label's ratings column as written: one entry per response and criterion, by
-    response id then criterion name."""
-    ratings = _json(value, {})
-    if not ratings:
-        return []
-    return [
-        {"response_id": int(pk), "criterion": name, "value": rating}
-        for pk, values in sorted(ratings.items(), key=lambda kv: int(kv[0]))
-        for name, rating in sorted(values.items())
-    ]
-
-
-def span_values(value: Any) -> list[dict[str, Any]]:
-    """A label's spans column as written, each with all five keys."""
-    spans = _json(value, [])
-    if not spans:
-        return []
-    return [
-        {
-            "response": span["response"],
-            "start": span["start"],
-            "end": span["end"],
-            "category": span.get("category", ""),
-            "note": span.get("note", ""),
-        }
-        for span in spans
-    ]
 
 
 Items = dict[tuple[int, int], dict[Any, Ballot]]
@@ -242,7 +180,7 @@ def comparison_items(
             items[(a_id, b_id)] = ballots  # type: ignore[index]
     else:
         for row in labels:
-            ranking = _json(row[RANKING], [])
+            ranking = json_value(row[RANKING], [])
             if not ranking:
                 continue
             voter = row[ANNOTATOR] if row[ANNOTATOR] is not None else ("import", row[ID])
@@ -350,7 +288,7 @@ class _ComparisonReader:
     def _group(self, comparison: tuple[Any, ...], rows: list[tuple[Any, ...]]) -> _Group:
         prompt_id = comparison[C_PROMPT_ID]
         if self._prompt_cache[0] != prompt_id:
-            value = self.scope.prompt_from_input(prompt_id, _json(comparison[C_INPUT], None))
+            value = self.scope.prompt_from_input(prompt_id, json_value(comparison[C_INPUT], None))
             self._prompt_cache = (prompt_id, value)
         if comparison[C_KIND] == PAIR:
             texts = {comparison[C_A]: comparison[C_A_TEXT], comparison[C_B]: comparison[C_B_TEXT]}
@@ -470,12 +408,6 @@ class TrlPreference:
         return True
 
 
-RATING = struct_of(("response_id", INT), ("criterion", TEXT), ("value", INT))
-SPAN = struct_of(
-    ("response", INT), ("start", INT), ("end", INT), ("category", TEXT), ("note", TEXT)
-)
-
-
 class LabelsRaw:
     """One row per current label, with its item, its annotator (pseudonymised) and context."""
 
@@ -490,18 +422,10 @@ class LabelsRaw:
             Column("response_ids", list_of(INT)),
             Column("responses", list_of(TEXT)),
             Column("annotator", TEXT),
-            Column("source", TEXT),
-            Column("choice", TEXT),
-            Column("strength", INT),
-            Column("strength_label", TEXT),
-            Column("ranking", list_of(INT)),
-            Column("ratings", list_of(RATING)),
-            Column("spans", list_of(SPAN)),
-            Column("rationale", TEXT),
-            Column("shown_order", TEXT),
-            Column("seconds_spent", FLOAT),
-            Column("rubric_version_id", INT),
-            Column("created_at", TEXT),
+            *(
+                Column(name, TEXT if name == STRENGTH_LABEL else column.export_type)
+                for name, column in own_columns()
+            ),
         ]
 
     items_total = staticmethod(_comparison_total)
@@ -554,11 +478,36 @@ class LabelsRaw:
     def _rows(self, scope: Scope, *, lines: bool) -> Iterator[tuple[str, Any]]:
         options, scale, stats = scope.options, scope.scale, scope.stats
         names = not options.pseudonymise_annotators
-        reader = _ComparisonReader(
-            scope, BASE_FIELDS + RAW_FIELDS + (("annotator__username",) if names else ())
-        )
+        fields = [*BASE_FIELDS]
+        for _, column in columns.export_columns():
+            if column.field not in fields:
+                fields.append(column.field)
+        if names:
+            fields.append("annotator__username")
+        reader = _ComparisonReader(scope, tuple(fields))
         resolver = self.resolver(scope)
         steps = len(scale)
+
+        # Met often, each written once (a dictionary's lookup costs less than a call).
+        strength_labels = Memo(lambda strength: scale[strength] if strength < steps else None)
+        strength_labels[None] = None
+        pseudonyms = Memo(scope.pseudonym)
+        pseudonyms[None] = None
+
+        # A label's own columns after the comparison's: their names, the fields they are
+        # read from, in order, and the ones written otherwise than read, with how.
+        owned = ["annotator"]
+        if names:
+            picked, writes = [len(fields) - 1], []
+        else:
+            picked, writes = [ANNOTATOR], [("annotator", pseudonyms.__getitem__)]
+        for name, column in own_columns():
+            owned.append(name)
+            picked.append(fields.index(column.field))
+            write = strength_labels.__getitem__ if name == STRENGTH_LABEL else column.to_export
+            if write is not None:
+                writes.append((name, write))
+        pick = itemgetter(*picked)
         dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
         for group in reader.groups():
             comparison = group.comparison
@@ -579,33 +528,10 @@ class LabelsRaw:
             }
             middle = dumps(shared)[1:-1] if lines else b""
             for label in group.labels:
-                annotator_id, strength = label[ANNOTATOR], label[STRENGTH]
-                stats.count_label(annotator_id, label[RUBRIC])
-                if annotator_id is None:
-                    annotator = None
-                elif names:
-                    annotator = label[USERNAME]
-                else:
-                    annotator = scope.pseudonym(annotator_id)
-                # Most labels have none of these: skip decoding their empty JSON text.
-                ranking, ratings, spans = label[RANKING], label[RATINGS], label[SPANS]
-                own = {
-                    "annotator": annotator,
-                    "source": label[SOURCE],
-                    "choice": label[CHOICE],
-                    "strength": strength,
-                    "strength_label": (
-                        scale[strength] if strength is not None and strength < steps else None
-                    ),
-                    "ranking": ranking_values(ranking) if ranking != "[]" else [],
-                    "ratings": rating_values(ratings) if ratings != "{}" else [],
-                    "spans": span_values(spans) if spans != "[]" else [],
-                    "rationale": label[RATIONALE],
-                    "shown_order": label[SHOWN],
-                    "seconds_spent": label[SECONDS],
-                    "rubric_version_id": label[RUBRIC],
-                    "created_at": timestamp(label[CREATED]),
-                }
+                stats.count_label(label[ANNOTATOR], label[RUBRIC])
+                own = dict(zip(owned, pick(label), strict=True))
+                for name, write in writes:
+                    own[name] = write(own[name])
                 if lines:
                     # `{"label_id":N,` + shared + `,` + own without its `{`: the bytes of
                     # dumps() of the whole row, as orjson writes a dict key by key.
@@ -617,6 +543,33 @@ class LabelsRaw:
                     yield content_hash, line
                 else:
                     yield content_hash, {"label_id": label[ID], **shared, **own}
+
+
+STRENGTH_LABEL = "strength_label"
+
+
+class Memo(dict[Any, Any]):
+    """Values met often (annotator ids, strengths) and how they are written, each once."""
+
+    def __init__(self, encode: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.encode = encode
+
+    def __missing__(self, raw: Any) -> Any:
+        value = self[raw] = self.encode(raw)
+        return value
+
+
+def own_columns() -> list[tuple[str, LabelColumn]]:
+    """labels-raw's columns of a label's own, after the annotator: those of
+    `columns.LABEL_COLUMNS`, and after the strength its label in the project's scale
+    (STRENGTH_LABEL, written from the strength's column)."""
+    own: list[tuple[str, LabelColumn]] = []
+    for name, column in columns.export_columns():
+        own.append((name, column))
+        if name == "strength":
+            own.append((STRENGTH_LABEL, column))
+    return own
 
 
 # --- responses: ratings and rewards ------------------------------------------------------

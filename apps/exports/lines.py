@@ -24,6 +24,7 @@ import contextlib
 import queue
 import threading
 from collections.abc import Iterator
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -31,19 +32,21 @@ from django.db import connection, transaction
 from psycopg.types.json import Jsonb
 
 from apps.accounts.models import User
+from apps.annotation import columns
+from apps.annotation.columns import copy_timestamp as _timestamp  # noqa: F401 (tests read it here)
 from apps.annotation.models import Comparison, Label
 from apps.exports import selectors
 from apps.exports.formats import (
+    BASE_FIELDS,
     PAIR,
+    STRENGTH_LABEL,
     LabelsRaw,
+    Memo,
     Scope,
     TrlPreference,
     comparison_items,
     export_resolver,
-    ranking_values,
-    rating_values,
-    span_values,
-    timestamp,
+    own_columns,
 )
 from apps.prompts.models import Prompt, Response
 
@@ -80,46 +83,27 @@ def _table(model: Any) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-def _json_text(column: str, values: list[str]) -> str:
-    """SQL for the JSON text of a short text column: known values as constants (to_json()
-    costs more than the rest of a label); any other value through to_json()."""
-    whens = " ".join(
-        f"WHEN '{value}' THEN '{orjson.dumps(value).decode()}'"
-        for value in values
-        if value.isidentifier() or value == ""
-    )
-    return f"CASE {column} {whens} ELSE to_json({column})::text END"
-
-
-_CHOICE = _json_text("l.choice", [*Label.Choice.values, ""])
-# JSON columns: empty when empty (most labels), else their JSON text.
-_RANKING = "CASE WHEN l.ranking = '[]'::jsonb THEN '' ELSE l.ranking::text END"
-
-# A labels-raw label: the fields `_labels_raw` reads, in this order (\x1f between).
-_RAW_LABEL = [
-    "l.id::text",
-    "coalesce(l.annotator_id::text, '')",
-    _json_text("l.source", Label.Source.values),
-    _CHOICE,
-    "coalesce(l.strength::text, '')",
-    _RANKING,
-    "CASE WHEN l.ratings = '{}'::jsonb THEN '' ELSE l.ratings::text END",
-    "CASE WHEN l.spans = '[]'::jsonb THEN '' ELSE l.spans::text END",
-    "CASE WHEN l.rationale = '' THEN '\"\"' ELSE to_json(l.rationale)::text END",
-    _json_text("l.shown_order", ["ab", "ba", ""]),
-    "coalesce(l.seconds_spent::text, '')",
-    "coalesce(l.rubric_version_id::text, '')",
-    "l.created_at::text",
-]
-# A trl-preference label: its vote, and what the data card counts.
-_VOTE = [
-    "l.id::text",
-    "coalesce(l.annotator_id::text, '')",
-    _CHOICE,
-    "coalesce(l.strength::text, '')",
-    _RANKING,
-    "coalesce(l.rubric_version_id::text, '')",
-]
+def _label_fields(*, raw: bool, names: bool) -> tuple[list[str], dict[str, int]]:
+    """A label's fields as COPY sends them (\\x1f between) and where each is, by field name:
+    its id, annotator id and vote (the fields of `formats.BASE_FIELDS`, as `_vote` reads
+    them), then for labels-raw its columns of `columns.LABEL_COLUMNS` and, with `names`,
+    its annotator's username as JSON ("username", null for none)."""
+    sql = ["l.id::text", "coalesce(l.annotator_id::text, '')"]
+    at = {"id": 0, "annotator_id": 1}
+    wanted = [columns.column(name) for name in BASE_FIELDS[3:]]
+    if raw:
+        wanted += [column for _, column in columns.export_columns()]
+    for column in wanted:
+        if column.field not in at:
+            at[column.field] = len(sql)
+            sql.append(column.sql)
+    if raw and names:
+        at["username"] = len(sql)
+        sql.append(
+            f"coalesce((SELECT to_json(u.username)::text FROM {_table(User)} u "
+            "WHERE u.id = l.annotator_id), 'null')"
+        )
+    return sql, at
 
 
 def _prompt(scope: Scope) -> str:
@@ -202,12 +186,7 @@ def _sql(scope: Scope, *, raw: bool, superseded: list[int] | None) -> tuple[str,
         "ELSE (SELECT string_agg(t.response_id::text, ',' ORDER BY t.response_id) "
         f"FROM {ranked} t WHERE t.comparison_id = c.id) END"
     )
-    fields = [*_RAW_LABEL] if raw else [*_VOTE]
-    if raw and not options.pseudonymise_annotators:
-        fields.append(
-            f"coalesce((SELECT to_json(u.username)::text FROM {_table(User)} u "
-            "WHERE u.id = l.annotator_id), '')"
-        )
+    fields, _ = _label_fields(raw=raw, names=not options.pseudonymise_annotators)
     # labels-raw writes the texts as one JSON list: a comma between them.
     params["between"] = "," if raw else _LABEL.decode()
     # Joined with || (concat_ws() would copy each long text twice more): none is null.
@@ -409,18 +388,6 @@ class _Decoded(dict[bytes, Any]):
         return value
 
 
-class _Encoded(dict[bytes, bytes]):
-    """Raw fields met often (annotator ids, strengths) and their JSON text, each once."""
-
-    def __init__(self, encode: Any) -> None:
-        super().__init__()
-        self.encode = encode
-
-    def __missing__(self, raw: bytes) -> bytes:
-        value = self[raw] = self.encode(raw)
-        return value
-
-
 def _items(kind: str, ids: bytes, votes: list[tuple[Any, ...]]) -> Any:
     if kind == PAIR:
         a_id, b_id = ids.split(b",")
@@ -428,26 +395,7 @@ def _items(kind: str, ids: bytes, votes: list[tuple[Any, ...]]) -> Any:
     return comparison_items(kind, None, None, votes)
 
 
-# Zeros that make a fraction of a second six digits, by the length of Postgres' text.
-_PADDING = {22: b"", **{length: b"0" * (29 - length) for length in range(24, 30)}}
-
-
-def _timestamp(value: bytes) -> bytes:
-    """`formats.timestamp` of Postgres' text in UTC, on bytes for the usual cases: a
-    four-digit year, `YYYY-MM-DD HH:MM:SS[.fraction]+00`, the fraction's trailing zeros
-    dropped (written back, as isoformat() writes six digits or none)."""
-    padding = _PADDING.get(len(value))
-    if padding is not None and value[-3:] == b"+00" and value[10:11] == b" ":
-        return value[:10] + b"T" + value[11:-3] + padding + b"+00:00"
-    return timestamp(value.decode()).encode()
-
-
 _KINDS = {kind.encode(): kind for kind in Comparison.Kind.values}
-_LINE = (
-    b'{"label_id":%b,%b,"annotator":%b,"source":%b,"choice":%b,"strength":%b,'
-    b'"strength_label":%b,"ranking":%b,"ratings":%b,"spans":%b,"rationale":%b,'
-    b'"shown_order":%b,"seconds_spent":%b,"rubric_version_id":%b,"created_at":"%b"}\n'
-)
 _SHARED = (
     b'"comparison_id":%b,"kind":%b,"is_gold":%b,"prompt_id":%b,"prompt":%b,'
     b'"response_ids":[%b],"responses":[%b]'
@@ -463,29 +411,37 @@ def _labels_raw(scope: Scope) -> Iterator[tuple[str, bytes, int]]:
     scale = scope.scale
 
     def strength_label(raw: bytes) -> bytes:
-        return dumps(scale[int(raw)]) if raw and int(raw) < len(scale) else b"null"
+        return dumps(scale[int(raw)]) if raw != b"null" and int(raw) < len(scale) else b"null"
 
-    strength_labels = _Encoded(strength_label)
-    pseudonyms = _Encoded(lambda raw: dumps(scope.pseudonym(int(raw))) if raw else b"null")
+    strength_labels = Memo(strength_label)
+
     names = not options.pseudonymise_annotators
+    _, at = _label_fields(raw=True, names=names)
+    vote_at = _vote_at(at)
+    # A label's own columns after the comparison's: the line's template, the fields they
+    # are written from, in order, and the ones whose text is not JSON yet, with how it is
+    # written when there is one and what is written when it is empty.
+    if names:
+        picked, writes = [at["username"]], []
+    else:
+        pseudonym = Memo(lambda raw: dumps(scope.pseudonym(int(raw))))
+        picked, writes = [at["annotator_id"]], [(0, pseudonym.__getitem__, b"null")]
+    line = b'{"label_id":%b,%b,"annotator":%b'
+    for name, column in own_columns():
+        line += b',"%b":%%b' % name.encode()
+        if name == STRENGTH_LABEL:
+            writes.append((len(picked), strength_labels.__getitem__, b"null"))
+        elif column.sql_to_json is not None:
+            writes.append((len(picked), column.sql_to_json, column.sql_empty))
+        picked.append(at[column.field])
+    line += b"}\n"
+    pick = itemgetter(*picked)
     choices = _Decoded()
     count_label = stats.count_label
     for row in _rows(scope, raw=True):
         comparison_id, kind = int(row[0]), _KINDS[row[1]]
         labels = [label.split(_NEXT) for label in row[9].split(_LABEL)]
-        # Rows of formats.BASE_FIELDS (the label id as sent: it only names a voter).
-        votes = [
-            (
-                field[0],
-                comparison_id,
-                int(field[1]) if field[1] else None,
-                choices[field[3]],
-                int(field[4]) if field[4] else None,
-                field[5] or None,
-                int(field[11]) if field[11] else None,
-            )
-            for field in labels
-        ]
+        votes = [_vote(field, comparison_id, vote_at, choices) for field in labels]
         if not LabelsRaw.keep(scope, resolver, comparison_id, kind, _items(kind, row[7], votes)):
             continue
         for vote in votes:
@@ -500,51 +456,38 @@ def _labels_raw(scope: Scope) -> Iterator[tuple[str, bytes, int]]:
             row[7],
             row[8],
         )
-        lines = b"".join(
-            [
-                _LINE
-                % (
-                    field[0],
-                    shared,
-                    (field[13] or b"null") if names else pseudonyms[field[1]],
-                    field[2],
-                    field[3],
-                    field[4] or b"null",
-                    strength_labels[field[4]],
-                    dumps(ranking_values(field[5])) if field[5] else b"[]",
-                    dumps(rating_values(field[6])) if field[6] else b"[]",
-                    dumps(span_values(field[7])) if field[7] else b"[]",
-                    field[8],
-                    field[9],
-                    dumps(float(field[10])) if field[10] else b"null",
-                    field[11] or b"null",
-                    _timestamp(field[12]),
-                )
-                for field in labels
-            ]
-        )
+        out = []
+        for field in labels:
+            values = list(pick(field))
+            for at_value, write, empty in writes:
+                raw = values[at_value]
+                values[at_value] = write(raw) if raw else empty
+            out.append(line % (field[0], shared, *values))
+        lines = b"".join(out)
         yield row[4].decode(), lines, len(labels)
 
 
-def _votes(comparison_id: int, votes: bytes, choices: _Decoded) -> list[tuple[Any, ...]]:
-    """trl-preference's votes (_VOTE) as rows of formats.BASE_FIELDS: (id, comparison,
+def _vote_at(at: dict[str, int]) -> tuple[int, ...]:
+    """Where a label's choice, strength, ranking and rubric version are in its fields."""
+    return tuple(at[name] for name in BASE_FIELDS[3:])
+
+
+def _vote(
+    field: list[bytes], comparison_id: int, at: tuple[int, ...], choices: _Decoded
+) -> tuple[Any, ...]:
+    """A label's fields (`_label_fields`) as a row of formats.BASE_FIELDS: (id, comparison,
     annotator, choice, strength, ranking, rubric version); the id as sent, since it only
     names an imported label's voter."""
-    rows = []
-    for vote in votes.split(_LABEL):
-        field = vote.split(_NEXT)
-        rows.append(
-            (
-                field[0],
-                comparison_id,
-                int(field[1]) if field[1] else None,
-                choices[field[2]],
-                int(field[3]) if field[3] else None,
-                field[4] or None,
-                int(field[5]) if field[5] else None,
-            )
-        )
-    return rows
+    choice, strength, ranking, rubric = at
+    return (
+        field[0],
+        comparison_id,
+        int(field[1]) if field[1] else None,
+        choices[field[choice]],
+        None if field[strength] == b"null" else int(field[strength]),
+        field[ranking] or None,
+        None if field[rubric] == b"null" else int(field[rubric]),
+    )
 
 
 def _trl_preference(scope: Scope) -> Iterator[tuple[str, bytes, int]]:
@@ -560,9 +503,14 @@ def _trl_preference(scope: Scope) -> Iterator[tuple[str, bytes, int]]:
         before, after = b'[{"role":"assistant","content":', b"}]"
     else:
         before = after = b""
+    _, at = _label_fields(raw=False, names=False)
+    vote_at = _vote_at(at)
     for row in _rows(scope, raw=False):
         comparison_id, kind = int(row[0]), _KINDS[row[1]]
-        votes = _votes(comparison_id, row[9], choices)
+        votes = [
+            _vote(vote.split(_NEXT), comparison_id, vote_at, choices)
+            for vote in row[9].split(_LABEL)
+        ]
         ids = [int(pk) for pk in row[7].split(b",")] if row[7] else []
         if kind == PAIR:
             items = comparison_items(kind, ids[0], ids[1], votes)

@@ -4,7 +4,7 @@ A writer is given its columns up front, with their types, so a Parquet file has 
 schema from the first row group on and a CSV file one header. CSV holds nested values
 (lists, objects) as JSON strings and a missing value as an empty cell.
 
-Column types are plain descriptions (`INT`, `list_of(TEXT)`, `struct_of(...)`), turned
+Column types are plain descriptions (`apps.core.column_types`), turned
 into Arrow types only by the Parquet writer: pyarrow (tens of MiB once imported) is
 loaded only by an export that writes Parquet.
 """
@@ -20,24 +20,21 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import orjson
 
+from apps.core.column_types import (  # noqa: F401 (the types, for the formats)
+    BOOL,
+    FLOAT,
+    INT,
+    TEXT,
+    ColumnType,
+    list_of,
+    struct_of,
+)
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
 PARQUET_ROW_GROUP_ROWS = 5_000  # a group's rows are held in memory: keep the worker under 300 MB
 JSONL_BUFFER_BYTES = 1024 * 1024
-
-# A column's type: one of these names, or ("list", type), or ("struct", ((name, type), ...)).
-ColumnType = str | tuple[Any, ...]
-INT, FLOAT, BOOL, TEXT = "int64", "float64", "bool", "string"
-
-
-def list_of(item: ColumnType) -> ColumnType:
-    return ("list", item)
-
-
-def struct_of(*fields: tuple[str, ColumnType]) -> ColumnType:
-    return ("struct", tuple(fields))
-
 
 MESSAGE = struct_of(("role", TEXT), ("content", TEXT))
 MESSAGES = list_of(MESSAGE)
