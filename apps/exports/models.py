@@ -46,9 +46,6 @@ class Export(Job):
     card_path = models.CharField(max_length=300, blank=True)
     card = models.TextField(blank=True, help_text="The data card (README.md) as written.")
 
-    class Meta(Job.Meta):
-        pass
-
     def __str__(self) -> str:
         return f"Export {self.pk} ({self.format}, {self.file_format})"
 

@@ -51,9 +51,6 @@ class ImportJob(Job):
     errors = models.JSONField(default=list, blank=True)
     error_count = models.PositiveIntegerField(default=0)
 
-    class Meta(Job.Meta):
-        pass
-
     def error_fields(self, message: str) -> dict[str, Any]:
         return {"errors": [message], "error_count": 1}
 

@@ -120,9 +120,6 @@ class ScoreRun(Job):
         default=False, help_text="This run fitted the version's transform statistics."
     )
 
-    class Meta(Job.Meta):
-        pass
-
     def __str__(self) -> str:
         return f"Score run {self.pk} of {self.version_id}"
 
